@@ -1,0 +1,114 @@
+import Synchronization
+
+/// Why bytes were copied. Every copy the library makes names one of these, so a test can
+/// prove which copies happened and a user can see where memory traffic comes from.
+public enum CopyReason: String, Sendable, CaseIterable, Codable {
+    /// The caller asked for a copy (an explicit `contiguous()` or `Tensor(shape:scalars:)`).
+    case userRequest
+    /// A reshape that strides could not express had to be materialised.
+    case reshape
+    /// Compressed or non-float32 stored data decoded into a fresh buffer.
+    case decode
+    /// An operand repacked so that a BLAS routine can consume it.
+    case pack
+    /// Writing an evaluated result into its output buffer.
+    case output
+    /// The patch matrix of an im2col convolution.
+    case im2col
+}
+
+/// Counters for the work done inside one `Stats.measure` closure.
+///
+/// Counting is scoped through a task-local collector rather than a global, so tests that run in
+/// parallel each see only their own work. Nested scopes see their inner work too.
+public struct Stats: Sendable, Equatable, CustomStringConvertible {
+    public var kernels = 0
+    public var bytesAllocated = 0
+    public var bytesCopied = 0
+    public var copiedByReason: [CopyReason: Int] = [:]
+    /// Highest number of bytes allocated inside the scope and alive at the same time.
+    public var peakBytes = 0
+
+    public init() {}
+
+    public var description: String {
+        let reasons = copiedByReason.sorted { $0.key.rawValue < $1.key.rawValue }
+            .map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: ", ")
+        return "kernels: \(kernels), allocated: \(bytesAllocated) B, copied: \(bytesCopied) B"
+            + (reasons.isEmpty ? "" : " (\(reasons))") + ", peak: \(peakBytes) B"
+    }
+
+    @TaskLocal static var collector: Collector?
+
+    /// Runs `body` and returns its result with the counters of the work it did.
+    public static func measure<T>(_ body: () throws -> T) rethrows -> (T, Stats) {
+        let c = Collector(parent: collector)
+        let value = try $collector.withValue(c) { try body() }
+        return (value, c.snapshot())
+    }
+
+    /// The async form, for work that awaits.
+    public static func measure<T>(
+        isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+    ) async rethrows -> (T, Stats) {
+        let c = Collector(parent: collector)
+        let value = try await $collector.withValue(c) { try await body() }
+        return (value, c.snapshot())
+    }
+
+    // MARK: recording (library-internal, but public for the sibling modules)
+
+    public static func recordKernel(_ count: Int = 1) {
+        var c = collector
+        while let current = c { current.state.withLock { $0.kernels += count }; c = current.parent }
+    }
+
+    public static func recordCopy(bytes: Int, reason: CopyReason) {
+        var c = collector
+        while let current = c {
+            current.state.withLock {
+                $0.bytesCopied += bytes
+                $0.copiedByReason[reason, default: 0] += bytes
+            }
+            c = current.parent
+        }
+    }
+
+    /// Records an allocation and returns the scope it was charged to, so the matching release
+    /// can be charged to the same scope even if it happens on another thread or later.
+    static func recordAllocation(bytes: Int) -> Collector? {
+        var c = collector
+        while let current = c {
+            current.state.withLock {
+                $0.bytesAllocated += bytes
+                $0.live += bytes
+                $0.peakBytes = max($0.peakBytes, $0.live)
+            }
+            c = current.parent
+        }
+        return collector
+    }
+
+    static func recordRelease(bytes: Int, scope: Collector?) {
+        var c = scope
+        while let current = c { current.state.withLock { $0.live -= bytes }; c = current.parent }
+    }
+
+    final class Collector: Sendable {
+        struct State {
+            var stats = Stats()
+            var live = 0
+            var kernels: Int { get { stats.kernels } set { stats.kernels = newValue } }
+            var bytesAllocated: Int { get { stats.bytesAllocated } set { stats.bytesAllocated = newValue } }
+            var bytesCopied: Int { get { stats.bytesCopied } set { stats.bytesCopied = newValue } }
+            var copiedByReason: [CopyReason: Int] {
+                get { stats.copiedByReason } set { stats.copiedByReason = newValue }
+            }
+            var peakBytes: Int { get { stats.peakBytes } set { stats.peakBytes = newValue } }
+        }
+        let parent: Collector?
+        let state = Mutex(State())
+        init(parent: Collector?) { self.parent = parent }
+        func snapshot() -> Stats { state.withLock { $0.stats } }
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import LazyTensor
+import Synchronization
+
+/// A .wpk file, memory-mapped and validated.
+///
+/// Opening reads the preamble, header and footer only; tensor data is never touched until asked
+/// for, so opening a 1 GiB store costs the same as opening a 1 MiB one. Uncompressed float32
+/// tensors are zero-copy views into the mapping; everything else is decoded once and cached.
+public final class WeightStore: Sendable {
+    /// When tensor checksums are checked.
+    public enum VerifyMode: Sendable {
+        /// Never on access (the default, and the zero-cost path); `verify()` still checks all.
+        case none
+        /// The first access of each tensor checks its checksum.
+        case onFirstTouch
+        /// Every checksum and all padding are checked while opening.
+        case eager
+    }
+
+    public let path: String
+    public let file: MappedFile
+    /// The whole mapping as one storage, so every mapped view shares it (and keeps it mapped).
+    private let storage: Storage
+    public let infos: [TensorInfo]
+    private let nameIndex: [Int]
+    /// Metadata in key order, with its stored types.
+    public let typedMetadata: [(key: String, value: MetadataValue)]
+    public let alignment: Int
+    public let version: (major: Int, minor: Int)
+    public let verifyMode: VerifyMode
+    private let dataOffset: Int
+    private let headerEnd: Int
+
+    private let decoded = Mutex<[Int: Storage]>([:])
+    private let verified = Mutex<Set<Int>>([])
+
+    public convenience init(contentsOf url: URL, verify: VerifyMode = .none) throws(WeightStoreError) {
+        try self.init(path: url.path, verify: verify)
+    }
+
+    public init(path: String, verify: VerifyMode = .none) throws(WeightStoreError) {
+        self.path = path
+        file = try MappedFile(path: path)
+        let header = try HeaderDecoder.decode(file.bytes)
+        storage = Storage(mapping: file.bytes.baseAddress!, byteCount: file.bytes.count, owner: file)
+        infos = header.tensors
+        nameIndex = header.nameIndex
+        typedMetadata = header.metadata
+        alignment = Int(header.preamble.alignment)
+        version = (Int(header.preamble.major), Int(header.preamble.minor))
+        verifyMode = verify
+        dataOffset = header.dataOffset
+        headerEnd = header.headerEnd
+        if verify == .eager { try self.verify() }
+    }
+
+    public var tensorNames: [String] { infos.map(\.name) }
+
+    /// Metadata values rendered as strings (typed values keep their type in `typedMetadata`).
+    public var metadata: [String: String] {
+        Dictionary(typedMetadata.map { ($0.key, $0.value.description) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func metadataValue(_ key: String) -> MetadataValue? {
+        binarySearch(count: typedMetadata.count, key: key) { typedMetadata[$0].key }.map { typedMetadata[$0].value }
+    }
+
+    public func info(_ name: String) -> TensorInfo? { recordNumber(of: name).map { infos[$0] } }
+
+    /// A float32 view of the tensor. Zero-copy for uncompressed float32; other float types and
+    /// compressed tensors are decoded once (a counted copy, reason `.decode`) and cached.
+    public func tensor(_ name: String) throws(WeightStoreError) -> Tensor {
+        guard let number = recordNumber(of: name) else { throw .tensorNotFound(name) }
+        let info = infos[number]
+        guard let dtype = info.dtype, dtype.isFloatingPoint else {
+            throw .notFloatingPoint(name: name, dtype: info.dtype?.name ?? "dtype code \(info.dtypeCode)")
+        }
+        if info.isMappable {
+            if verifyMode == .onFirstTouch { try verifyOnce(number) }
+            return Tensor(storage: storage, offset: info.offset / MemoryLayout<Float>.stride, shape: info.shape)
+        }
+        if let cached = decoded.withLock({ $0[number] }) { return Tensor(storage: cached, shape: info.shape) }
+        let floats = try decodeToFloat32(number)
+        // Two threads may decode the same tensor at once; the first to finish wins, so every
+        // caller sees one storage.
+        let winner = decoded.withLock { cache -> Storage in
+            if let existing = cache[number] { return existing }
+            cache[number] = floats
+            return floats
+        }
+        return Tensor(storage: winner, shape: info.shape)
+    }
+
+    /// Calls `body` with the tensor's raw bytes as stored before compression (in its own dtype).
+    /// Uncompressed tensors are read in place; compressed ones are decoded into a temporary.
+    public func withRawBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let number = recordNumber(of: name) else { throw WeightStoreError.tensorNotFound(name) }
+        let info = infos[number]
+        switch info.codec {
+        case .none?:
+            if verifyMode == .onFirstTouch { try verifyOnce(number) }
+            return try withExtendedLifetime(file) { try body(stored(number)) }
+        case .zstd?:
+            let raw = try decompress(number)
+            return try withExtendedLifetime(raw) {
+                try body(UnsafeRawBufferPointer(start: raw.baseAddress, count: raw.byteCount))
+            }
+        case nil:
+            throw WeightStoreError.unknownCodec(name: name, code: info.codecCode)
+        }
+    }
+
+    /// Checks every tensor's checksum (decoding compressed ones) and that all padding is zero.
+    /// Throws naming the first bad tensor in file order.
+    public func verify() throws(WeightStoreError) {
+        var position = headerEnd
+        for number in infos.indices {
+            let info = infos[number]
+            try checkPadding(from: position, to: info.offset)
+            position = info.offset + info.storedBytes
+            switch info.codec {
+            case .none?:
+                guard Checksum.xxh3(stored(number)) == info.checksum else { throw .checksumMismatch(name: info.name) }
+            case .zstd?:
+                _ = try decompress(number)
+            case nil:
+                throw .unknownCodec(name: info.name, code: info.codecCode)
+            }
+        }
+        verified.withLock { $0.formUnion(infos.indices) }
+    }
+
+    // MARK: internals
+
+    private func recordNumber(of name: String) -> Int? {
+        binarySearch(count: nameIndex.count, key: name) { infos[nameIndex[$0]].name }.map { nameIndex[$0] }
+    }
+
+    private func binarySearch(count: Int, key: String, keyAt: (Int) -> String) -> Int? {
+        var low = 0, high = count
+        while low < high {
+            let mid = (low + high) / 2
+            let order = compareBytes(keyAt(mid), key)
+            if order == 0 { return mid }
+            if order < 0 { low = mid + 1 } else { high = mid }
+        }
+        return nil
+    }
+
+    private func stored(_ number: Int) -> UnsafeRawBufferPointer {
+        let info = infos[number]
+        return UnsafeRawBufferPointer(rebasing: file.bytes[info.offset..<info.offset + info.storedBytes])
+    }
+
+    private func checkPadding(from start: Int, to end: Int) throws(WeightStoreError) {
+        guard start < end else { return }
+        let bytes = file.bytes
+        for position in start..<end where bytes[position] != 0 { throw .nonZeroPadding(offset: UInt64(position)) }
+    }
+
+    private func verifyOnce(_ number: Int) throws(WeightStoreError) {
+        if verified.withLock({ $0.contains(number) }) { return }
+        guard Checksum.xxh3(stored(number)) == infos[number].checksum else {
+            throw .checksumMismatch(name: infos[number].name)
+        }
+        verified.withLock { _ = $0.insert(number) }
+    }
+
+    /// Decodes a compressed tensor into a fresh 64-byte-aligned block, checked against its raw
+    /// size and checksum. The block is counted as allocated and its bytes as copied (decode).
+    private func decompress(_ number: Int) throws(WeightStoreError) -> Storage {
+        let info = infos[number]
+        let block = Storage(allocatingByteCount: info.rawBytes)
+        let destination = UnsafeMutableRawBufferPointer(start: block.baseAddress, count: info.rawBytes)
+        if let message = Zstd.decompress(stored(number), into: destination) {
+            throw .decompressionFailed(name: info.name, message: message)
+        }
+        guard Checksum.xxh3(UnsafeRawBufferPointer(destination)) == info.checksum else {
+            throw .checksumMismatch(name: info.name)
+        }
+        Stats.recordCopy(bytes: info.rawBytes, reason: .decode)
+        return block
+    }
+
+    /// Float32 storage for a non-mappable float tensor: decompressed, then widened if needed.
+    private func decodeToFloat32(_ number: Int) throws(WeightStoreError) -> Storage {
+        let info = infos[number]
+        var raw: UnsafeRawBufferPointer
+        var keepAlive: Storage? = nil
+        if info.codec == .zstd {
+            let block = try decompress(number)
+            if info.dtype == .float32 { return block }
+            keepAlive = block
+            raw = UnsafeRawBufferPointer(start: block.baseAddress, count: info.rawBytes)
+        } else {
+            if verifyMode == .onFirstTouch { try verifyOnce(number) }
+            raw = stored(number)
+        }
+        let count = info.elementCount
+        let out = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
+        let dst = out.baseAddress.assumingMemoryBound(to: Float.self)
+        withExtendedLifetime(keepAlive) {
+            Widening.toFloat32(raw, dtype: info.dtype!, count: count, into: dst)
+        }
+        Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .decode)
+        return out
+    }
+}
