@@ -1,0 +1,149 @@
+/// NumPy's .npy format: a magic string, a version, a header that is a Python dict literal, then
+/// the array's bytes. Read: versions 1-3, C and Fortran order, either byte order. Written:
+/// version 1 (version 2 when the header needs it), C order, little-endian.
+public enum Npy {
+    struct Header {
+        var dtype: DType
+        var bigEndian: Bool
+        var fortranOrder: Bool
+        var shape: [Int]
+        var dataOffset: Int
+    }
+
+    static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+
+    static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Header {
+        func fail(_ reason: String) -> InterchangeError { InterchangeError(path, reason) }
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("not a .npy file (bad magic)") }
+        let major = bytes[6]
+        var c = ByteCursor(bytes, at: 8)
+        let headerLength: Int
+        switch major {
+        case 1: headerLength = Int(c.read(UInt16.self)!)
+        case 2, 3:
+            guard let n = c.read(UInt32.self) else { throw fail("truncated .npy header") }
+            headerLength = Int(n)
+        default: throw fail("unsupported .npy version \(major)")
+        }
+        guard let text = c.readBytes(headerLength) else { throw fail("truncated .npy header") }
+        guard let dict = String(validating: text, as: UTF8.self) else { throw fail(".npy header is not text") }
+        guard let descr = pythonValue(dict, key: "descr"), let fortran = pythonValue(dict, key: "fortran_order"),
+              let shapeText = pythonValue(dict, key: "shape") else { throw fail("malformed .npy header: \(dict)") }
+        let quoted = descr.trimmingCharacters(in: "'\"")
+        guard let (dtype, bigEndian) = numpyDType(quoted) else {
+            throw fail("unsupported dtype '\(quoted)' (float16/32/64, bfloat16 is not numpy; ints, uints and bool are kept)")
+        }
+        let inner = shapeText.trimmingCharacters(in: "() ")
+        var shape: [Int] = []
+        for part in inner.split(separator: ",") {
+            let t = part.trimmingCharacters(in: " L")
+            if t.isEmpty { continue }
+            guard let d = Int(t), d >= 0 else { throw fail("bad shape \(shapeText)") }
+            shape.append(d)
+        }
+        guard shape.count <= WPKFormat.maxRank else { throw fail("rank \(shape.count) exceeds 8") }
+        var count = dtype.byteSize
+        for d in shape {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard !o else { throw fail("shape \(shape) is too large") }
+            count = p
+        }
+        guard bytes.count - c.position >= count else {
+            throw fail("array data is truncated: \(bytes.count - c.position) bytes, shape needs \(count)")
+        }
+        guard fortran == "True" || fortran == "False" else { throw fail("bad fortran_order \(fortran)") }
+        return Header(dtype: dtype, bigEndian: bigEndian, fortranOrder: fortran == "True", shape: shape,
+                      dataOffset: c.position)
+    }
+
+    /// The value text of `'key': value` in a Python dict literal (values here are simple).
+    private static func pythonValue(_ dict: String, key: String) -> String? {
+        guard let k = dict.range(of: "'\(key)'") ?? dict.range(of: "\"\(key)\"") else { return nil }
+        var rest = dict[k.upperBound...].drop { $0 == " " }
+        guard rest.first == ":" else { return nil }
+        rest = rest.dropFirst().drop { $0 == " " }
+        if rest.first == "(" {
+            guard let close = rest.firstIndex(of: ")") else { return nil }
+            return String(rest[...close])
+        }
+        let end = rest.firstIndex { $0 == "," || $0 == "}" } ?? rest.endIndex
+        return String(rest[..<end]).trimmingCharacters(in: " ")
+    }
+
+    static func numpyDType(_ descr: String) -> (DType, Bool)? {
+        guard descr.count >= 3 else { return nil }
+        let order = descr.first!
+        let code = String(descr.dropFirst())
+        let big = order == ">"
+        guard "<>|=".contains(order) else { return nil }
+        let table: [String: DType] = [
+            "f2": .float16, "f4": .float32, "f8": .float64, "i1": .int8, "i2": .int16, "i4": .int32,
+            "i8": .int64, "u1": .uint8, "u2": .uint16, "u4": .uint32, "u8": .uint64, "b1": .bool,
+        ]
+        return table[code].map { ($0, big) }
+    }
+
+    static func descr(_ dtype: DType) throws -> String {
+        switch dtype {
+        case .float16: "<f2"
+        case .float32: "<f4"
+        case .float64: "<f8"
+        case .int8: "|i1"
+        case .int16: "<i2"
+        case .int32: "<i4"
+        case .int64: "<i8"
+        case .uint8: "|u1"
+        case .uint16: "<u2"
+        case .uint32: "<u4"
+        case .uint64: "<u8"
+        case .bool: "|b1"
+        case .bfloat16: throw InterchangeError("npy", "numpy has no bfloat16: unpack to .safetensors instead")
+        }
+    }
+
+    /// A version 1.0 header (2.0 if it does not fit), padded so the data starts at a multiple of 64.
+    static func header(dtype: DType, shape: [Int]) throws -> [UInt8] {
+        let shapeText = shape.isEmpty ? "()" : shape.count == 1 ? "(\(shape[0]),)"
+            : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var dict = "{'descr': '\(try descr(dtype))', 'fortran_order': False, 'shape': \(shapeText), }"
+        let v1 = 10 + dict.utf8.count + 1 <= 65535 + 10
+        let prefix = v1 ? 10 : 12
+        let total = (prefix + dict.utf8.count + 1 + 63) / 64 * 64
+        dict += String(repeating: " ", count: total - prefix - dict.utf8.count - 1) + "\n"
+        var sink = ByteSink()
+        sink.write(magic)
+        if v1 { sink.write([1, 0] as [UInt8]); sink.write(UInt16(dict.utf8.count)) } else {
+            sink.write([2, 0] as [UInt8]); sink.write(UInt32(dict.utf8.count))
+        }
+        sink.write(Array(dict.utf8))
+        return sink.bytes
+    }
+
+    /// Reads a standalone .npy file (mapped) as one tensor named after the file.
+    static func read(path: String, name: String, policy: HalfPolicy) throws -> InputBundle {
+        let file = try MappedFile(path: path)
+        return try read(bytes: file.bytes, owner: file, path: path, name: name, policy: policy)
+    }
+
+    static func read(bytes: UnsafeRawBufferPointer, owner: AnyObject & Sendable, path: String, name: String,
+                     policy: HalfPolicy) throws -> InputBundle {
+        let h = try parseHeader(bytes, path: path)
+        let stored = ElementConversion.storedType(for: h.dtype, policy: policy)
+        let data = UnsafeRawBufferPointer(rebasing: bytes[h.dataOffset...])
+        var bundle = InputBundle()
+        bundle.tensors.append(InputTensor(
+            name: name, dtype: stored, sourceDType: h.dtype, shape: h.shape,
+            source: ElementConversion.source(bytes: data, owner: owner, from: h.dtype, to: stored, shape: h.shape,
+                                             bigEndian: h.bigEndian, fortranOrder: h.fortranOrder)))
+        return bundle
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

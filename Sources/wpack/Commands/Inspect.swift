@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import WPack
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a .wpk file's tensors and metadata (reads the header only).")
+
+    @Argument(help: "The .wpk file.")
+    var file: String
+
+    @Flag(help: "Print JSON: {\"tensors\": [...], \"metadata\": {...}, \"alignment\": N}.")
+    var json = false
+
+    func run() throws {
+        let store = try WeightStore(path: file)
+        if json {
+            let tensors: [[String: Any]] = store.infos.map { info in
+                [
+                    "name": info.name, "dtype": info.dtype?.name ?? "unknown(\(info.dtypeCode))",
+                    "shape": info.shape, "offset": info.offset, "stored_bytes": info.storedBytes,
+                    "raw_bytes": info.rawBytes, "codec": info.codec?.description ?? "unknown(\(info.codecCode))",
+                    "checksum": info.checksumHex,
+                ]
+            }
+            let object: [String: Any] = [
+                "tensors": tensors, "metadata": store.metadata, "alignment": store.alignment,
+                "version": "\(store.version.major).\(store.version.minor)", "file_size": store.file.bytes.count,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("\(file): wpk \(store.version.major).\(store.version.minor), \(store.infos.count) tensors, "
+              + "\(Terminal.formatBytes(store.file.bytes.count)), alignment \(store.alignment)")
+        let nameWidth = min(60, store.infos.map(\.name.count).max() ?? 4)
+        for info in store.infos {
+            let shape = "[" + info.shape.map(String.init).joined(separator: ", ") + "]"
+            let codec = info.codec == Codec.none ? "" : "  zstd \(Terminal.formatBytes(info.storedBytes))"
+            let name = info.name.padding(toLength: max(nameWidth, info.name.count), withPad: " ", startingAt: 0)
+            print("  \(name)  \((info.dtype?.name ?? "?").padding(toLength: 8, withPad: " ", startingAt: 0)) "
+                  + "\(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) @\(info.offset)  xxh3 \(info.checksumHex)\(codec)")
+        }
+        if !store.typedMetadata.isEmpty {
+            print("metadata:")
+            for (key, value) in store.typedMetadata {
+                let text = value.description
+                let shown = key.hasPrefix("file:") || text.count > 80 || text.contains("\n")
+                    ? "(\(text.utf8.count) bytes)" : text
+                print("  \(key) = \(shown)")
+            }
+        }
+    }
+}

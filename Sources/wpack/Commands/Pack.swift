@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import WPack
+
+struct Pack: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pack .safetensors, .npy, .npz files or a model folder into one .wpk file.")
+
+    @Argument(help: "Inputs: .safetensors, .npy, .npz, or a model folder (config.json, model.safetensors, vocab.txt, ...).")
+    var inputs: [String]
+
+    @Option(name: .shortAndLong, help: "The .wpk file to write (replaced atomically if it exists).")
+    var output: String
+
+    @Option(help: "Alignment of every tensor: a power of two from 64 to 1048576, or 'page'.")
+    var align: String = "64"
+
+    @Option(help: "Compress every tensor with zstd: 'zstd' or 'zstd:LEVEL'. Compressed tensors cannot be mapped.")
+    var compress: String?
+
+    @Option(name: .customLong("meta"), help: "Metadata KEY=VALUE to store (repeatable).")
+    var meta: [String] = []
+
+    @Flag(help: "Keep float16/bfloat16 tensors as stored instead of widening them to float32.")
+    var keepHalf = false
+
+    func validate() throws {
+        if inputs.isEmpty { throw ValidationError("give at least one input") }
+    }
+
+    func run() throws {
+        let alignment: Int
+        if align == "page" {
+            alignment = WeightStoreWriter.pageSize
+        } else if let a = Int(align), a >= WPKFormat.minAlignment, a <= WPKFormat.maxAlignment, a & (a - 1) == 0 {
+            alignment = a
+        } else {
+            throw ValidationError("--align must be 'page' or a power of two from 64 to 1048576, not '\(align)'")
+        }
+        var codec = Codec.none
+        var level = 3
+        if let compress {
+            let parts = compress.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.first == "zstd" else { throw ValidationError("--compress takes 'zstd' or 'zstd:LEVEL', not '\(compress)'") }
+            codec = .zstd
+            if parts.count == 2 {
+                guard let l = Int(parts[1]), (1...22).contains(l) else {
+                    throw ValidationError("zstd level must be 1 to 22, not '\(parts[1])'")
+                }
+                level = l
+            }
+        }
+        var userMeta: [(String, String)] = []
+        for item in meta {
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                throw ValidationError("--meta takes KEY=VALUE, not '\(item)'")
+            }
+            userMeta.append((String(item[..<eq]), String(item[item.index(after: eq)...])))
+        }
+        let outputPath = URL(fileURLWithPath: output).standardizedFileURL.path
+        for input in inputs where URL(fileURLWithPath: input).standardizedFileURL.path == outputPath {
+            throw CommandFailure("the output '\(output)' is also an input")
+        }
+
+        var tensors: [InputTensor] = []
+        var metadata: [(String, MetadataValue)] = []
+        var seen: [String: String] = [:]
+        for input in inputs {
+            let bundle = try InputReader.read(path: input, policy: keepHalf ? .keep : .widen)
+            for t in bundle.tensors {
+                if let other = seen[t.name] {
+                    throw CommandFailure("tensor '\(t.name)' is in both '\(other)' and '\(input)'")
+                }
+                seen[t.name] = input
+                tensors.append(t)
+            }
+            metadata += bundle.metadata
+        }
+
+        let writer = try WeightStoreWriter(path: output, options: .init(alignment: alignment, zstdLevel: level))
+        for (key, value) in metadata { try writer.setMetadata(key, value) }
+        for (key, value) in userMeta { try writer.setMetadata(key, .string(value)) }
+        try writer.setMetadata("wpack.packed_from", .string(inputs.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")))
+
+        let total = tensors.reduce(0) { $0 + $1.byteCount }
+        let progress = total > 64 << 20 && Terminal.stderrIsTerminal ? ProgressBar(label: "packing", total: total) : nil
+        for t in tensors {
+            var source = t.source
+            if let progress {
+                let inner = t.source
+                source = TensorSource { emit in
+                    try inner.produce { chunk in
+                        try emit(chunk)
+                        progress.advance(chunk.count)
+                    }
+                }
+            }
+            try writer.addTensor(name: t.name, dtype: t.dtype, shape: t.shape, codec: codec, source: source)
+        }
+        defer { progress?.finish() }
+        try writer.finish()
+        let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        print("wrote \(output): \(tensors.count) tensors, \(Terminal.formatBytes(size)), alignment \(alignment)")
+    }
+}

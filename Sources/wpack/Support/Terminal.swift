@@ -1,0 +1,56 @@
+import Foundation
+
+enum Terminal {
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+
+    static func formatBytes(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal, at most ten times a
+/// second. Thread-safe because sources may report from any thread.
+final class ProgressBar: @unchecked Sendable {
+    private let total: Int
+    private let label: String
+    private var done = 0
+    private var lastDraw = Date.distantPast
+    private let lock = NSLock()
+
+    init(label: String, total: Int) {
+        self.label = label
+        self.total = max(total, 1)
+    }
+
+    func advance(_ bytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        done += bytes
+        let now = Date()
+        if now.timeIntervalSince(lastDraw) >= 0.1 || done >= total {
+            lastDraw = now
+            draw()
+        }
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+
+    private func draw() {
+        let fraction = min(1, Double(done) / Double(total))
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = String(format: "\r%@ [%@] %3.0f%% %@ / %@", label, bar, fraction * 100,
+                          Terminal.formatBytes(done), Terminal.formatBytes(total))
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
