@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Regenerates the interchange fixtures (Tests/Fixtures/interchange) and the format's test
+vectors (formats/vectors). Deterministic: running it again gives the same bytes, so the
+committed files can be checked against it. numpy only.
+
+    python3 tools/make_fixtures.py
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import wpk  # noqa: E402
+
+rng = np.random.default_rng(1234)
+FIX = os.path.join(ROOT, "Tests", "Fixtures", "interchange")
+VEC = os.path.join(ROOT, "formats", "vectors")
+os.makedirs(FIX, exist_ok=True)
+os.makedirs(VEC, exist_ok=True)
+expected = {}
+
+
+def values(a):
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        return [float(x) for x in a.astype(np.float64).ravel(order="C")]
+    return [int(x) for x in a.ravel(order="C")]
+
+
+def record(file, name, array, stored_dtype):
+    expected.setdefault(file, {})[name] = {"dtype": stored_dtype, "shape": list(np.shape(array)), "values": values(array)}
+
+
+def npy(name, array, stored):
+    path = os.path.join(FIX, name + ".npy")
+    np.save(path, array)
+    record(name + ".npy", name, array, stored)
+
+
+npy("c_f32", rng.standard_normal((3, 4)).astype(np.float32), "float32")
+npy("fortran_f32", np.asfortranarray(rng.standard_normal((3, 4, 2)).astype(np.float32)), "float32")
+npy("big_f64", rng.standard_normal(5).astype(">f8"), "float64")
+npy("big_f32", rng.standard_normal((2, 3)).astype(">f4"), "float32")
+npy("half_f16", rng.standard_normal((4, 3)).astype(np.float16), "float32")
+npy("scalar_f32", np.array(2.5, dtype=np.float32), "float32")
+npy("empty_f32", np.zeros((0, 3), dtype=np.float32), "float32")
+npy("ids_i64", np.arange(-3, 7, dtype=np.int64).reshape(2, 5), "int64")
+npy("mask_bool", np.array([True, False, True]), "bool")
+
+members = {"w": rng.standard_normal((8, 5)).astype(np.float32), "b": rng.standard_normal(8).astype(np.float32),
+           "f": np.asfortranarray(rng.standard_normal((4, 6)).astype(np.float32)), "n": np.arange(4, dtype=np.int32)}
+np.savez(os.path.join(FIX, "stored.npz"), **members)
+np.savez_compressed(os.path.join(FIX, "deflated.npz"), **members)
+for file in ("stored.npz", "deflated.npz"):
+    for k, v in members.items():
+        record(file, k, v, "float32" if v.dtype == np.float32 else "int32")
+
+# safetensors written by hand (its format is 8 bytes + JSON + data), one tensor per dtype.
+st = {
+    "f32": rng.standard_normal((2, 3)).astype(np.float32),
+    "f16": rng.standard_normal((3, 2)).astype(np.float16),
+    "f64": rng.standard_normal(4).astype(np.float64),
+    "i64": np.arange(6, dtype=np.int64),
+    "u8": np.arange(5, dtype=np.uint8),
+    "flag": np.array([True, False]),
+}
+bf16_source = rng.standard_normal((2, 2)).astype(np.float32)
+bf16_bits = (bf16_source.view(np.uint32) >> 16).astype(np.uint16)  # truncation is exact to re-widen
+codes = {"f32": "F32", "f16": "F16", "f64": "F64", "i64": "I64", "u8": "U8", "flag": "BOOL"}
+header, blobs, offset = {"__metadata__": {"format": "pt", "note": "fixture"}}, [], 0
+for k, v in st.items():
+    header[k] = {"dtype": codes[k], "shape": list(v.shape), "data_offsets": [offset, offset + v.nbytes]}
+    blobs.append(v.tobytes()); offset += v.nbytes
+header["bf16"] = {"dtype": "BF16", "shape": [2, 2], "data_offsets": [offset, offset + 8]}
+blobs.append(bf16_bits.tobytes())
+text = json.dumps(header, sort_keys=True).encode()
+text += b" " * ((8 - len(text) % 8) % 8)
+with open(os.path.join(FIX, "mixed.safetensors"), "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+stored_types = {"f32": "float32", "f16": "float32", "f64": "float64", "i64": "int64", "u8": "uint8", "flag": "bool"}
+for k, v in st.items():
+    record("mixed.safetensors", k, v, stored_types[k])
+record("mixed.safetensors", "bf16", (bf16_bits.astype(np.uint32) << 16).view(np.float32), "float32")
+
+with open(os.path.join(FIX, "expected.json"), "w") as f:
+    json.dump(expected, f, indent=0, sort_keys=True)
+
+# ---- format test vectors: valid files written by the independent Python writer
+vectors = []
+wpk.write(os.path.join(VEC, "empty.wpk"), {}, {})
+vectors.append({"file": "empty.wpk", "valid": True, "tensors": []})
+basic = {"weight": np.arange(12, dtype=np.float32).reshape(3, 4) / 8, "bias": np.array([1.5, -2.0], np.float32),
+         "scalar": np.array(7.0, np.float32), "empty": np.zeros((2, 0, 3), np.float32),
+         "ids": np.arange(4, dtype=np.int64)}
+meta = {"name": "basic", "layers": 2, "ratio": 0.25, "trained": True}
+wpk.write(os.path.join(VEC, "basic.wpk"), basic, meta)
+vectors.append({"file": "basic.wpk", "valid": True, "alignment": 64, "metadata": {k: str(v) if not isinstance(v, bool) else str(v).lower() for k, v in meta.items()},
+                "tensors": [{"name": k, "dtype": wpk.DTYPE_NAMES[wpk.CODE_FOR[v.dtype]], "shape": list(v.shape),
+                             "values": values(v), "checksum": f"{wpk.xxh3_64(np.asarray(v).tobytes()):016x}"}
+                            for k, v in basic.items()]})
+wpk.write(os.path.join(VEC, "page-aligned.wpk"), {"x": np.ones((5, 5), np.float32)}, {}, alignment=4096)
+vectors.append({"file": "page-aligned.wpk", "valid": True, "alignment": 4096,
+                "tensors": [{"name": "x", "dtype": "float32", "shape": [5, 5], "values": [1.0] * 25,
+                             "checksum": f"{wpk.xxh3_64(np.ones((5, 5), np.float32).tobytes()):016x}"}]})
+
+# ---- invalid vectors, each breaking one rule of formats/wpk.md
+raw = bytearray(open(os.path.join(VEC, "basic.wpk"), "rb").read())
+hlen = struct.unpack_from("<Q", raw, 24)[0]
+
+
+def rehash(b):
+    header = bytes(b[64:64 + hlen])
+    h = wpk.xxh3_64(header)
+    struct.pack_into("<Q", b, 32, h)
+    struct.pack_into("<Q", b, 56, wpk.xxh3_64(bytes(b[:56])))
+    struct.pack_into("<Q", b, len(b) - 32, h)
+    return b
+
+
+def bad(name, data, rule):
+    with open(os.path.join(VEC, name), "wb") as f:
+        f.write(data)
+    vectors.append({"file": name, "valid": False, "error": rule})
+
+
+bad("bad-truncated.wpk", bytes(raw[:-1]), "fileSizeMismatch")
+b = bytearray(raw); b[0] = 0x88
+bad("bad-magic.wpk", bytes(b), "notAWpkFile")
+b = bytearray(raw); struct.pack_into("<H", b, 8, 2); bad("bad-major.wpk", bytes(rehash(b)), "unsupportedMajorVersion")
+b = bytearray(raw); struct.pack_into("<I", b, 16, 1); bad("bad-critical-flag.wpk", bytes(rehash(b)), "unknownCriticalFlags")
+b = bytearray(raw); b[64 + 40] ^= 0xFF; bad("bad-header-hash.wpk", bytes(b), "headerChecksumMismatch")
+data_offset = struct.unpack_from("<Q", raw, 64 + 16)[0]
+b = bytearray(raw); b[data_offset] ^= 1; bad("bad-tensor-checksum.wpk", bytes(b), "checksumMismatch")
+
+with open(os.path.join(VEC, "vectors.json"), "w") as f:
+    json.dump(vectors, f, indent=1)
+print(f"wrote {len(expected)} interchange fixtures and {len(vectors)} format vectors")
