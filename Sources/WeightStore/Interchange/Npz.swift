@@ -42,7 +42,7 @@ public enum Npz {
         var d = ByteCursor(bytes, at: Int(clamping: directoryOffset))
         guard directoryOffset < UInt64(bytes.count) else { throw fail("central directory outside the file") }
         for _ in 0..<entryCount {
-            guard d.read(UInt32.self) == 0x0201_4B50, d.skip(6), let flags = d.read(UInt16.self),
+            guard d.read(UInt32.self) == 0x0201_4B50, d.skip(4), let flags = d.read(UInt16.self),
                   let method = d.read(UInt16.self), d.skip(8), let compressed32 = d.read(UInt32.self),
                   let uncompressed32 = d.read(UInt32.self), let nameLength = d.read(UInt16.self),
                   let extraLength = d.read(UInt16.self), let commentLength = d.read(UInt16.self), d.skip(8),
