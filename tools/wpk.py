@@ -353,6 +353,7 @@ def write(path, arrays, metadata=None, alignment=64):
             for name, r in zip(names, records):
                 f.write(b"\0" * (r[-1] - f.tell()))
                 f.write(arrays[name].tobytes())
+            f.write(b"\0" * (data_offset + data_length - f.tell()))  # an empty store still pads to the data offset
             f.write(struct.pack("<QQQ", hhash, fsize, 0) + MAGIC)
             f.flush()
             os.fsync(f.fileno())
