@@ -33,6 +33,6 @@ let package = Package(
 
         .testTarget(name: "LazyTensorTests", dependencies: ["LazyTensor"]),
         .testTarget(name: "WeightStoreTests", dependencies: ["WeightStore", "LazyTensor"]),
-        .testTarget(name: "wpackTests", dependencies: ["wpack", "WPack"]),
+        .testTarget(name: "wpackTests", dependencies: ["wpack"]),
     ]
 )

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+
+/// The `wpack` executable, run as a user runs it: exit codes, one-line errors, no partial files.
+@Suite struct CommandLineTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let digits = repository.appendingPathComponent("Tests/Fixtures/digits-cnn/digits_cnn.safetensors").path
+
+    static var executable: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("wpack").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        return repository.appendingPathComponent(".build/debug/wpack").path
+    }
+
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    static func wpack(_ arguments: String...) throws -> Result { try wpack(arguments) }
+
+    static func wpack(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    final class Folder {
+        let path = NSTemporaryDirectory() + "wpack-cli-" + UUID().uuidString
+        init() { try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+        func file(_ name: String) -> String { path + "/" + name }
+        var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path))?.sorted() ?? [] }
+    }
+
+    @Test func packInspectVerifyUnpack() throws {
+        let folder = Folder()
+        let out = folder.file("d.wpk")
+        let pack = try Self.wpack("pack", Self.digits, "-o", out, "--meta", "task=digits", "--meta", "note=a=b")
+        #expect(pack.status == 0, "\(pack.stderr)")
+        #expect(pack.stdout.contains("8 tensors"))
+
+        let inspect = try Self.wpack("inspect", out, "--json")
+        #expect(inspect.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+        #expect(json["alignment"] as? Int == 64)
+        let metadata = try #require(json["metadata"] as? [String: String])
+        #expect(metadata["task"] == "digits" && metadata["note"] == "a=b")
+        let tensors = try #require(json["tensors"] as? [[String: Any]])
+        #expect(tensors.count == 8)
+        for t in tensors {
+            for key in ["name", "dtype", "shape", "offset", "stored_bytes", "codec", "checksum"] {
+                #expect(t[key] != nil, "inspect --json lacks \(key)")
+            }
+            #expect((t["offset"] as? Int ?? 1) % 64 == 0)
+        }
+        let human = try Self.wpack("inspect", out)
+        #expect(human.status == 0 && human.stdout.contains("conv1.weight") && human.stdout.contains("[16, 1, 3, 3]"))
+
+        let verify = try Self.wpack("verify", out)
+        #expect(verify.status == 0 && verify.stdout.hasPrefix("ok: 8 tensors"))
+
+        let unpacked = folder.file("u.safetensors")
+        #expect(try Self.wpack("unpack", out, "-o", unpacked).status == 0)
+        // The unpacked file holds the same bytes for every tensor as the original.
+        #expect(try Self.safetensorsTensors(unpacked) == Self.safetensorsTensors(Self.digits))
+        let npz = folder.file("u.npz")
+        #expect(try Self.wpack("unpack", out, "-o", npz).status == 0)
+        let repacked = folder.file("r.wpk")
+        #expect(try Self.wpack("pack", npz, "-o", repacked).status == 0)
+        let a = try Self.wpack("inspect", out, "--json").stdout, b = try Self.wpack("inspect", repacked, "--json").stdout
+        #expect(Self.checksums(a) == Self.checksums(b))
+    }
+
+    @Test func alignmentAndCompressionOptions() throws {
+        let folder = Folder()
+        let page = folder.file("p.wpk")
+        #expect(try Self.wpack("pack", Self.digits, "-o", page, "--align", "page").status == 0)
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let json = try JSONSerialization.jsonObject(with: Data(try Self.wpack("inspect", page, "--json").stdout.utf8)) as! [String: Any]
+        #expect(json["alignment"] as? Int == pageSize)
+        let z = folder.file("z.wpk")
+        #expect(try Self.wpack("pack", Self.digits, "-o", z, "--compress", "zstd:9").status == 0)
+        let zjson = try JSONSerialization.jsonObject(with: Data(try Self.wpack("inspect", z, "--json").stdout.utf8)) as! [String: Any]
+        #expect((zjson["tensors"] as! [[String: Any]]).allSatisfy { $0["codec"] as? String == "zstd" })
+        #expect(try Self.wpack("verify", z).status == 0)
+        let unpacked = folder.file("z.safetensors")
+        #expect(try Self.wpack("unpack", z, "-o", unpacked).status == 0)
+        #expect(try Self.safetensorsTensors(unpacked) == Self.safetensorsTensors(Self.digits))
+    }
+
+    @Test(arguments: [
+        ["pack", "-o", "x.wpk"],
+        ["pack", "DIGITS", "-o", "x.wpk", "--align", "3"],
+        ["pack", "DIGITS", "-o", "x.wpk", "--align", "2097152"],
+        ["pack", "DIGITS", "-o", "x.wpk", "--compress", "lz4"],
+        ["pack", "DIGITS", "-o", "x.wpk", "--compress", "zstd:99"],
+        ["pack", "DIGITS", "-o", "x.wpk", "--meta", "novalue"],
+        ["pack", "DIGITS"],
+        ["unpack", "x.wpk", "-o", "x.txt"],
+        ["frobnicate"],
+        ["inspect"],
+    ])
+    func usageErrorsExitTwoAndWriteNothing(arguments: [String]) throws {
+        let folder = Folder()
+        let args = arguments.map { $0 == "DIGITS" ? Self.digits : $0.hasPrefix("x.") ? folder.file($0) : $0 }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = args
+        process.standardOutput = Pipe()
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2, "\(arguments): \(stderr)")
+        #expect(stderr.contains("Error") || stderr.contains("error"))
+        #expect(folder.contents.isEmpty)
+    }
+
+    @Test func badInputsExitOneWithOneLineAndNoOutput() throws {
+        let folder = Folder()
+        let junk = folder.file("junk.safetensors")
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: junk))
+        let notWpk = folder.file("not.wpk")
+        try Data(repeating: 7, count: 500).write(to: URL(fileURLWithPath: notWpk))
+        let cases: [[String]] = [
+            ["pack", folder.file("missing.npy"), "-o", folder.file("o.wpk")],
+            ["pack", junk, "-o", folder.file("o.wpk")],
+            ["pack", Self.digits, Self.digits, "-o", folder.file("o.wpk")],
+            ["pack", Self.digits, "-o", folder.file("nofolder/o.wpk")],
+            ["inspect", notWpk],
+            ["verify", folder.file("missing.wpk")],
+            ["unpack", notWpk, "-o", folder.file("o.npz")],
+        ]
+        for args in cases {
+            let before = folder.contents
+            let r = try Self.wpack(args)
+            #expect(r.status == 1 || r.status == 2, "\(args): \(r.status) \(r.stderr)")
+            if r.status == 1 {
+                #expect(r.stderr.hasPrefix("wpack: error: "), "\(args): \(r.stderr)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            }
+            #expect(folder.contents == before, "\(args) left files behind")
+        }
+    }
+
+    @Test func damagedTensorIsNamedAndExitsOne() throws {
+        let folder = Folder()
+        let out = folder.file("d.wpk")
+        #expect(try Self.wpack("pack", Self.digits, "-o", out).status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(try Self.wpack("inspect", out, "--json").stdout.utf8)) as! [String: Any]
+        let fc1 = (json["tensors"] as! [[String: Any]]).first { $0["name"] as? String == "fc1.weight" }!
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: out))
+        bytes[fc1["offset"] as! Int + 100] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: out))
+        let r = try Self.wpack("verify", out)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("fc1.weight") && r.stderr.contains("checksum"))
+        // unpack refuses too, and leaves no output behind
+        let u = try Self.wpack("unpack", out, "-o", folder.file("u.safetensors"))
+        #expect(u.status == 1)
+        #expect(!FileManager.default.fileExists(atPath: folder.file("u.safetensors")))
+    }
+
+    @Test func outputThatIsAlsoAnInputIsRefused() throws {
+        let folder = Folder()
+        let copy = folder.file("d.safetensors")
+        try FileManager.default.copyItem(atPath: Self.digits, toPath: copy)
+        let r = try Self.wpack("pack", copy, "-o", copy)
+        #expect(r.status == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == Data(contentsOf: URL(fileURLWithPath: Self.digits)))
+    }
+
+    static func safetensorsTensors(_ path: String) throws -> [String: Data] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let n = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<8 + n)) as! [String: Any]
+        var out: [String: Data] = [:]
+        for (name, v) in header where name != "__metadata__" {
+            let offsets = (v as! [String: Any])["data_offsets"] as! [Int]
+            out[name] = data.subdata(in: 8 + n + offsets[0]..<8 + n + offsets[1])
+        }
+        return out
+    }
+
+    static func checksums(_ inspectJSON: String) -> [String: String] {
+        let json = try! JSONSerialization.jsonObject(with: Data(inspectJSON.utf8)) as! [String: Any]
+        return Dictionary(uniqueKeysWithValues: (json["tensors"] as! [[String: Any]]).map {
+            ($0["name"] as! String, $0["checksum"] as! String)
+        })
+    }
+}
