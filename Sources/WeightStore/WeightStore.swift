@@ -24,8 +24,7 @@ public final class WeightStore: Sendable {
     private let storage: Storage
     public let infos: [TensorInfo]
     private let nameIndex: [Int]
-    /// Metadata in key order, with its stored types.
-    public let typedMetadata: [(key: String, value: MetadataValue)]
+    private let metadataEntries: [MetadataEntry]
     public let alignment: Int
     public let version: (major: Int, minor: Int)
     public let verifyMode: VerifyMode
@@ -42,11 +41,16 @@ public final class WeightStore: Sendable {
     public init(path: String, verify: VerifyMode = .none) throws(WeightStoreError) {
         self.path = path
         file = try MappedFile(path: path)
+        if file.bytes.count >= WPKFormat.preambleSize + WPKFormat.footerSize {
+            // Header length is not trusted yet: the range is clipped to the file.
+            let length = Int(clamping: UInt64(littleEndian: file.bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+            file.prefault(0..<WPKFormat.preambleSize &+ min(length, file.bytes.count))
+        }
         let header = try HeaderDecoder.decode(file.bytes)
         storage = Storage(mapping: file.bytes.baseAddress!, byteCount: file.bytes.count, owner: file)
         infos = header.tensors
         nameIndex = header.nameIndex
-        typedMetadata = header.metadata
+        metadataEntries = header.metadata
         alignment = Int(header.preamble.alignment)
         version = (Int(header.preamble.major), Int(header.preamble.minor))
         verifyMode = verify
@@ -62,8 +66,26 @@ public final class WeightStore: Sendable {
         Dictionary(typedMetadata.map { ($0.key, $0.value.description) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// Metadata in key order, with its stored types.
+    public var typedMetadata: [(key: String, value: MetadataValue)] {
+        metadataEntries.map { ($0.key, value(of: $0)) }
+    }
+
+    public var metadataKeys: [String] { metadataEntries.map(\.key) }
+
     public func metadataValue(_ key: String) -> MetadataValue? {
-        binarySearch(count: typedMetadata.count, key: key) { typedMetadata[$0].key }.map { typedMetadata[$0].value }
+        binarySearch(count: metadataEntries.count, key: key) { metadataEntries[$0].key }.map { value(of: metadataEntries[$0]) }
+    }
+
+    private func value(of entry: MetadataEntry) -> MetadataValue {
+        switch entry.value {
+        case let .string(offset, length):
+            // Validated as UTF-8 when the store was opened.
+            .string(String(decoding: UnsafeRawBufferPointer(rebasing: file.bytes[offset..<offset + length]), as: UTF8.self))
+        case let .int(i): .int(i)
+        case let .double(d): .double(d)
+        case let .bool(b): .bool(b)
+        }
     }
 
     public func info(_ name: String) -> TensorInfo? { recordNumber(of: name).map { infos[$0] } }

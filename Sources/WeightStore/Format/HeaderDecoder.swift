@@ -11,7 +11,7 @@ struct HeaderDecoder {
         var tensors: [TensorInfo]
         /// Record numbers ordered by name bytes: binary search needs no dictionary.
         var nameIndex: [Int]
-        var metadata: [(key: String, value: MetadataValue)]
+        var metadata: [MetadataEntry]
         var dataOffset: Int
         var dataLength: Int
         var headerEnd: Int
@@ -179,7 +179,7 @@ struct HeaderDecoder {
         }
 
         // Metadata: strictly increasing keys, known types, values inside the string table.
-        var metadata: [(key: String, value: MetadataValue)] = []
+        var metadata: [MetadataEntry] = []
         var metaCursor = ByteCursor(header, at: metadataStart)
         for recordNumber in 0..<Int(metadataCount) {
             let r = MetadataRecord.decode(&metaCursor)!
@@ -195,11 +195,14 @@ struct HeaderDecoder {
             if let previous = metadata.last, compareBytes(previous.key, key) >= 0 {
                 throw .duplicateMetadataKey(key)
             }
-            let value: MetadataValue
+            let value: MetadataEntry.Value
             switch r.typeCode {
             case 1:
-                value = .string(try decodeString(strings, offset: r.a, length: r.b, what: "value of metadata '\(key)'",
-                                                 invalid: { .invalidMetadata(key: key, reason: $0) }))
+                // Validated now, turned into a String only when asked for: a tokenizer kept as
+                // metadata is most of a model's header.
+                let range = try validateString(strings, offset: r.a, length: r.b, what: "value of metadata '\(key)'",
+                                               invalid: { .invalidMetadata(key: key, reason: $0) })
+                value = .string(fileOffset: WPKFormat.preambleSize + stringsStart + range.lowerBound, length: range.count)
             case 2: value = .int(Int64(bitPattern: r.a))
             case 3: value = .double(Double(bitPattern: r.a))
             case 4:
@@ -213,23 +216,34 @@ struct HeaderDecoder {
             if r.typeCode != 1 && r.b != 0 && sameMinor {
                 throw .reservedFieldNotZero(field: "metadata '\(key)' length")
             }
-            metadata.append((key, value))
+            metadata.append(MetadataEntry(key: key, value: value))
         }
 
         return Result(preamble: p, tensors: tensors, nameIndex: nameIndex, metadata: metadata,
                       dataOffset: Int(dataOffset), dataLength: Int(dataLength), headerEnd: headerEnd)
     }
 
+    /// Bounds-checks and validates a string of the table; returns its byte range in `table`.
+    private static func validateString(
+        _ table: UnsafeRawBufferPointer, offset: UInt64, length: UInt64, what: String,
+        invalid: (String) -> WeightStoreError
+    ) throws(WeightStoreError) -> Range<Int> {
+        let (end, o) = offset.addingReportingOverflow(length)
+        guard !o, end <= UInt64(table.count) else { throw .stringOutOfBounds(what: what) }
+        let range = Int(offset)..<Int(end)
+        switch UTF8Validation.check(UnsafeRawBufferPointer(rebasing: table[range])) {
+        case .valid: return range
+        case .containsNUL: throw invalid("contains a NUL byte")
+        case .invalid: throw invalid("not valid UTF-8")
+        }
+    }
+
     private static func decodeString(
         _ table: UnsafeRawBufferPointer, offset: UInt64, length: UInt64, what: String,
         invalid: (String) -> WeightStoreError
     ) throws(WeightStoreError) -> String {
-        let (end, o) = offset.addingReportingOverflow(length)
-        guard !o, end <= UInt64(table.count) else { throw .stringOutOfBounds(what: what) }
-        let bytes = UnsafeRawBufferPointer(rebasing: table[Int(offset)..<Int(end)])
-        if bytes.contains(0) { throw invalid("contains a NUL byte") }
-        guard let string = String(validating: bytes, as: UTF8.self) else { throw invalid("not valid UTF-8") }
-        return string
+        let range = try validateString(table, offset: offset, length: length, what: what, invalid: invalid)
+        return String(decoding: UnsafeRawBufferPointer(rebasing: table[range]), as: UTF8.self)
     }
 
     private static func startsWithMagic(_ file: UnsafeRawBufferPointer) -> Bool {
@@ -262,4 +276,17 @@ func compareBytes(_ a: String, _ b: String) -> Int {
         case let (x?, y?): if x != y { return x < y ? -1 : 1 }
         }
     }
+}
+
+/// A validated metadata record. String values stay as a span of the mapped header until asked
+/// for.
+struct MetadataEntry: Sendable {
+    enum Value: Sendable {
+        case string(fileOffset: Int, length: Int)
+        case int(Int64)
+        case double(Double)
+        case bool(Bool)
+    }
+    let key: String
+    let value: Value
 }

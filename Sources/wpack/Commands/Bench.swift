@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import WPack
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure wpack's own costs (the peers are compared by tools/bench).",
+        subcommands: [OpenTime.self])
+}
+
+/// Time from nothing to the first tensor's first float: open, map, validate the header, take
+/// a view, read one element. Run many times in one process; the file's pages stay cached, so
+/// this is the cost a server pays per load, not the disk's.
+struct OpenTime: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "open",
+        abstract: "Time opening .wpk files until their first tensor can be read.")
+
+    @Argument(help: "The .wpk files to open.")
+    var files: [String]
+
+    @Option(help: "Opens per file.")
+    var repeats = 200
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
+    }
+
+    func run() throws {
+        var rows: [[String: Any]] = []
+        for file in files {
+            var samples: [Double] = []
+            var sink: Float = 0
+            var info: (Int, Int) = (0, 0)
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let store = try WeightStore(path: file)
+                if let first = store.infos.first(where: \.isMappable) {
+                    let view = try store.tensor(first.name)
+                    if view.scalarCount > 0 { sink += view.baseAddress.pointee }
+                }
+                samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+                info = (store.file.bytes.count, store.infos.count)
+            }
+            samples.sort()
+            let row: [String: Any] = [
+                "file": file, "bytes": info.0, "tensors": info.1, "repeats": repeats,
+                "median_us": samples[samples.count / 2], "min_us": samples[0],
+                "p90_us": samples[min(samples.count - 1, samples.count * 9 / 10)],
+            ]
+            rows.append(row)
+            if !json {
+                print(String(format: "%@: %@, %d tensors: open to first float median %.1f us (min %.1f, p90 %.1f) over %d opens",
+                             file, Terminal.formatBytes(info.0), info.1, row["median_us"] as! Double,
+                             row["min_us"] as! Double, row["p90_us"] as! Double, repeats))
+            }
+            if sink.isNaN { print("") }  // keeps the read from being optimised away
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}
