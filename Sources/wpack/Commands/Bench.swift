@@ -53,9 +53,9 @@ struct OpenTime: ParsableCommand {
             ]
             rows.append(row)
             if !json {
-                print(String(format: "%@: %@, %d tensors: open to first float median %.1f us (min %.1f, p90 %.1f) over %d opens",
-                             file, Terminal.formatBytes(info.0), info.1, row["median_us"] as! Double,
-                             row["min_us"] as! Double, row["p90_us"] as! Double, repeats))
+                let f = { (key: String) in String(format: "%.1f", row[key] as! Double) }
+                print("\(file): \(Terminal.formatBytes(info.0)), \(info.1) tensors: open to first float median "
+                      + "\(f("median_us")) us (min \(f("min_us")), p90 \(f("p90_us"))) over \(repeats) opens")
             }
             if sink.isNaN { print("") }  // keeps the read from being optimised away
         }

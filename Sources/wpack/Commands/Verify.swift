@@ -15,7 +15,7 @@ struct Verify: ParsableCommand {
         let store = try WeightStore(path: file)
         try store.verify()
         let bytes = store.infos.reduce(0) { $0 + $1.storedBytes }
-        print(String(format: "ok: %d tensors, %@ checked in %.1f ms", store.infos.count,
-                     Terminal.formatBytes(bytes), Date().timeIntervalSince(start) * 1000))
+        let milliseconds = String(format: "%.1f", Date().timeIntervalSince(start) * 1000)
+        print("ok: \(store.infos.count) tensors, \(Terminal.formatBytes(bytes)) checked in \(milliseconds) ms")
     }
 }

@@ -11,7 +11,7 @@ enum Terminal {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes), unit = 0
         while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
     }
 }
 
@@ -49,8 +49,9 @@ final class ProgressBar: @unchecked Sendable {
         let width = 30
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = String(format: "\r%@ [%@] %3.0f%% %@ / %@", label, bar, fraction * 100,
-                          Terminal.formatBytes(done), Terminal.formatBytes(total))
+        // No %@ with Swift strings: on Linux that is undefined behaviour (it crashed in release).
+        let line = "\r\(label) [\(bar)] " + String(format: "%3.0f%%", fraction * 100)
+            + " \(Terminal.formatBytes(done)) / \(Terminal.formatBytes(total))"
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
