@@ -22,7 +22,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
-        .target(name: "LazyTensor"),
+        // The block primitives of the lazy engine, with AVX2+FMA and baseline versions chosen at
+        // run time (no compiler flags needed, so the package also works as a dependency).
+        .target(name: "CKernels",
+                linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
+        .target(name: "LazyTensor", dependencies: ["CKernels"]),
         .target(name: "WeightStore", dependencies: ["LazyTensor", "CZstd", "CXXHash", "CZlib"]),
         .target(name: "Models", dependencies: ["LazyTensor", "WeightStore"]),
         .target(name: "WPack", dependencies: ["LazyTensor", "WeightStore", "Models"]),

@@ -1,13 +1,19 @@
-/// An n-dimensional float32 array: a view (element offset, shape, strides in elements) into a
-/// shared `Storage`.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An n-dimensional float32 array.
 ///
-/// Views are values and cost nothing to make; the storage is shared by reference.
-/// Strides are in elements; 0 means a broadcast axis, negative strides walk backwards.
+/// A tensor is a value holding a node of a lazy graph. When the node is a buffer, the tensor is
+/// a view (storage, element offset, shape, strides in elements) and views of it are computed
+/// on the spot, sharing the storage. Any other operation only records what to compute;
+/// nothing runs until a result is needed (`materialized()`, `scalars`, `storage`).
 public struct Tensor: Sendable {
-    public let storage: Storage
-    public let offset: Int
-    public let shape: [Int]
-    public let strides: [Int]
+    let node: Node
+
+    init(node: Node) { self.node = node }
 
     /// Largest rank the library supports (and the .wpk format stores).
     public static let maxRank = 8
@@ -16,26 +22,27 @@ public struct Tensor: Sendable {
     public init(storage: Storage, offset: Int = 0, shape: [Int], strides: [Int]? = nil) {
         precondition(shape.count <= Tensor.maxRank, "rank \(shape.count) exceeds \(Tensor.maxRank)")
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
-        self.storage = storage
-        self.offset = offset
-        self.shape = shape
-        self.strides = strides ?? Tensor.contiguousStrides(for: shape)
-        precondition(self.strides.count == shape.count, "strides and shape differ in rank")
+        let strides = strides ?? Tensor.contiguousStrides(for: shape)
+        precondition(strides.count == shape.count, "strides and shape differ in rank")
+        node = Node(.buffer(storage, offset: offset, strides: strides), [], shape: shape)
     }
 
     /// A new contiguous tensor holding a copy of `scalars` (counted as a user-requested copy).
     public init(shape: [Int], scalars: [Float]) {
         let count = shape.reduce(1, *)
-        precondition(count == scalars.count,
-                     "shape \(shape) holds \(count) scalars, \(scalars.count) given")
+        precondition(count == scalars.count, "shape \(shape) holds \(count) scalars, \(scalars.count) given")
         let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
-        scalars.withUnsafeBytes { storage.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        scalars.withUnsafeBytes { if count > 0 { storage.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
         Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .userRequest)
         self.init(storage: storage, shape: shape)
     }
 
+    /// A 0-d tensor holding one value.
+    public init(_ value: Float) { self.init(shape: [], scalars: [value]) }
+
     public static func zeros(shape: [Int]) -> Tensor { full(shape: shape, value: 0) }
     public static func ones(shape: [Int]) -> Tensor { full(shape: shape, value: 1) }
+
     public static func full(shape: [Int], value: Float) -> Tensor {
         let count = shape.reduce(1, *)
         let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
@@ -43,58 +50,207 @@ public struct Tensor: Sendable {
         return Tensor(storage: storage, shape: shape)
     }
 
-    public var rank: Int { shape.count }
-    public var scalarCount: Int { shape.reduce(1, *) }
+    /// Uninitialised memory, for outputs the caller fills.
+    public static func empty(shape: [Int]) -> Tensor {
+        Tensor(storage: Storage(allocatingByteCount: shape.reduce(1, *) * MemoryLayout<Float>.stride), shape: shape)
+    }
+
+    /// Standard normal samples from a seeded generator (same seed, same numbers, everywhere).
+    public static func randn(shape: [Int], seed: UInt64 = 0) -> Tensor {
+        let count = shape.reduce(1, *)
+        let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
+        let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        func next() -> Double {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return (Double((z ^ (z >> 31)) >> 11) + 0.5) / 9_007_199_254_740_992
+        }
+        var i = 0
+        while i < count {
+            // Box-Muller: two uniforms give two normals.
+            let r = (-2 * Glibc.log(next())).squareRoot(), theta = 2 * Double.pi * next()
+            out[i] = Float(r * Glibc.cos(theta)); i += 1
+            if i < count { out[i] = Float(r * Glibc.sin(theta)); i += 1 }
+        }
+        return Tensor(storage: storage, shape: shape)
+    }
+
+    public var shape: [Int] { node.shape }
+    public var rank: Int { node.shape.count }
+    public var scalarCount: Int { node.elementCount }
+
+    /// Whether the tensor has bytes already (a view of a buffer or an evaluated result).
+    public var isRealized: Bool { node.realized != nil }
+
+    /// The buffer view, evaluating the graph first if needed.
+    var bufferView: (storage: Storage, offset: Int, strides: [Int]) {
+        let n = node.realized ?? materialized().node
+        guard case let .buffer(storage, offset, strides) = n.op else { preconditionFailure("evaluation gave no buffer") }
+        return (storage, offset, strides)
+    }
+
+    /// The storage behind the tensor (evaluating it if lazy).
+    public var storage: Storage { bufferView.storage }
+    /// Element offset of index 0 in the storage (evaluating if lazy).
+    public var offset: Int { bufferView.offset }
+
+    /// Strides in elements; 0 marks a broadcast axis. For a lazy tensor these are the strides of
+    /// the contiguous result evaluation will produce.
+    public var strides: [Int] {
+        if let n = node.realized, case let .buffer(_, _, strides) = n.op { return strides }
+        return Tensor.contiguousStrides(for: shape)
+    }
 
     public static func contiguousStrides(for shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var running = 1
         for axis in shape.indices.reversed() {
             strides[axis] = running
-            running *= max(shape[axis], 1)
+            running *= Swift.max(shape[axis], 1)
         }
         return strides
     }
 
-    /// Row-major and gap-free: the layout every kernel can consume directly.
+    /// Row-major and gap-free: the layout every kernel and BLAS call consumes directly.
+    /// False for a lazy tensor (it has no layout until evaluated).
     public var isContiguous: Bool {
+        guard let n = node.realized, case let .buffer(_, _, strides) = n.op else { return false }
+        return Layout.isRowMajor(shape: shape, strides: strides)
+    }
+
+    /// Column-major (Fortran order) and gap-free.
+    public var isColumnContiguous: Bool {
+        guard let n = node.realized, case let .buffer(_, _, strides) = n.op else { return false }
+        return Layout.isRowMajor(shape: shape.reversed(), strides: strides.reversed())
+    }
+
+    /// Every element has its own address and the elements fill a dense block, in any axis
+    /// order (a permutation of a contiguous tensor is gap-free, a broadcast or a step is not).
+    public var isGapFree: Bool {
+        guard let n = node.realized, case let .buffer(_, _, strides) = n.op else { return false }
+        let order = shape.indices.filter { shape[$0] != 1 }.sorted { Swift.abs(strides[$0]) < Swift.abs(strides[$1]) }
         var expected = 1
-        for axis in shape.indices.reversed() where shape[axis] != 1 {
-            if strides[axis] != expected { return scalarCount == 0 }
+        for axis in order {
+            if Swift.abs(strides[axis]) != expected { return scalarCount == 0 }
             expected *= shape[axis]
         }
         return true
     }
 
-    /// Whether both views read the same underlying buffer (mapped file region or heap block).
-    public func sharesStorage(with other: Tensor) -> Bool { storage === other.storage }
-
-    /// Address of the element at index 0 (offset applied).
-    public var baseAddress: UnsafePointer<Float> {
-        UnsafePointer(storage.baseAddress.assumingMemoryBound(to: Float.self) + offset)
+    /// Whether both tensors are views of the same underlying buffer (mapped file or heap block).
+    /// Lazy tensors have no buffer and share nothing.
+    public func sharesStorage(with other: Tensor) -> Bool {
+        guard let a = node.realized, let b = other.node.realized,
+              case let .buffer(s1, _, _) = a.op, case let .buffer(s2, _, _) = b.op else { return false }
+        return s1 === s2
     }
 
-    /// The elements in row-major order. Reading them is the caller's copy, not the library's.
+    /// Address of the element at index 0 (offset applied), evaluating if lazy. Keep the tensor
+    /// alive (`withExtendedLifetime`) while using the pointer.
+    public var baseAddress: UnsafePointer<Float> {
+        let view = bufferView
+        return UnsafePointer(view.storage.baseAddress.assumingMemoryBound(to: Float.self) + view.offset)
+    }
+
+    /// The elements in row-major order, evaluating if lazy. Reading them out is the caller's
+    /// copy into a Swift array, not a library copy.
     public var scalars: [Float] {
         let count = scalarCount
         if count == 0 { return [] }
-        return withExtendedLifetime(storage) {
-            let base = baseAddress
-            if isContiguous { return Array(UnsafeBufferPointer(start: base, count: count)) }
-            var out = [Float](); out.reserveCapacity(count)
-            var index = [Int](repeating: 0, count: rank)
-            for _ in 0..<count {
-                var position = 0
-                for axis in 0..<rank { position &+= index[axis] &* strides[axis] }
-                out.append(base[position])
-                var axis = rank - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    if index[axis] < shape[axis] { break }
-                    index[axis] = 0; axis -= 1
-                }
+        let view = bufferView
+        return withExtendedLifetime(view.storage) {
+            let base = UnsafePointer(view.storage.baseAddress.assumingMemoryBound(to: Float.self)) + view.offset
+            if Layout.isRowMajor(shape: shape, strides: view.strides) {
+                return Array(UnsafeBufferPointer(start: base, count: count))
             }
+            var out = [Float](); out.reserveCapacity(count)
+            Layout.forEachOffset(shape: shape, strides: view.strides) { out.append(base[$0]) }
             return out
         }
+    }
+
+    /// The single value of a one-element tensor.
+    public var item: Float {
+        precondition(scalarCount == 1, "item needs exactly one element, shape is \(shape)")
+        return scalars[0]
+    }
+}
+
+/// Stride arithmetic shared by tensors, the planner and the kernels.
+enum Layout {
+    static func isRowMajor(shape: [Int], strides: [Int]) -> Bool {
+        var expected = 1
+        for axis in shape.indices.reversed() where shape[axis] != 1 {
+            if strides[axis] != expected { return shape.contains(0) }
+            expected *= shape[axis]
+        }
+        return true
+    }
+
+    /// Calls `body` with the element offset of every index, in row-major order.
+    static func forEachOffset(shape: [Int], strides: [Int], _ body: (Int) -> Void) {
+        let count = shape.reduce(1, *)
+        if count == 0 { return }
+        let rank = shape.count
+        var index = [Int](repeating: 0, count: rank)
+        var position = 0
+        for _ in 0..<count {
+            body(position)
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                position += strides[axis]
+                if index[axis] < shape[axis] { break }
+                position -= strides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+
+    /// Strides for viewing (shape, strides) as `newShape` without moving data, or nil when the
+    /// layout cannot express it (NumPy's attempt_nocopy_reshape, with size-1 axes free).
+    static func reshapedStrides(shape: [Int], strides: [Int], to newShape: [Int]) -> [Int]? {
+        if shape.reduce(1, *) == 0 { return Tensor.contiguousStrides(for: newShape) }
+        // Drop size-1 axes: they place no constraint.
+        let old = shape.indices.filter { shape[$0] != 1 }
+        let oldShape = old.map { shape[$0] }, oldStrides = old.map { strides[$0] }
+        var result = [Int](repeating: 0, count: newShape.count)
+        var oi = 0
+        let newNonUnit = newShape.indices.filter { newShape[$0] != 1 }
+        var nj = 0
+        while oi < oldShape.count && nj < newNonUnit.count {
+            // Grow a group of old axes and a group of new axes until their sizes agree.
+            var op = oldShape[oi], np = newShape[newNonUnit[nj]]
+            var oEnd = oi + 1, nEnd = nj + 1
+            while op != np {
+                if op < np {
+                    guard oEnd < oldShape.count else { return nil }
+                    op *= oldShape[oEnd]; oEnd += 1
+                } else {
+                    guard nEnd < newNonUnit.count else { return nil }
+                    np *= newShape[newNonUnit[nEnd]]; nEnd += 1
+                }
+            }
+            // The old group must be one contiguous run to be re-split freely.
+            for k in oi..<(oEnd - 1) where oldStrides[k] != oldStrides[k + 1] * oldShape[k + 1] { return nil }
+            var run = oldStrides[oEnd - 1]
+            for k in stride(from: nEnd - 1, through: nj, by: -1) {
+                result[newNonUnit[k]] = run
+                run *= newShape[newNonUnit[k]]
+            }
+            oi = oEnd; nj = nEnd
+        }
+        guard oi == oldShape.count && nj == newNonUnit.count else { return nil }
+        // Size-1 axes get the stride they would have in a contiguous layout (any value works).
+        for axis in newShape.indices where newShape[axis] == 1 {
+            var s = 1
+            for later in (axis + 1)..<newShape.count { s *= Swift.max(newShape[later], 1) }
+            result[axis] = s
+        }
+        return result
     }
 }

@@ -1,0 +1,50 @@
+// Block primitives of the lazy tensor engine: each works on `n` contiguous floats (a block of
+// a row, at most a few thousand, so it stays in L1). The Swift interpreter strings them together;
+// this file only has to be fast. Every function has an AVX2+FMA version and a baseline x86-64
+// (or portable) version, chosen once at run time from the CPU's features, so one binary runs
+// everywhere and uses AVX2 where it exists.
+#ifndef WPACK_KERNELS_H
+#define WPACK_KERNELS_H
+
+#include <stdint.h>
+
+typedef enum {
+    WK_ADD, WK_SUB, WK_MUL, WK_DIV, WK_MAX, WK_MIN, WK_POW,
+    WK_LT, WK_LE, WK_GT, WK_GE, WK_EQ, WK_NE
+} wk_binary_op;
+
+typedef enum {
+    WK_NEG, WK_ABS, WK_EXP, WK_LOG, WK_SQRT, WK_RSQRT, WK_TANH, WK_SIGMOID, WK_RELU,
+    WK_GELU_ERF, WK_GELU_TANH, WK_SILU, WK_ERF, WK_RECIPROCAL, WK_SQUARE
+} wk_unary_op;
+
+typedef enum { WK_SUM, WK_RMAX, WK_RMIN } wk_reduce_op;
+
+/// 1 when the AVX2+FMA versions are in use.
+int wk_uses_avx2(void);
+
+/// out[i] = a[i*sa] op b[i*sb]; sa and sb are 0 (broadcast a scalar) or 1.
+void wk_binary(int op, const float *a, long sa, const float *b, long sb, float *out, long n);
+/// out[i] = op(a[i]).
+void wk_unary(int op, const float *a, float *out, long n);
+/// out[i] = c[i*sc] != 0 ? a[i*sa] : b[i*sb].
+void wk_select(const float *c, long sc, const float *a, long sa, const float *b, long sb, float *out, long n);
+/// Reduces n floats (n > 0) to one.
+float wk_reduce(int op, const float *a, long n);
+/// acc[i] = acc[i] op a[i*sa] (column reductions: a row added into an accumulator row).
+void wk_accumulate(int op, float *acc, const float *a, long sa, long n);
+/// Index of the first maximum (or minimum when `minimum`) of n floats; NaN counts as maximal.
+long wk_argext(const float *a, long n, int minimum, float *value);
+/// out[i] = base[i*stride]
+void wk_gather(const float *base, long stride, float *out, long n);
+/// base[i*stride] = src[i*ss] (ss 0 or 1)
+void wk_scatter(const float *src, long ss, float *base, long stride, long n);
+
+/// Softmax (or log-softmax) of one row, in place allowed.
+void wk_softmax_row(const float *x, float *out, long n, int logarithm);
+/// (x - mean) / sqrt(var + eps) * w + b, or x / sqrt(mean(x^2) + eps) * w when rms;
+/// w and b may be NULL; sw/sb are their strides (0 or 1).
+void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, const float *b, long sb,
+                 float eps, int rms);
+
+#endif

@@ -1,0 +1,313 @@
+#include "wpack_kernels.h"
+#include <math.h>
+#include <string.h>
+#include <float.h>
+
+// The loops below are written once as macros and instantiated twice: with target("avx2,fma")
+// (clang vectorises them 8 wide and contracts multiply-adds) and for baseline x86-64.
+// Transcendental functions come from glibc: libmvec's 8-wide AVX2 versions (at most 4 ulp) in
+// the AVX2 build, libm's scalar versions in the baseline build.
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define WK_AVX2 __attribute__((target("avx2,fma")))
+WK_AVX2 __m256 _ZGVdN8v_expf(__m256);
+WK_AVX2 __m256 _ZGVdN8v_logf(__m256);
+WK_AVX2 __m256 _ZGVdN8v_tanhf(__m256);
+WK_AVX2 __m256 _ZGVdN8v_erff(__m256);
+WK_AVX2 __m256 _ZGVdN8vv_powf(__m256, __m256);
+static int avx2_state = -1;
+int wk_uses_avx2(void) {
+    if (avx2_state < 0) {
+        __builtin_cpu_init();
+        avx2_state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return avx2_state;
+}
+#else
+int wk_uses_avx2(void) { return 0; }
+#endif
+
+#define SQRT1_2 0.70710678118654752440f
+#define GELU_C 0.79788456080286535588f  /* sqrt(2/pi) */
+
+// ---------------------------------------------------------------- elementwise
+#define DEFINE_BINARY(SUFFIX, ATTR)                                                              \
+ATTR static void binary_##SUFFIX(int op, const float *a, long sa, const float *b, long sb,        \
+                                 float *out, long n) {                                           \
+    _Pragma("clang loop vectorize(enable)")                                                      \
+    for (long i = 0; i < n; i++) {                                                               \
+        float x = a[i * sa], y = b[i * sb], r;                                                   \
+        switch (op) {                                                                            \
+        case WK_ADD: r = x + y; break;                                                           \
+        case WK_SUB: r = x - y; break;                                                           \
+        case WK_MUL: r = x * y; break;                                                           \
+        case WK_DIV: r = x / y; break;                                                           \
+        case WK_MAX: r = (x > y || x != x) ? x : y; break;                                       \
+        case WK_MIN: r = (x < y || x != x) ? x : y; break;                                       \
+        case WK_LT: r = x < y; break;                                                            \
+        case WK_LE: r = x <= y; break;                                                           \
+        case WK_GT: r = x > y; break;                                                            \
+        case WK_GE: r = x >= y; break;                                                           \
+        case WK_EQ: r = x == y; break;                                                           \
+        default: r = x != y; break;                                                              \
+        }                                                                                        \
+        out[i] = r;                                                                              \
+    }                                                                                            \
+}
+
+// Specialised loops per (op, strides) so each inner loop is branch-free and vectorises.
+#define BIN_LOOP(EXPR)                                                                           \
+    if (sa && sb) { for (long i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = (EXPR); } } \
+    else if (sa) { float y = b[0]; for (long i = 0; i < n; i++) { float x = a[i]; out[i] = (EXPR); } } \
+    else if (sb) { float x = a[0]; for (long i = 0; i < n; i++) { float y = b[i]; out[i] = (EXPR); } } \
+    else { float x = a[0], y = b[0]; float r = (EXPR); for (long i = 0; i < n; i++) out[i] = r; }
+
+#define DEFINE_BINARY_FAST(SUFFIX, ATTR)                                                         \
+ATTR static void binary_fast_##SUFFIX(int op, const float *a, long sa, const float *b, long sb,   \
+                                      float *out, long n) {                                      \
+    switch (op) {                                                                                \
+    case WK_ADD: BIN_LOOP(x + y) break;                                                          \
+    case WK_SUB: BIN_LOOP(x - y) break;                                                          \
+    case WK_MUL: BIN_LOOP(x * y) break;                                                          \
+    case WK_DIV: BIN_LOOP(x / y) break;                                                          \
+    case WK_MAX: BIN_LOOP((x > y || x != x) ? x : y) break;                                      \
+    case WK_MIN: BIN_LOOP((x < y || x != x) ? x : y) break;                                      \
+    default: binary_##SUFFIX(op, a, sa, b, sb, out, n);                                          \
+    }                                                                                            \
+}
+
+DEFINE_BINARY(base, )
+DEFINE_BINARY_FAST(base, )
+#if defined(__x86_64__)
+DEFINE_BINARY(avx2, WK_AVX2)
+DEFINE_BINARY_FAST(avx2, WK_AVX2)
+#endif
+
+static float gelu_tanh1(float x) { return 0.5f * x * (1.0f + tanhf(GELU_C * (x + 0.044715f * x * x * x))); }
+
+static void unary_base(int op, const float *a, float *out, long n) {
+    for (long i = 0; i < n; i++) {
+        float x = a[i], r;
+        switch (op) {
+        case WK_NEG: r = -x; break;
+        case WK_ABS: r = fabsf(x); break;
+        case WK_EXP: r = expf(x); break;
+        case WK_LOG: r = logf(x); break;
+        case WK_SQRT: r = sqrtf(x); break;
+        case WK_RSQRT: r = 1.0f / sqrtf(x); break;
+        case WK_TANH: r = tanhf(x); break;
+        case WK_SIGMOID: r = 1.0f / (1.0f + expf(-x)); break;
+        case WK_RELU: r = x > 0 ? x : (x != x ? x : 0.0f); break;
+        case WK_GELU_ERF: r = 0.5f * x * (1.0f + erff(x * SQRT1_2)); break;
+        case WK_GELU_TANH: r = gelu_tanh1(x); break;
+        case WK_SILU: r = x / (1.0f + expf(-x)); break;
+        case WK_ERF: r = erff(x); break;
+        case WK_RECIPROCAL: r = 1.0f / x; break;
+        default: r = x * x; break;
+        }
+        out[i] = r;
+    }
+}
+
+#if defined(__x86_64__)
+// 8 at a time with libmvec; the tail goes through the scalar version.
+#define MVEC_LOOP(BODY)                                                                          \
+    long i = 0;                                                                                  \
+    for (; i + 8 <= n; i += 8) { __m256 x = _mm256_loadu_ps(a + i); __m256 r; BODY;             \
+                                 _mm256_storeu_ps(out + i, r); }                                 \
+    if (i < n) unary_base(op, a + i, out + i, n - i);
+
+WK_AVX2 static void unary_avx2(int op, const float *a, float *out, long n) {
+    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    switch (op) {
+    case WK_NEG: for (long i = 0; i < n; i++) out[i] = -a[i]; return;
+    case WK_ABS: for (long i = 0; i < n; i++) out[i] = fabsf(a[i]); return;
+    case WK_SQRT: for (long i = 0; i < n; i++) out[i] = sqrtf(a[i]); return;
+    case WK_RSQRT: for (long i = 0; i < n; i++) out[i] = 1.0f / sqrtf(a[i]); return;
+    case WK_RELU: for (long i = 0; i < n; i++) { float x = a[i]; out[i] = x > 0 ? x : (x != x ? x : 0.0f); } return;
+    case WK_RECIPROCAL: for (long i = 0; i < n; i++) out[i] = 1.0f / a[i]; return;
+    case WK_SQUARE: for (long i = 0; i < n; i++) out[i] = a[i] * a[i]; return;
+    case WK_EXP: { MVEC_LOOP(r = _ZGVdN8v_expf(x)) return; }
+    case WK_LOG: { MVEC_LOOP(r = _ZGVdN8v_logf(x)) return; }
+    case WK_TANH: { MVEC_LOOP(r = _ZGVdN8v_tanhf(x)) return; }
+    case WK_ERF: { MVEC_LOOP(r = _ZGVdN8v_erff(x)) return; }
+    case WK_SIGMOID: { MVEC_LOOP(r = _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_xor_ps(x, sign))))) return; }
+    case WK_SILU: { MVEC_LOOP(r = _mm256_div_ps(x, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_xor_ps(x, sign))))) return; }
+    case WK_GELU_ERF: {
+        const __m256 s = _mm256_set1_ps(SQRT1_2);
+        MVEC_LOOP(r = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, _ZGVdN8v_erff(_mm256_mul_ps(x, s)))))
+        return;
+    }
+    case WK_GELU_TANH: {
+        const __m256 c = _mm256_set1_ps(GELU_C), k = _mm256_set1_ps(0.044715f);
+        MVEC_LOOP(__m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+                  __m256 t = _ZGVdN8v_tanhf(_mm256_mul_ps(c, _mm256_fmadd_ps(k, x3, x)));
+                  r = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, t)))
+        return;
+    }
+    default: unary_base(op, a, out, n); return;
+    }
+}
+
+WK_AVX2 static void pow_avx2(const float *a, long sa, const float *b, long sb, float *out, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = sa ? _mm256_loadu_ps(a + i) : _mm256_set1_ps(a[0]);
+        __m256 y = sb ? _mm256_loadu_ps(b + i) : _mm256_set1_ps(b[0]);
+        _mm256_storeu_ps(out + i, _ZGVdN8vv_powf(x, y));
+    }
+    for (; i < n; i++) out[i] = powf(a[i * sa], b[i * sb]);
+}
+#endif
+
+void wk_binary(int op, const float *a, long sa, const float *b, long sb, float *out, long n) {
+    if (op == WK_POW) {
+#if defined(__x86_64__)
+        if (wk_uses_avx2()) { pow_avx2(a, sa, b, sb, out, n); return; }
+#endif
+        for (long i = 0; i < n; i++) out[i] = powf(a[i * sa], b[i * sb]);
+        return;
+    }
+#if defined(__x86_64__)
+    if (wk_uses_avx2()) { binary_fast_avx2(op, a, sa, b, sb, out, n); return; }
+#endif
+    binary_fast_base(op, a, sa, b, sb, out, n);
+}
+
+void wk_unary(int op, const float *a, float *out, long n) {
+#if defined(__x86_64__)
+    if (wk_uses_avx2()) { unary_avx2(op, a, out, n); return; }
+#endif
+    unary_base(op, a, out, n);
+}
+
+#define DEFINE_SELECT(SUFFIX, ATTR)                                                              \
+ATTR static void select_##SUFFIX(const float *c, long sc, const float *a, long sa, const float *b, \
+                                 long sb, float *out, long n) {                                  \
+    for (long i = 0; i < n; i++) out[i] = c[i * sc] != 0.0f ? a[i * sa] : b[i * sb];             \
+}
+DEFINE_SELECT(base, )
+#if defined(__x86_64__)
+DEFINE_SELECT(avx2, WK_AVX2)
+#endif
+
+void wk_select(const float *c, long sc, const float *a, long sa, const float *b, long sb, float *out, long n) {
+#if defined(__x86_64__)
+    if (wk_uses_avx2()) { select_avx2(c, sc, a, sa, b, sb, out, n); return; }
+#endif
+    select_base(c, sc, a, sa, b, sb, out, n);
+}
+
+// ---------------------------------------------------------------- reductions
+// Sums use 16 independent float accumulators (vectorised lanes), which keeps the error close to
+// pairwise summation for the row lengths seen here.
+#define DEFINE_REDUCE(SUFFIX, ATTR)                                                              \
+ATTR static float reduce_##SUFFIX(int op, const float *a, long n) {                              \
+    if (op == WK_SUM) {                                                                          \
+        float acc[16] = {0};                                                                     \
+        long i = 0;                                                                              \
+        for (; i + 16 <= n; i += 16)                                                             \
+            for (int k = 0; k < 16; k++) acc[k] += a[i + k];                                     \
+        float s = 0;                                                                             \
+        for (; i < n; i++) s += a[i];                                                            \
+        for (int k = 0; k < 16; k++) s += acc[k];                                                \
+        return s;                                                                                \
+    }                                                                                            \
+    float r = a[0];                                                                              \
+    int nan = 0;                                                                                 \
+    if (op == WK_RMAX) { for (long i = 0; i < n; i++) { float x = a[i]; nan |= x != x; r = x > r ? x : r; } } \
+    else { for (long i = 0; i < n; i++) { float x = a[i]; nan |= x != x; r = x < r ? x : r; } }   \
+    return nan ? NAN : r;                                                                        \
+}                                                                                                \
+ATTR static void accumulate_##SUFFIX(int op, float *acc, const float *a, long sa, long n) {      \
+    if (op == WK_SUM) { for (long i = 0; i < n; i++) acc[i] += a[i * sa]; }                      \
+    else if (op == WK_RMAX) { for (long i = 0; i < n; i++) { float x = a[i * sa], y = acc[i]; acc[i] = (x > y || x != x) ? x : y; } } \
+    else { for (long i = 0; i < n; i++) { float x = a[i * sa], y = acc[i]; acc[i] = (x < y || x != x) ? x : y; } } \
+}
+DEFINE_REDUCE(base, )
+#if defined(__x86_64__)
+DEFINE_REDUCE(avx2, WK_AVX2)
+#endif
+
+float wk_reduce(int op, const float *a, long n) {
+#if defined(__x86_64__)
+    if (wk_uses_avx2()) return reduce_avx2(op, a, n);
+#endif
+    return reduce_base(op, a, n);
+}
+
+void wk_accumulate(int op, float *acc, const float *a, long sa, long n) {
+#if defined(__x86_64__)
+    if (wk_uses_avx2()) { accumulate_avx2(op, acc, a, sa, n); return; }
+#endif
+    accumulate_base(op, acc, a, sa, n);
+}
+
+long wk_argext(const float *a, long n, int minimum, float *value) {
+    long best = 0;
+    float v = a[0];
+    for (long i = 0; i < n; i++) {
+        float x = a[i];
+        if (x != x) { best = i; v = x; break; }
+        if (minimum ? x < v : x > v) { v = x; best = i; }
+    }
+    *value = v;
+    return best;
+}
+
+void wk_gather(const float *base, long stride, float *out, long n) {
+    for (long i = 0; i < n; i++) out[i] = base[i * stride];
+}
+
+void wk_scatter(const float *src, long ss, float *base, long stride, long n) {
+    if (stride == 1 && ss == 1) { memcpy(base, src, (size_t)n * sizeof(float)); return; }
+    for (long i = 0; i < n; i++) base[i * stride] = src[i * ss];
+}
+
+// ---------------------------------------------------------------- row operations
+void wk_softmax_row(const float *x, float *out, long n, int logarithm) {
+    float m = wk_reduce(WK_RMAX, x, n);
+    if (m == -INFINITY) m = 0;  // a row of -inf gives NaN in PyTorch too, but keep exp finite
+    wk_binary(WK_SUB, x, 1, &m, 0, out, n);
+    if (logarithm) {
+        // log softmax = (x - m) - log(sum(exp(x - m)))
+        float tmp[256];
+        double s = 0;
+        for (long i = 0; i < n; i += 256) {
+            long k = n - i < 256 ? n - i : 256;
+            wk_unary(WK_EXP, out + i, tmp, k);
+            s += wk_reduce(WK_SUM, tmp, k);
+        }
+        float ls = logf((float)s);
+        wk_binary(WK_SUB, out, 1, &ls, 0, out, n);
+    } else {
+        wk_unary(WK_EXP, out, out, n);
+        float s = wk_reduce(WK_SUM, out, n);
+        float inv = 1.0f / s;
+        wk_binary(WK_MUL, out, 1, &inv, 0, out, n);
+    }
+}
+
+void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, const float *b, long sb,
+                 float eps, int rms) {
+    float scale;
+    if (rms) {
+        wk_binary(WK_MUL, x, 1, x, 1, out, n);
+        float ms = wk_reduce(WK_SUM, out, n) / (float)n;
+        scale = 1.0f / sqrtf(ms + eps);
+        wk_binary(WK_MUL, x, 1, &scale, 0, out, n);
+    } else {
+        float mean = wk_reduce(WK_SUM, x, n) / (float)n;
+        wk_binary(WK_SUB, x, 1, &mean, 0, out, n);
+        // two-pass variance, as PyTorch's CPU layer_norm (stable for rows with a large mean)
+        float var = 0;
+        for (long i = 0; i < n; i++) var += out[i] * out[i];
+        var /= (float)n;
+        scale = 1.0f / sqrtf(var + eps);
+        wk_binary(WK_MUL, out, 1, &scale, 0, out, n);
+    }
+    if (w) wk_binary(WK_MUL, out, 1, w, sw, out, n);
+    if (b) wk_binary(WK_ADD, out, 1, b, sb, out, n);
+}

@@ -1,0 +1,66 @@
+import Synchronization
+
+/// A node of the lazy graph: an operation, its inputs, and the shape of its result.
+///
+/// Nodes are immutable once built, except for the cached result of an evaluation. A `.buffer`
+/// node is data that already exists (a heap block or a mapped file region, seen through
+/// strides); everything else is a recipe that runs only when a result is asked for.
+final class Node: Sendable {
+    enum Op: Sendable {
+        /// Existing data: storage, element offset, strides (0 = broadcast).
+        case buffer(Storage, offset: Int, strides: [Int])
+        /// One value, shape [] (broadcast by an expand view where used).
+        case constant(Float)
+        case unary(UnaryOp)
+        case binary(BinaryOp)
+        /// where(condition, a, b); all three inputs have this node's shape.
+        case select
+        /// A movement of a lazy input: free, folded into the index math of the consumer.
+        case view(ViewStep)
+        /// Result keeps reduced axes as 1.
+        case reduce(ReduceOp, axes: [Int])
+        /// Index of the maximum (or minimum) along one axis, kept as 1, as float.
+        case argReduce(minimum: Bool, axis: Int)
+        /// inputs: x, then weight and bias when present (shape [row length]).
+        case row(RowOp, axis: Int, hasWeight: Bool, hasBias: Bool)
+        /// Rows of a table (input 0, shape [V, ...]) picked by index: shape indexShape + [...].
+        case gather(indices: [Int])
+        case concat(axis: Int)
+        case pad(widths: [Int], value: Float)  // before/after per axis, flattened
+    }
+
+    let op: Op
+    let inputs: [Node]
+    let shape: [Int]
+    /// The evaluated result of a lazy node, kept so that asking twice computes once.
+    private let cached = Mutex<Node?>(nil)
+
+    init(_ op: Op, _ inputs: [Node], shape: [Int]) {
+        self.op = op
+        self.inputs = inputs
+        self.shape = shape
+    }
+
+    var isBuffer: Bool { if case .buffer = op { true } else { false } }
+
+    var result: Node? {
+        get { cached.withLock { $0 } }
+    }
+
+    func setResult(_ node: Node?) { cached.withLock { $0 = node } }
+
+    /// The buffer this node is or has been evaluated into.
+    var realized: Node? { isBuffer ? self : result }
+
+    var elementCount: Int { shape.reduce(1, *) }
+}
+
+/// A movement applied to a lazy node.
+enum ViewStep: Sendable, Equatable {
+    case permute([Int])
+    /// Broadcast from the input shape to the node shape (leading axes may be added).
+    case expand
+    case slice(axis: Int, start: Int, step: Int)
+    /// Row-major reinterpretation of the input shape as the node shape.
+    case reshape
+}

@@ -1,0 +1,41 @@
+import Dispatch
+
+/// Wraps values that are safe to share across the worker threads of one kernel (raw pointers
+/// into buffers each worker writes disjoint parts of) but that Swift cannot prove so.
+struct Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+enum Parallel {
+    /// Work below this many elements runs on the calling thread: waking a second core costs
+    /// more than it saves.
+    static let threshold = 1 << 16
+    /// This machine kind has 2 cores; more workers than cores only thrash.
+    static let workers = Swift.max(1, Swift.min(2, ProcessInfoCores.count))
+
+    /// Splits 0..<items into one contiguous range per worker.
+    static func forEach(items: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        guard items > 0 else { return }
+        let n = work >= threshold ? Swift.min(workers, items) : 1
+        if n == 1 { body(0..<items); return }
+        DispatchQueue.concurrentPerform(iterations: n) { w in
+            let start = items * w / n, end = items * (w + 1) / n
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+enum ProcessInfoCores {
+    static let count: Int = {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #else
+        return 2
+        #endif
+    }()
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,44 @@
+/// One unit of work of a plan: it writes one node's result into a fresh contiguous buffer.
+struct Kernel: Sendable {
+    enum Kind: Sendable {
+        /// The program over the node's shape, written in order.
+        case elementwise
+        /// The program is over the input permuted to kept ++ reduced axes (row mode, the
+        /// reduced axes innermost) or reduced ++ kept (column mode, accumulating rows).
+        case reduce(ReduceOp, keptAxes: [Int], reducedAxes: [Int], rowMode: Bool)
+        case argReduce(minimum: Bool, axis: Int)
+        /// The program is over the input with `axis` moved last; weight and bias are leaves.
+        case row(RowOp, axis: Int, weight: Program.Leaf?, bias: Program.Leaf?)
+        case gather(indices: [Int], table: Program.Leaf)
+        /// One program per part, each over the part's shape.
+        case concat(axis: Int)
+        case pad(widths: [Int], value: Float)
+    }
+
+    let node: Node
+    let kind: Kind
+    let programs: [Program]
+
+    /// Kernels that only move data (a view made contiguous, a lookup, a concatenation) count
+    /// their output as copied bytes.
+    var isCopy: Bool {
+        switch kind {
+        case .elementwise: programs[0].isPureLoad
+        case .gather, .concat: programs.allSatisfy(\.isPureLoad)
+        case .pad: programs[0].isPureLoad
+        default: false
+        }
+    }
+
+    var name: String {
+        switch kind {
+        case .elementwise: isCopy ? "copy" : "elementwise"
+        case let .reduce(op, _, axes, rowMode): "reduce.\(op) axes \(axes) (\(rowMode ? "rows" : "columns"))"
+        case let .argReduce(minimum, axis): "\(minimum ? "argmin" : "argmax") axis \(axis)"
+        case let .row(op, axis, _, _): "\(op.name) axis \(axis)"
+        case let .gather(indices, _): "gather \(indices.count) rows"
+        case let .concat(axis): "concatenate axis \(axis)"
+        case .pad: "pad"
+        }
+    }
+}

@@ -1,0 +1,232 @@
+/// Turns a lazy graph into as few kernels as the fusion rules allow.
+///
+/// The rules (DESIGN.md section 2, as tinygrad and MLX's compile do):
+/// - elementwise ops, broadcasts and views run inside the kernel that consumes them;
+/// - reductions, row operations (softmax, norms), gathers, concatenations and pads are kernel
+///   boundaries; their own input chain runs inside them as a prologue;
+/// - a node with several consumers is recomputed by each when cheap, computed once and stored
+///   when not (transcendental functions, or a long chain);
+/// - a fused program is capped at `maxGroup` instructions;
+/// - only requested results and the intermediates these rules require get buffers.
+struct Planner {
+    static let maxGroup = 48
+    static let sharedCostLimit = 8
+
+    private(set) var kernels: [Kernel] = []
+    /// Nodes that get a buffer, in the order they are computed.
+    private var boundary: Set<ObjectIdentifier> = []
+    private var consumers: [ObjectIdentifier: Int] = [:]
+    private var visited: Set<ObjectIdentifier> = []
+    private var planned: Set<ObjectIdentifier> = []
+    private var costMemo: [ObjectIdentifier: Int] = [:]
+
+    init(roots: [Node]) {
+        for root in roots { countConsumers(root) }
+        for root in roots where root.realized == nil { boundary.insert(ObjectIdentifier(root)) }
+        for root in roots { markBoundaries(root) }
+        for root in roots { schedule(root) }
+    }
+
+    /// How many times each input node is consumed by a node that still has to be computed.
+    static func consumerCounts(_ kernels: [Kernel]) -> [ObjectIdentifier: Int] {
+        var counts: [ObjectIdentifier: Int] = [:]
+        for k in kernels { for leaf in k.allLeaves { counts[ObjectIdentifier(leaf.node), default: 0] += 1 } }
+        return counts
+    }
+
+    private mutating func countConsumers(_ node: Node) {
+        guard node.realized == nil, visited.insert(ObjectIdentifier(node)).inserted else { return }
+        for input in node.inputs {
+            consumers[ObjectIdentifier(input), default: 0] += 1
+            countConsumers(input)
+        }
+    }
+
+    private func isBoundaryKind(_ node: Node) -> Bool {
+        switch node.op {
+        case .reduce, .argReduce, .row, .gather, .concat, .pad: true
+        default: false
+        }
+    }
+
+    /// Cost of computing a node inline: its op count within the fused group, transcendental
+    /// functions counted heavier.
+    private mutating func inlineCost(_ node: Node) -> Int {
+        if node.realized != nil || boundary.contains(ObjectIdentifier(node)) { return 0 }
+        if let c = costMemo[ObjectIdentifier(node)] { return c }
+        var cost: Int
+        switch node.op {
+        case .unary(let op): cost = op.isTranscendental ? 8 : 1
+        case .binary(let op): cost = op == .pow || op == .div ? 4 : 1
+        case .view, .constant: cost = 0
+        default: cost = 1
+        }
+        for input in node.inputs { cost += inlineCost(input) }
+        costMemo[ObjectIdentifier(node)] = cost
+        return cost
+    }
+
+    private mutating func markBoundaries(_ node: Node) {
+        guard node.realized == nil, planned.insert(ObjectIdentifier(node)).inserted else { return }
+        for input in node.inputs { markBoundaries(input) }
+        let id = ObjectIdentifier(node)
+        if isBoundaryKind(node) { boundary.insert(id) }
+        if case .row = node.op {
+            // Weight and bias are read as plain vectors: make lazy ones real first.
+            for p in node.inputs.dropFirst() where p.realized == nil { boundary.insert(ObjectIdentifier(p)) }
+        }
+        if case .gather = node.op, let table = node.inputs.first, table.realized == nil {
+            boundary.insert(ObjectIdentifier(table))
+        }
+        if (consumers[id] ?? 0) >= 2, !boundary.contains(id), inlineCost(node) >= Planner.sharedCostLimit {
+            boundary.insert(id)
+        }
+        // Cap the fused group: store the largest inlined inputs until the rest fits.
+        while true {
+            let size = groupSize(node, root: true)
+            if size <= Planner.maxGroup { break }
+            guard let biggest = node.inputs.filter({ $0.realized == nil && !boundary.contains(ObjectIdentifier($0)) })
+                .max(by: { groupSize($0, root: true) < groupSize($1, root: true) }) else { break }
+            boundary.insert(ObjectIdentifier(biggest))
+            costMemo = [:]
+        }
+    }
+
+    /// Instructions a node contributes to its kernel (stopping at boundaries).
+    private func groupSize(_ node: Node, root: Bool) -> Int {
+        if !root && (node.realized != nil || boundary.contains(ObjectIdentifier(node))) { return 1 }
+        var size = 1
+        for input in node.inputs { size += groupSize(input, root: false) }
+        return size
+    }
+
+    /// Emits kernels for boundary nodes in dependency order.
+    private mutating func schedule(_ node: Node) {
+        guard node.realized == nil else { return }
+        for input in node.inputs { schedule(input) }
+        let id = ObjectIdentifier(node)
+        guard boundary.contains(id), !kernels.contains(where: { $0.node === node }) else { return }
+        kernels.append(makeKernel(node))
+    }
+
+    // MARK: kernel construction
+
+    private func makeKernel(_ node: Node) -> Kernel {
+        switch node.op {
+        case let .reduce(op, axes):
+            let input = node.inputs[0]
+            let kept = input.shape.indices.filter { !axes.contains($0) }
+            // Row mode when the innermost input axis is reduced: each output element is a
+            // reduction over contiguous runs. Otherwise rows of the input are accumulated.
+            let rowMode = axes.contains(input.shape.count - 1) || kept.isEmpty
+            let order = rowMode ? kept + axes : axes + kept
+            return Kernel(node: node, kind: .reduce(op, keptAxes: kept, reducedAxes: axes, rowMode: rowMode),
+                          programs: [program(for: input, order: order)])
+        case let .argReduce(minimum, axis):
+            let input = node.inputs[0]
+            let order = input.shape.indices.filter { $0 != axis } + [axis]
+            return Kernel(node: node, kind: .argReduce(minimum: minimum, axis: axis), programs: [program(for: input, order: order)])
+        case let .row(op, axis, hasWeight, hasBias):
+            let input = node.inputs[0]
+            let order = input.shape.indices.filter { $0 != axis } + [axis]
+            let weight = hasWeight ? Program.Leaf(node: node.inputs[1], steps: []) : nil
+            let bias = hasBias ? Program.Leaf(node: node.inputs[hasWeight ? 2 : 1], steps: []) : nil
+            return Kernel(node: node, kind: .row(op, axis: axis, weight: weight, bias: bias),
+                          programs: [program(for: input, order: order)])
+        case let .gather(indices):
+            return Kernel(node: node, kind: .gather(indices: indices, table: Program.Leaf(node: node.inputs[0], steps: [])),
+                          programs: [])
+        case let .concat(axis):
+            return Kernel(node: node, kind: .concat(axis: axis), programs: node.inputs.map { program(for: $0, order: nil) })
+        case let .pad(widths, value):
+            return Kernel(node: node, kind: .pad(widths: widths, value: value), programs: [program(for: node.inputs[0], order: nil)])
+        default:
+            return Kernel(node: node, kind: .elementwise, programs: [program(for: node, order: nil, inlineRoot: true)])
+        }
+    }
+
+    /// The program computing `node` over its shape, or over its axes reordered by `order`.
+    private func program(for node: Node, order: [Int]?, inlineRoot: Bool = false) -> Program {
+        var emitter = Emitter(boundary: boundary)
+        var steps: [MapStep] = []
+        var space = node.shape
+        if let order, order != Array(node.shape.indices) {
+            space = order.map { node.shape[$0] }
+            // kernel index i is the node's axis order[i]
+            var map = Affine(offset: [Int](repeating: 0, count: order.count),
+                             coef: [Int](repeating: 0, count: order.count * order.count), domainRank: order.count)
+            for (i, axis) in order.enumerated() { map.coef[axis * order.count + i] = 1 }
+            steps = [.affine(map)]
+        }
+        emitter.program.space = space
+        _ = emitter.emit(node, steps: steps, isRoot: inlineRoot)
+        emitter.program.assignSlots()
+        return emitter.program
+    }
+
+    private struct Emitter {
+        let boundary: Set<ObjectIdentifier>
+        var program = Program(space: [])
+        var memo: [String: Int] = [:]
+
+        mutating func push(_ instruction: Program.Instruction) -> Int {
+            program.instructions.append(instruction)
+            return program.instructions.count - 1
+        }
+
+        mutating func emit(_ node: Node, steps: [MapStep], isRoot: Bool = false) -> Int {
+            let key = "\(ObjectIdentifier(node).hashValue)|\(steps)"
+            if let v = memo[key] { return v }
+            let value: Int
+            if !isRoot && (node.realized != nil || boundary.contains(ObjectIdentifier(node))) {
+                program.leaves.append(Program.Leaf(node: node, steps: steps))
+                value = push(.load(leaf: program.leaves.count - 1))
+            } else {
+                switch node.op {
+                case .constant(let c): value = push(.constant(c))
+                case .unary(let op): value = push(.unary(op, emit(node.inputs[0], steps: steps)))
+                case .binary(let op):
+                    let a = emit(node.inputs[0], steps: steps), b = emit(node.inputs[1], steps: steps)
+                    value = push(.binary(op, a, b))
+                case .select:
+                    let c = emit(node.inputs[0], steps: steps), a = emit(node.inputs[1], steps: steps)
+                    let b = emit(node.inputs[2], steps: steps)
+                    value = push(.select(c, a, b))
+                case .view(let step):
+                    let input = node.inputs[0]
+                    let next: MapStep = Affine.forView(step, outShape: node.shape, inShape: input.shape).map { .affine($0) }
+                        ?? .reshape(from: node.shape, to: input.shape)
+                    // Steps run from the kernel space down: this view's map applies after them.
+                    value = emit(input, steps: composed(steps, next))
+                case .buffer:
+                    program.leaves.append(Program.Leaf(node: node, steps: steps))
+                    value = push(.load(leaf: program.leaves.count - 1))
+                default:
+                    preconditionFailure("a boundary node was inlined")
+                }
+            }
+            memo[key] = value
+            return value
+        }
+
+        /// The chain `steps` followed by `next` (kernel space → ... → next's codomain).
+        private func composed(_ steps: [MapStep], _ next: MapStep) -> [MapStep] {
+            if case .affine(let n) = next, case .affine(let last)? = steps.last {
+                return steps.dropLast() + [.affine(n.after(last))]
+            }
+            return steps + [next]
+        }
+    }
+}
+
+extension Kernel {
+    var allLeaves: [Program.Leaf] {
+        var leaves = programs.flatMap(\.leaves)
+        switch kind {
+        case let .row(_, _, w, b): leaves += [w, b].compactMap { $0 }
+        case let .gather(_, table): leaves.append(table)
+        default: break
+        }
+        return leaves
+    }
+}

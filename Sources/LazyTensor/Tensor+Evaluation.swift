@@ -1,0 +1,124 @@
+/// Evaluation: turning a lazy graph into buffers, and saying beforehand what that will cost.
+extension Tensor {
+    /// The tensor as a contiguous buffer. A contiguous view is returned as is (no kernel, no
+    /// copy); a strided view is copied (counted, reason `.output`); a lazy graph is planned and
+    /// run, and the result is kept so evaluating again costs nothing.
+    public func materialized() -> Tensor {
+        Tensor.materialize([self])[0]
+    }
+
+    /// Evaluates several tensors in one plan, so work they share runs once.
+    public static func materialize(_ tensors: [Tensor]) -> [Tensor] { materialize(tensors, copyReason: .output) }
+
+    static func materialize(_ tensors: [Tensor], copyReason: CopyReason) -> [Tensor] {
+        var results = [Tensor?](repeating: nil, count: tensors.count)
+        var pending: [Int] = []
+        for (i, t) in tensors.enumerated() {
+            if let ready = t.readyBuffer() { results[i] = ready } else { pending.append(i) }
+        }
+        if !pending.isEmpty {
+            let roots = pending.map { tensors[$0].node }
+            let planner = Planner(roots: roots)
+            let buffers = Executor.run(planner.kernels, roots: roots, copyReason: copyReason)
+            for (k, i) in pending.enumerated() {
+                roots[k].setResult(buffers[k])
+                results[i] = Tensor(node: buffers[k])
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// A contiguous copy when this tensor is not already a contiguous buffer, counted as a
+    /// copy the user asked for (NumPy's ascontiguousarray).
+    public func contiguous() -> Tensor {
+        Tensor.materialize([self], copyReason: .userRequest)[0]
+    }
+
+    /// Returns the buffer without planning, when there is one already: a contiguous view, a
+    /// cached result, or a view chain over a boundary result that strides can express.
+    private func readyBuffer() -> Tensor? {
+        if let n = node.realized {
+            let t = Tensor(node: n)
+            return Layout.isRowMajor(shape: shape, strides: t.strides) ? t : nil
+        }
+        // A view of an operation that is evaluated into its own buffer anyway (a reduction
+        // without keepingDims, a transposed softmax) is a view of that buffer: no extra kernel.
+        var chain: [Node] = []
+        var base = node
+        while case .view = base.op, base.realized == nil {
+            chain.append(base)
+            base = base.inputs[0]
+        }
+        guard !chain.isEmpty else { return nil }
+        switch base.op {
+        case .reduce, .argReduce, .row, .gather, .concat, .pad: break
+        default: if base.realized == nil { return nil }
+        }
+        var t = Tensor(node: base).materialized()
+        for view in chain.reversed() {
+            guard case .view(let step) = view.op else { break }
+            switch step {
+            case .permute(let order): t = t.permuted(order)
+            case .expand: t = t.expanded(to: view.shape)
+            case let .slice(axis, start, step):
+                let count = view.shape[axis]
+                t = count == 0 ? t.sliced(axis: axis, range: 0..<0)
+                    : step > 0 ? t.sliced(axis: axis, range: start..<(start + (count - 1) * step + 1), step: step)
+                    : t.sliced(axis: axis, range: (start + (count - 1) * step)..<(start + 1), step: step)
+            case .reshape: t = t.reshaped(view.shape)
+            }
+        }
+        guard t.node.isBuffer, Layout.isRowMajor(shape: t.shape, strides: t.strides) else { return nil }
+        node.setResult(t.node)
+        return t
+    }
+
+    /// What evaluating this tensor would run: its kernels, what each reads and computes, and
+    /// the bytes it would allocate and copy. Runs nothing.
+    public func explain() -> String { plan().description }
+
+    /// The plan `materialized()` would run, without running it.
+    public func plan() -> ExecutionPlan {
+        if let n = node.realized, Layout.isRowMajor(shape: shape, strides: Tensor(node: n).strides) {
+            return ExecutionPlan(kernels: [])
+        }
+        return ExecutionPlan(kernels: Planner(roots: [node]).kernels)
+    }
+}
+
+/// A summary of a plan, for tests and `explain()`.
+public struct ExecutionPlan: CustomStringConvertible, Sendable {
+    let kernelList: [Kernel]
+
+    init(kernels: [Kernel]) { kernelList = kernels }
+
+    public var kernelCount: Int { kernelList.count }
+    public var kernelNames: [String] { kernelList.map(\.name) }
+    /// Bytes of the buffers the kernels write (outputs and required intermediates).
+    public var bytesAllocated: Int { kernelList.reduce(0) { $0 + $1.node.elementCount * 4 } }
+    public var bytesCopied: Int { kernelList.filter(\.isCopy).reduce(0) { $0 + $1.node.elementCount * 4 } }
+
+    public var description: String {
+        if kernelList.isEmpty { return "nothing to run: the tensor is already a contiguous buffer" }
+        var ids: [ObjectIdentifier: Int] = [:]
+        for (i, k) in kernelList.enumerated() { ids[ObjectIdentifier(k.node)] = i + 1 }
+        var inputNames: [ObjectIdentifier: String] = [:]
+        func leafName(_ leaf: Program.Leaf) -> String {
+            let id = ObjectIdentifier(leaf.node)
+            let base: String
+            if let k = ids[id] { base = "k\(k)" } else {
+                if inputNames[id] == nil { inputNames[id] = "in\(inputNames.count + 1)\(leaf.node.shape)" }
+                base = inputNames[id]!
+            }
+            return leaf.steps.isEmpty ? base : base + "'"
+        }
+        var lines: [String] = []
+        for (i, k) in kernelList.enumerated() {
+            let body = k.programs.map { p in p.expression(names: { leafName(p.leaves[$0]) }) }.joined(separator: ", ")
+            lines.append("k\(i + 1): \(k.name) -> \(k.node.shape), \(k.node.elementCount * 4) B\(k.isCopy ? " (copy)" : ""): \(body)")
+        }
+        lines.append("\(kernelCount) kernel\(kernelCount == 1 ? "" : "s"), \(bytesAllocated) B allocated, \(bytesCopied) B copied"
+                     + " (' = read through a view folded into the kernel's indexing)")
+        return lines.joined(separator: "\n")
+    }
+}
