@@ -77,11 +77,14 @@ extension Tensor {
     /// the bytes it would allocate and copy. Runs nothing.
     public func explain() -> String { plan().description }
 
+    private var readyWithoutWork: Bool {
+        guard let n = node.realized, case let .buffer(_, _, strides) = n.op else { return false }
+        return Layout.isRowMajor(shape: shape, strides: strides)
+    }
+
     /// The plan `materialized()` would run, without running it.
     public func plan() -> ExecutionPlan {
-        if let n = node.realized, Layout.isRowMajor(shape: shape, strides: Tensor(node: n).strides) {
-            return ExecutionPlan(kernels: [])
-        }
+        if readyWithoutWork { return ExecutionPlan(kernels: []) }
         return ExecutionPlan(kernels: Planner(roots: [node]).kernels)
     }
 }

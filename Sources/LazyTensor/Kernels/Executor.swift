@@ -19,7 +19,7 @@ struct Executor {
     static func run(_ kernels: [Kernel], roots: [Node], copyReason: CopyReason = .output) -> [Node] {
         var executor = Executor(kernels: kernels, roots: roots, copyReason: copyReason)
         for kernel in kernels { executor.run(kernel) }
-        return roots.map { $0.realized ?? executor.results[ObjectIdentifier($0)]! }
+        return roots.map { executor.results[ObjectIdentifier($0)] ?? $0.realized! }
     }
 
     private func buffer(of node: Node) -> (Storage, Int, [Int]) {

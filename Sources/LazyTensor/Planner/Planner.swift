@@ -25,6 +25,12 @@ struct Planner {
         for root in roots where root.realized == nil { boundary.insert(ObjectIdentifier(root)) }
         for root in roots { markBoundaries(root) }
         for root in roots { schedule(root) }
+        // A root that is a strided view of a buffer is made contiguous by a copy kernel.
+        for root in roots where root.isBuffer && !kernels.contains(where: { $0.node === root }) {
+            if case let .buffer(_, _, strides) = root.op, !Layout.isRowMajor(shape: root.shape, strides: strides) {
+                kernels.append(Kernel(node: root, kind: .elementwise, programs: [program(for: root, order: nil, inlineRoot: true)]))
+            }
+        }
     }
 
     /// How many times each input node is consumed by a node that still has to be computed.
