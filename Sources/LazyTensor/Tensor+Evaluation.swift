@@ -43,6 +43,15 @@ extension Tensor {
         }
         // A view of an operation that is evaluated into its own buffer anyway (a reduction
         // without keepingDims, a transposed softmax) is a view of that buffer: no extra kernel.
+        guard let (base, chain) = viewOfBoundary() else { return nil }
+        let t = Tensor.applying(chain, to: Tensor(node: base).materialized())
+        guard t.node.isBuffer, Layout.isRowMajor(shape: t.shape, strides: t.strides) else { return nil }
+        node.setResult(t.node)
+        return t
+    }
+
+    /// The view chain above a node that gets its own buffer (or has one), if this is one.
+    private func viewOfBoundary() -> (Node, [Node])? {
         var chain: [Node] = []
         var base = node
         while case .view = base.op, base.realized == nil {
@@ -51,10 +60,14 @@ extension Tensor {
         }
         guard !chain.isEmpty else { return nil }
         switch base.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad: break
-        default: if base.realized == nil { return nil }
+        case .reduce, .argReduce, .row, .gather, .concat, .pad: return (base, chain)
+        default: return base.realized == nil ? nil : (base, chain)
         }
-        var t = Tensor(node: base).materialized()
+    }
+
+    /// Re-applies a chain of view nodes (outermost first) to a buffer tensor.
+    private static func applying(_ chain: [Node], to buffer: Tensor) -> Tensor {
+        var t = buffer
         for view in chain.reversed() {
             guard case .view(let step) = view.op else { break }
             switch step {
@@ -68,8 +81,6 @@ extension Tensor {
             case .reshape: t = t.reshaped(view.shape)
             }
         }
-        guard t.node.isBuffer, Layout.isRowMajor(shape: t.shape, strides: t.strides) else { return nil }
-        node.setResult(t.node)
         return t
     }
 
@@ -85,6 +96,13 @@ extension Tensor {
     /// The plan `materialized()` would run, without running it.
     public func plan() -> ExecutionPlan {
         if readyWithoutWork { return ExecutionPlan(kernels: []) }
+        if let (base, chain) = viewOfBoundary() {
+            // The views are free when they leave the base's contiguous result contiguous.
+            let probe = Tensor.applying(chain, to: Tensor(storage: Storage(allocatingByteCount: 0), shape: base.shape))
+            if probe.node.isBuffer, Layout.isRowMajor(shape: probe.shape, strides: probe.strides) {
+                return base.realized != nil ? ExecutionPlan(kernels: []) : ExecutionPlan(kernels: Planner(roots: [base]).kernels)
+            }
+        }
         return ExecutionPlan(kernels: Planner(roots: [node]).kernels)
     }
 }
