@@ -15,9 +15,11 @@ WK_AVX2 __m256 _ZGVdN8v_expf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_logf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_tanhf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_erff(__m256);
-WK_AVX2 __m256 _ZGVdN8vv_powf(__m256, __m256);
 static int avx2_state = -1;
+static volatile int forced_baseline = 0;
+void wk_force_baseline(int on) { forced_baseline = on; }
 int wk_uses_avx2(void) {
+    if (forced_baseline) return 0;
     if (avx2_state < 0) {
         __builtin_cpu_init();
         avx2_state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -26,6 +28,7 @@ int wk_uses_avx2(void) {
 }
 #else
 int wk_uses_avx2(void) { return 0; }
+void wk_force_baseline(int on) { (void)on; }
 #endif
 
 #define SQRT1_2 0.70710678118654752440f
@@ -151,22 +154,12 @@ WK_AVX2 static void unary_avx2(int op, const float *a, float *out, long n) {
     }
 }
 
-WK_AVX2 static void pow_avx2(const float *a, long sa, const float *b, long sb, float *out, long n) {
-    long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = sa ? _mm256_loadu_ps(a + i) : _mm256_set1_ps(a[0]);
-        __m256 y = sb ? _mm256_loadu_ps(b + i) : _mm256_set1_ps(b[0]);
-        _mm256_storeu_ps(out + i, _ZGVdN8vv_powf(x, y));
-    }
-    for (; i < n; i++) out[i] = powf(a[i * sa], b[i * sb]);
-}
 #endif
 
 void wk_binary(int op, const float *a, long sa, const float *b, long sb, float *out, long n) {
     if (op == WK_POW) {
-#if defined(__x86_64__)
-        if (wk_uses_avx2()) { pow_avx2(a, sa, b, sb, out, n); return; }
-#endif
+        // libmvec's 8-wide powf gave wrong results when called from here; pow is rare in
+        // inference graphs, so it stays scalar (correctly rounded to within 1 ulp by glibc).
         for (long i = 0; i < n; i++) out[i] = powf(a[i * sa], b[i * sb]);
         return;
     }
@@ -294,8 +287,10 @@ void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, co
                  float eps, int rms) {
     float scale;
     if (rms) {
-        wk_binary(WK_MUL, x, 1, x, 1, out, n);
-        float ms = wk_reduce(WK_SUM, out, n) / (float)n;
+        // x and out may be the same row: sum the squares without writing.
+        float ss = 0;
+        for (long i = 0; i < n; i++) ss += x[i] * x[i];
+        float ms = ss / (float)n;
         scale = 1.0f / sqrtf(ms + eps);
         wk_binary(WK_MUL, x, 1, &scale, 0, out, n);
     } else {

@@ -126,7 +126,7 @@ import Testing
         for i in 0..<200 { y = y * 0.99 + Float(i % 3) * 0.001; r = r.map { $0 * 0.99 + Double(i % 3) * 0.001 } }
         let plan = y.plan()
         #expect(plan.kernelCount > 1 && plan.kernelCount < 40)
-        #expect(close(y.materialized(), r, atol: 1e-4))
+        do { let ok = close(y.materialized(), r, atol: 1e-4); #expect(ok) }
     }
 
     @Test func explainNamesKernelsAndRunsNothing() {
