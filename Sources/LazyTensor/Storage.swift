@@ -28,8 +28,7 @@ public final class Storage: @unchecked Sendable {
         precondition(byteCount >= 0, "negative allocation")
         kind = .heap
         // A zero-byte request still gets a real, unique block so identity stays meaningful.
-        baseAddress = UnsafeMutableRawPointer.allocate(
-            byteCount: max(byteCount, Storage.alignment), alignment: Storage.alignment)
+        baseAddress = BlockPool.allocate(byteCount: byteCount, alignment: Storage.alignment)
         self.byteCount = byteCount
         owner = nil
         scope = Stats.recordAllocation(bytes: byteCount)
@@ -46,7 +45,7 @@ public final class Storage: @unchecked Sendable {
 
     deinit {
         if kind == .heap {
-            baseAddress.deallocate()
+            BlockPool.release(baseAddress, byteCount: byteCount)
             Stats.recordRelease(bytes: byteCount, scope: scope)
         }
     }
