@@ -26,7 +26,7 @@ let package = Package(
         // run time (no compiler flags needed, so the package also works as a dependency).
         .target(name: "CKernels",
                 linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
-        .target(name: "LazyTensor", dependencies: ["CKernels"]),
+        .target(name: "LazyTensor", dependencies: ["CKernels", "CBLAS"]),
         .target(name: "WeightStore", dependencies: ["LazyTensor", "CZstd", "CXXHash", "CZlib"]),
         .target(name: "Models", dependencies: ["LazyTensor", "WeightStore"]),
         .target(name: "WPack", dependencies: ["LazyTensor", "WeightStore", "Models"]),

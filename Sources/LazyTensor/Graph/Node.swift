@@ -27,6 +27,8 @@ final class Node: Sendable {
         case gather(indices: [Int])
         case concat(axis: Int)
         case pad(widths: [Int], value: Float)  // before/after per axis, flattened
+        /// inputs: a [batch..., M, K] and b [batch..., K, N], batch axes already broadcast.
+        case matmul
     }
 
     let op: Op

@@ -41,6 +41,9 @@ struct Executor {
         let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
         let outStrides = Tensor.contiguousStrides(for: node.shape)
         Stats.recordKernel()
+        if case .matmul(let product) = kernel.kind {
+            runMatmul(kernel, product: product, into: out, storage: storage)
+        }
         // Inputs stay alive (and mapped) for the whole kernel.
         let keepAlive = kernel.allLeaves.map { buffer(of: $0.node).0 }
         withExtendedLifetime(keepAlive) {
@@ -78,15 +81,93 @@ struct Executor {
                 if p.space.reduce(1, *) > 0 {
                     Executor.elementwise(p, p.leaves.map(access), into: out + origin, strides: outStrides)
                 }
+            case .matmul:
+                break  // done above
             }
         }
         if kernel.isCopy { Stats.recordCopy(bytes: bytes, reason: copyReason) }
+        if case .matmul(let product) = kernel.kind, product !== node { results[ObjectIdentifier(product)] = nil }
         let result = Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: node.shape)
         results[ObjectIdentifier(node)] = result
         for leaf in kernel.allLeaves {
             let id = ObjectIdentifier(leaf.node)
             remaining[id, default: 1] -= 1
             if remaining[id] == 0 && !roots.contains(id) { results[id] = nil }
+        }
+    }
+
+    // MARK: matmul
+
+    /// An operand ready for the BLAS: its buffer and strides over [batch..., rows, cols].
+    private struct Operand {
+        let storage: Storage
+        let base: UnsafePointer<Float>
+        let strides: [Int]
+        let layout: BLAS.Layout
+    }
+
+    /// Reads an operand in place when its slices are BLAS-ready, otherwise packs it once into a
+    /// contiguous block (a counted copy, reason `.pack`; or, for a computed chain, its values).
+    private func operand(_ p: Program) -> Operand {
+        let shape = p.space
+        let rows = shape[shape.count - 2], cols = shape[shape.count - 1]
+        if p.isPureLoad, case .load(let l) = p.instructions[0] {
+            let a = access(p.leaves[l])
+            if a.isStrided, let layout = BLAS.layout(rows: rows, cols: cols, rowStride: a.strides[shape.count - 2],
+                                                     colStride: a.strides[shape.count - 1]) {
+                return Operand(storage: buffer(of: p.leaves[l].node).0, base: a.base + a.offset, strides: a.strides, layout: layout)
+            }
+        }
+        // Pack: only the distinct batch slices (broadcast batch axes stay broadcast).
+        var packedShape = shape
+        let a0 = p.isPureLoad ? access(p.leaves[0]) : nil
+        for axis in 0..<(shape.count - 2) where a0?.isStrided == true && a0!.strides[axis] == 0 { packedShape[axis] = 1 }
+        let count = packedShape.reduce(1, *)
+        let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
+        let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
+        var program = p
+        program.space = packedShape
+        Executor.elementwise(program, p.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: packedShape))
+        if p.isPureLoad { Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .pack) }
+        var strides = Tensor.contiguousStrides(for: packedShape)
+        for axis in 0..<(shape.count - 2) where packedShape[axis] == 1 { strides[axis] = 0 }
+        return Operand(storage: storage, base: UnsafePointer(out), strides: strides,
+                       layout: BLAS.Layout(transposed: false, leadingDimension: Swift.max(1, cols)))
+    }
+
+    private mutating func runMatmul(_ kernel: Kernel, product: Node, into out: UnsafeMutablePointer<Float>, storage: Storage) {
+        let a = operand(kernel.programs[0]), b = operand(kernel.programs[1])
+        let shape = product.shape
+        let rank = shape.count
+        let m = shape[rank - 2], n = shape[rank - 1], k = kernel.programs[0].space[rank - 1]
+        let batchShape = Array(shape.dropLast(2))
+        let batches = batchShape.reduce(1, *)
+        withExtendedLifetime((a.storage, b.storage)) {
+            // Weights shared by every batch and activations whose batch and row axes merge:
+            // one GEMM with batch·M rows instead of a loop (the Linear-layer case).
+            if batches > 1, b.strides.dropLast(2).allSatisfy({ $0 == 0 }), !a.layout.transposed,
+               let merged = Layout.reshapedStrides(shape: batchShape + [m], strides: Array(a.strides.dropLast(1)),
+                                                   to: [batches * m]) {
+                let layout = BLAS.Layout(transposed: false, leadingDimension: Swift.max(merged[0], k, 1))
+                if merged[0] >= Swift.max(1, k) || batches * m == 1 {
+                    BLAS.gemm(m: batches * m, n: n, k: k, a: a.base, layout, b: b.base, b.layout, c: out, ldc: n)
+                    return
+                }
+            }
+            var index = [Int](repeating: 0, count: batchShape.count)
+            for batch in 0..<batches {
+                unravel(batch, batchShape[...], into: &index, at: 0)
+                var pa = 0, pb = 0
+                for axis in index.indices { pa += index[axis] * a.strides[axis]; pb += index[axis] * b.strides[axis] }
+                BLAS.gemm(m: m, n: n, k: k, a: a.base + pa, a.layout, b: b.base + pb, b.layout, c: out + batch * m * n, ldc: n)
+            }
+        }
+        if kernel.programs.count > 2 {
+            // The epilogue reads the product where it lies: in this kernel's output.
+            results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: Tensor.contiguousStrides(for: shape)),
+                                                      [], shape: shape)
+            let p = kernel.programs[2]
+            Executor.elementwise(p, p.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: shape))
         }
     }
 

@@ -13,6 +13,10 @@ struct Kernel: Sendable {
         /// One program per part, each over the part's shape.
         case concat(axis: Int)
         case pad(widths: [Int], value: Float)
+        /// programs[0] and [1] are the operands over their own shapes; programs[2], when
+        /// present, is an elementwise epilogue over the output that reads `product` (the GEMM
+        /// result, written into this kernel's output first) in place.
+        case matmul(product: Node)
     }
 
     let node: Node
@@ -26,7 +30,7 @@ struct Kernel: Sendable {
         case .elementwise: programs[0].isPureLoad
         case .gather, .concat: programs.allSatisfy(\.isPureLoad)
         case .pad: programs[0].isPureLoad
-        default: false
+        default: false  // a matmul computes
         }
     }
 
@@ -39,6 +43,7 @@ struct Kernel: Sendable {
         case let .gather(indices, _): "gather \(indices.count) rows"
         case let .concat(axis): "concatenate axis \(axis)"
         case .pad: "pad"
+        case let .matmul(product): programs.count > 2 ? "matmul + epilogue" : (product.shape.count > 2 ? "matmul (batched)" : "matmul")
         }
     }
 }

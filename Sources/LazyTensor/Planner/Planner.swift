@@ -19,11 +19,18 @@ struct Planner {
     private var visited: Set<ObjectIdentifier> = []
     private var planned: Set<ObjectIdentifier> = []
     private var costMemo: [ObjectIdentifier: Int] = [:]
+    private var roots: Set<ObjectIdentifier> = []
+    /// Matmul nodes whose single consumer applies an elementwise epilogue to their output in
+    /// place: consumer → product.
+    private var epilogues: [ObjectIdentifier: Node] = [:]
+    private var fusedProducts: Set<ObjectIdentifier> = []
 
     init(roots: [Node]) {
+        self.roots = Set(roots.map { ObjectIdentifier($0) })
         for root in roots { countConsumers(root) }
         for root in roots where root.realized == nil { boundary.insert(ObjectIdentifier(root)) }
         for root in roots { markBoundaries(root) }
+        for root in roots { findEpilogues(root) }
         for root in roots { schedule(root) }
         // A root that is a strided view of a buffer is made contiguous by a copy kernel.
         for root in roots where root.isBuffer && !kernels.contains(where: { $0.node === root }) {
@@ -50,7 +57,7 @@ struct Planner {
 
     private func isBoundaryKind(_ node: Node) -> Bool {
         switch node.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad: true
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul: true
         default: false
         }
     }
@@ -98,6 +105,37 @@ struct Planner {
         }
     }
 
+    /// An elementwise kernel whose chain reads, at its own shape and without any view, a matmul
+    /// used nowhere else takes that matmul in: the GEMM writes straight into the kernel's
+    /// output and the chain (bias, residual, activation) runs over it once, in place.
+    private mutating func findEpilogues(_ node: Node, seen: inout Set<ObjectIdentifier>) {
+        guard node.realized == nil, seen.insert(ObjectIdentifier(node)).inserted else { return }
+        for input in node.inputs { findEpilogues(input, seen: &seen) }
+        guard boundary.contains(ObjectIdentifier(node)), !isBoundaryKind(node) else { return }
+        var candidates: [Node] = []
+        func walk(_ n: Node) {
+            if n !== node && (n.realized != nil || boundary.contains(ObjectIdentifier(n))) {
+                if case .matmul = n.op, n.realized == nil, n.shape == node.shape { candidates.append(n) }
+                return
+            }
+            switch n.op {
+            case .unary, .binary, .select: for i in n.inputs { walk(i) }
+            default: return  // views change indexing: the product would not be read in place
+            }
+        }
+        walk(node)
+        if let product = candidates.first, candidates.allSatisfy({ $0 === product }),
+           consumers[ObjectIdentifier(product)] == 1, !roots.contains(ObjectIdentifier(product)) {
+            epilogues[ObjectIdentifier(node)] = product
+            fusedProducts.insert(ObjectIdentifier(product))
+        }
+    }
+
+    private mutating func findEpilogues(_ root: Node) {
+        var seen: Set<ObjectIdentifier> = []
+        findEpilogues(root, seen: &seen)
+    }
+
     /// Instructions a node contributes to its kernel (stopping at boundaries).
     private func groupSize(_ node: Node, root: Bool) -> Int {
         if !root && (node.realized != nil || boundary.contains(ObjectIdentifier(node))) { return 1 }
@@ -111,7 +149,7 @@ struct Planner {
         guard node.realized == nil else { return }
         for input in node.inputs { schedule(input) }
         let id = ObjectIdentifier(node)
-        guard boundary.contains(id), !kernels.contains(where: { $0.node === node }) else { return }
+        guard boundary.contains(id), !fusedProducts.contains(id), !kernels.contains(where: { $0.node === node }) else { return }
         kernels.append(makeKernel(node))
     }
 
@@ -146,7 +184,15 @@ struct Planner {
             return Kernel(node: node, kind: .concat(axis: axis), programs: node.inputs.map { program(for: $0, order: nil) })
         case let .pad(widths, value):
             return Kernel(node: node, kind: .pad(widths: widths, value: value), programs: [program(for: node.inputs[0], order: nil)])
+        case .matmul:
+            return Kernel(node: node, kind: .matmul(product: node),
+                          programs: [program(for: node.inputs[0], order: nil), program(for: node.inputs[1], order: nil)])
         default:
+            if let product = epilogues[ObjectIdentifier(node)] {
+                return Kernel(node: node, kind: .matmul(product: product),
+                              programs: [program(for: product.inputs[0], order: nil), program(for: product.inputs[1], order: nil),
+                                         program(for: node, order: nil, inlineRoot: true)])
+            }
             return Kernel(node: node, kind: .elementwise, programs: [program(for: node, order: nil, inlineRoot: true)])
         }
     }
