@@ -60,7 +60,7 @@ extension Tensor {
         }
         guard !chain.isEmpty else { return nil }
         switch base.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul: return (base, chain)
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d: return (base, chain)
         default: return base.realized == nil ? nil : (base, chain)
         }
     }

@@ -29,6 +29,10 @@ final class Node: Sendable {
         case pad(widths: [Int], value: Float)  // before/after per axis, flattened
         /// inputs: a [batch..., M, K] and b [batch..., K, N], batch axes already broadcast.
         case matmul
+        /// inputs: x [N, C, H, W], w [O, C/groups, kh, kw], then bias [O] when present.
+        case conv2d(Conv2DParameters)
+        /// input: x [N, C, H, W].
+        case pool2d(Pool2DParameters)
     }
 
     let op: Op
@@ -65,4 +69,30 @@ enum ViewStep: Sendable, Equatable {
     case slice(axis: Int, start: Int, step: Int)
     /// Row-major reinterpretation of the input shape as the node shape.
     case reshape
+}
+
+/// Geometry of a 2-D convolution (PyTorch's Conv2d, NCHW input, OIHW weights).
+public struct Conv2DParameters: Sendable, Equatable {
+    public var stride: (Int, Int)
+    public var padding: (Int, Int)
+    public var dilation: (Int, Int)
+    public var groups: Int
+    public var hasBias: Bool
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation && a.groups == b.groups && a.hasBias == b.hasBias
+    }
+}
+
+/// Geometry of a 2-D pooling window.
+public struct Pool2DParameters: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case max, average }
+    public var kind: Kind
+    public var kernel: (Int, Int)
+    public var stride: (Int, Int)
+    public var padding: (Int, Int)
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.kind == b.kind && a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding
+    }
 }

@@ -44,6 +44,9 @@ struct Executor {
         if case .matmul(let product) = kernel.kind {
             runMatmul(kernel, product: product, into: out, storage: storage)
         }
+        if case let .conv2d(product, x, w, bias) = kernel.kind {
+            runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage)
+        }
         // Inputs stay alive (and mapped) for the whole kernel.
         let keepAlive = kernel.allLeaves.map { buffer(of: $0.node).0 }
         withExtendedLifetime(keepAlive) {
@@ -81,12 +84,19 @@ struct Executor {
                 if p.space.reduce(1, *) > 0 {
                     Executor.elementwise(p, p.leaves.map(access), into: out + origin, strides: outStrides)
                 }
-            case .matmul:
+            case .matmul, .conv2d:
                 break  // done above
+            case .pool2d(let input):
+                guard case let .pool2d(p) = node.op else { break }
+                Executor.pool(access(input), shape: input.node.shape, p, into: out, outShape: node.shape)
             }
         }
         if kernel.isCopy { Stats.recordCopy(bytes: bytes, reason: copyReason) }
-        if case .matmul(let product) = kernel.kind, product !== node { results[ObjectIdentifier(product)] = nil }
+        switch kernel.kind {
+        case .matmul(let product), .conv2d(let product, _, _, _):
+            if product !== node { results[ObjectIdentifier(product)] = nil }
+        default: break
+        }
         let result = Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: node.shape)
         results[ObjectIdentifier(node)] = result
         for leaf in kernel.allLeaves {
@@ -168,6 +178,147 @@ struct Executor {
                                                       [], shape: shape)
             let p = kernel.programs[2]
             Executor.elementwise(p, p.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: shape))
+        }
+    }
+
+    // MARK: convolution
+
+    /// im2col + GEMM, per image and group. A 1x1 convolution with unit stride reads the image
+    /// in place. The patch matrix is one buffer reused across images; each fill is counted as
+    /// a copy with reason `.im2col`.
+    private mutating func runConv(_ kernel: Kernel, product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?,
+                                  into out: UnsafeMutablePointer<Float>, storage: Storage) {
+        guard case let .conv2d(p) = product.op else { return }
+        let xs = x.node.shape, ws = w.node.shape, os = product.shape
+        let (n, h, wd) = (xs[0], xs[2], xs[3])
+        let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3])
+        let (ho, wo) = (os[2], os[3])
+        let g = p.groups, og = o / g
+        let k = cg * kh * kw, positions = ho * wo
+        let X = access(x), W = access(w)
+        // Weights as [O, K] rows for the BLAS; packed once if their layout does not allow it.
+        var wPacked: Storage?
+        var wBase = W.base + W.offset
+        var wLayout = BLAS.Layout(transposed: false, leadingDimension: Swift.max(1, k))
+        if let merged = W.isStrided ? Layout.reshapedStrides(shape: ws, strides: W.strides, to: [o, k]) : nil,
+           let l = BLAS.layout(rows: o, cols: k, rowStride: merged[0], colStride: merged[1]) {
+            wLayout = l
+        } else {
+            let block = Storage(allocatingByteCount: o * k * 4)
+            let dst = block.baseAddress.assumingMemoryBound(to: Float.self)
+            var e = 0, index = [0, 0, 0, 0]
+            for a in 0..<ws[0] { for b in 0..<ws[1] { for c2 in 0..<ws[2] { for d in 0..<ws[3] {
+                index = [a, b, c2, d]
+                dst[e] = W.base[W.elementOffset(of: index)]
+                e += 1
+            } } } }
+            Stats.recordCopy(bytes: o * k * 4, reason: .pack)
+            wPacked = block
+            wBase = UnsafePointer(dst)
+        }
+        let direct = kh == 1 && kw == 1 && p.stride == (1, 1) && p.padding == (0, 0) && X.isStrided
+            && X.strides[3] == 1 && X.strides[2] == wd && X.strides[1] >= positions
+        // Rows of one group's weights start og rows down (or og columns across, if transposed).
+        func groupWeights(_ group: Int) -> UnsafePointer<Float> {
+            wBase + group * og * (wLayout.transposed ? 1 : wLayout.leadingDimension)
+        }
+        let cols = direct ? nil : Storage(allocatingByteCount: k * positions * 4)
+        withExtendedLifetime((wPacked, cols)) {
+            for image in 0..<n {
+                for group in 0..<g {
+                    let outBase = out + (image * o + group * og) * positions
+                    if direct {
+                        let xBase = X.base + X.offset + image * X.strides[0] + group * cg * X.strides[1]
+                        BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
+                                  b: xBase, BLAS.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase, ldc: positions)
+                        continue
+                    }
+                    let colsBase = cols!.baseAddress.assumingMemoryBound(to: Float.self)
+                    Executor.im2col(X, image: image, channel0: group * cg, channels: cg, h: h, w: wd, kh: kh, kw: kw,
+                                    p, ho: ho, wo: wo, into: colsBase)
+                    Stats.recordCopy(bytes: k * positions * 4, reason: .im2col)
+                    BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
+                              b: UnsafePointer(colsBase), BLAS.Layout(transposed: false, leadingDimension: positions),
+                              c: outBase, ldc: positions)
+                }
+            }
+        }
+        if let bias {
+            let B = access(bias)
+            for image in 0..<n {
+                for channel in 0..<o {
+                    var value = B.base[B.isStrided ? B.offset + channel * B.strides[0] : B.elementOffset(of: [channel])]
+                    wk_binary(Int32(WK_ADD.rawValue), out + (image * o + channel) * positions, 1, &value, 0,
+                              out + (image * o + channel) * positions, positions)
+                }
+            }
+        }
+        if let epilogue = kernel.programs.first {
+            results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: Tensor.contiguousStrides(for: os)),
+                                                      [], shape: os)
+            Executor.elementwise(epilogue, epilogue.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: os))
+        }
+    }
+
+    /// Fills the patch matrix [channels·kh·kw, ho·wo] of one image and channel group.
+    static func im2col(_ X: LeafAccess, image: Int, channel0: Int, channels: Int, h: Int, w: Int, kh: Int, kw: Int,
+                       _ p: Conv2DParameters, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>) {
+        let positions = ho * wo
+        let shared = Unchecked((X, cols))
+        Parallel.forEach(items: channels, work: channels * kh * kw * positions) { range in
+            let (X, cols) = shared.value
+            for c in range {
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        let row = cols + ((c * kh + ki) * kw + kj) * positions
+                        for oi in 0..<ho {
+                            let ih = oi * p.stride.0 - p.padding.0 + ki * p.dilation.0
+                            let dst = row + oi * wo
+                            if ih < 0 || ih >= h { dst.initialize(repeating: 0, count: wo); continue }
+                            for oj in 0..<wo {
+                                let iw = oj * p.stride.1 - p.padding.1 + kj * p.dilation.1
+                                if iw < 0 || iw >= w { dst[oj] = 0; continue }
+                                let index = [image, channel0 + c, ih, iw]
+                                dst[oj] = X.isStrided
+                                    ? X.base[X.offset + image * X.strides[0] + (channel0 + c) * X.strides[1] + ih * X.strides[2] + iw * X.strides[3]]
+                                    : X.base[X.elementOffset(of: index)]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func pool(_ X: LeafAccess, shape: [Int], _ p: Pool2DParameters, into out: UnsafeMutablePointer<Float>, outShape: [Int]) {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (ho, wo) = (outShape[2], outShape[3])
+        let shared = Unchecked((X, out))
+        let area = Float(p.kernel.0 * p.kernel.1)
+        Parallel.forEach(items: n * c, work: n * c * ho * wo * p.kernel.0 * p.kernel.1) { range in
+            let (X, out) = shared.value
+            for plane in range {
+                let (image, channel) = (plane / c, plane % c)
+                for oi in 0..<ho {
+                    for oj in 0..<wo {
+                        var best = -Float.infinity, sum: Float = 0
+                        for ki in 0..<p.kernel.0 {
+                            let ih = oi * p.stride.0 - p.padding.0 + ki
+                            guard ih >= 0 && ih < h else { continue }
+                            for kj in 0..<p.kernel.1 {
+                                let iw = oj * p.stride.1 - p.padding.1 + kj
+                                guard iw >= 0 && iw < w else { continue }
+                                let v = X.isStrided
+                                    ? X.base[X.offset + image * X.strides[0] + channel * X.strides[1] + ih * X.strides[2] + iw * X.strides[3]]
+                                    : X.base[X.elementOffset(of: [image, channel, ih, iw])]
+                                if v > best || v.isNaN { best = v.isNaN || best.isNaN ? .nan : v }
+                                sum += v
+                            }
+                        }
+                        out[(plane * ho + oi) * wo + oj] = p.kind == .max ? best : sum / area
+                    }
+                }
+            }
         }
     }
 

@@ -17,6 +17,9 @@ struct Kernel: Sendable {
         /// present, is an elementwise epilogue over the output that reads `product` (the GEMM
         /// result, written into this kernel's output first) in place.
         case matmul(product: Node)
+        /// im2col + GEMM per image and group; programs[0], when present, is the epilogue.
+        case conv2d(product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?)
+        case pool2d(input: Program.Leaf)
     }
 
     let node: Node
@@ -44,6 +47,8 @@ struct Kernel: Sendable {
         case let .concat(axis): "concatenate axis \(axis)"
         case .pad: "pad"
         case let .matmul(product): programs.count > 2 ? "matmul + epilogue" : (product.shape.count > 2 ? "matmul (batched)" : "matmul")
+        case .conv2d: programs.isEmpty ? "conv2d" : "conv2d + epilogue"
+        case .pool2d: "pool2d"
         }
     }
 }

@@ -57,7 +57,7 @@ struct Planner {
 
     private func isBoundaryKind(_ node: Node) -> Bool {
         switch node.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul: true
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d: true
         default: false
         }
     }
@@ -88,8 +88,11 @@ struct Planner {
             // Weight and bias are read as plain vectors: make lazy ones real first.
             for p in node.inputs.dropFirst() where p.realized == nil { boundary.insert(ObjectIdentifier(p)) }
         }
-        if case .gather = node.op, let table = node.inputs.first, table.realized == nil {
-            boundary.insert(ObjectIdentifier(table))
+        switch node.op {
+        case .gather, .conv2d, .pool2d:
+            // Read as buffers through their strides: make lazy inputs real first.
+            for input in node.inputs where input.realized == nil { boundary.insert(ObjectIdentifier(input)) }
+        default: break
         }
         if (consumers[id] ?? 0) >= 2, !boundary.contains(id), inlineCost(node) >= Planner.sharedCostLimit {
             boundary.insert(id)
@@ -115,7 +118,10 @@ struct Planner {
         var candidates: [Node] = []
         func walk(_ n: Node) {
             if n !== node && (n.realized != nil || boundary.contains(ObjectIdentifier(n))) {
-                if case .matmul = n.op, n.realized == nil, n.shape == node.shape { candidates.append(n) }
+                switch n.op {
+                case .matmul, .conv2d: if n.realized == nil, n.shape == node.shape { candidates.append(n) }
+                default: break
+                }
                 return
             }
             switch n.op {
@@ -187,7 +193,14 @@ struct Planner {
         case .matmul:
             return Kernel(node: node, kind: .matmul(product: node),
                           programs: [program(for: node.inputs[0], order: nil), program(for: node.inputs[1], order: nil)])
+        case .conv2d:
+            return convKernel(node, product: node, epilogue: nil)
+        case .pool2d:
+            return Kernel(node: node, kind: .pool2d(input: Program.Leaf(node: node.inputs[0], steps: [])), programs: [])
         default:
+            if let product = epilogues[ObjectIdentifier(node)], case .conv2d = product.op {
+                return convKernel(node, product: product, epilogue: program(for: node, order: nil, inlineRoot: true))
+            }
             if let product = epilogues[ObjectIdentifier(node)] {
                 return Kernel(node: node, kind: .matmul(product: product),
                               programs: [program(for: product.inputs[0], order: nil), program(for: product.inputs[1], order: nil),
@@ -195,6 +208,14 @@ struct Planner {
             }
             return Kernel(node: node, kind: .elementwise, programs: [program(for: node, order: nil, inlineRoot: true)])
         }
+    }
+
+    private func convKernel(_ node: Node, product: Node, epilogue: Program?) -> Kernel {
+        guard case let .conv2d(p) = product.op else { preconditionFailure() }
+        let leaf = { (n: Node) in Program.Leaf(node: n, steps: []) }
+        return Kernel(node: node, kind: .conv2d(product: product, x: leaf(product.inputs[0]), w: leaf(product.inputs[1]),
+                                                bias: p.hasBias ? leaf(product.inputs[2]) : nil),
+                      programs: epilogue.map { [$0] } ?? [])
     }
 
     /// The program computing `node` over its shape, or over its axes reordered by `order`.
@@ -277,6 +298,8 @@ extension Kernel {
         switch kind {
         case let .row(_, _, w, b): leaves += [w, b].compactMap { $0 }
         case let .gather(_, table): leaves.append(table)
+        case let .conv2d(_, x, w, bias): leaves += [x, w] + (bias.map { [$0] } ?? [])
+        case let .pool2d(input): leaves.append(input)
         default: break
         }
         return leaves

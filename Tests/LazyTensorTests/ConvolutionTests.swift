@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import LazyTensor
+
+extension Ref {
+    static func conv2d(_ x: Ref, _ w: Ref, bias: Ref?, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int) -> Ref {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let ho = (h + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
+        let wo = (wd + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
+        let og = o / groups
+        var out: [Double] = []
+        for b in 0..<n { for oc in 0..<o { for i in 0..<ho { for j in 0..<wo {
+            var s = bias?.values[oc] ?? 0
+            let g = oc / og
+            for ci in 0..<cg { for ki in 0..<kh { for kj in 0..<kw {
+                let ih = i * stride.0 - padding.0 + ki * dilation.0, iw = j * stride.1 - padding.1 + kj * dilation.1
+                if ih >= 0 && ih < h && iw >= 0 && iw < wd {
+                    s += x.at([b, g * cg + ci, ih, iw]) * w.at([oc, ci, ki, kj])
+                }
+            } } }
+            out.append(s)
+        } } } }
+        _ = c
+        return Ref(shape: [n, o, ho, wo], values: out)
+    }
+
+    static func pool(_ x: Ref, max isMax: Bool, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) -> Ref {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let ho = (h + 2 * padding.0 - kernel.0) / stride.0 + 1, wo = (w + 2 * padding.1 - kernel.1) / stride.1 + 1
+        var out: [Double] = []
+        for b in 0..<n { for ch in 0..<c { for i in 0..<ho { for j in 0..<wo {
+            var best = -Double.infinity, sum = 0.0
+            for ki in 0..<kernel.0 { for kj in 0..<kernel.1 {
+                let ih = i * stride.0 - padding.0 + ki, iw = j * stride.1 - padding.1 + kj
+                if ih >= 0 && ih < h && iw >= 0 && iw < w { let v = x.at([b, ch, ih, iw]); best = Swift.max(best, v); sum += v }
+            } }
+            out.append(isMax ? best : sum / Double(kernel.0 * kernel.1))
+        } } } }
+        return Ref(shape: [n, c, ho, wo], values: out)
+    }
+}
+
+@Suite struct ConvolutionTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let name: String
+        let x: [Int], w: [Int]
+        var stride = (1, 1), padding = (0, 0), dilation = (1, 1), groups = 1, bias = true
+        /// im2col bytes copied (0 when the 1x1 path reads the input in place).
+        var im2col: Int
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "3x3, pad 1 (the digits CNN's first layer)", x: [2, 1, 8, 8], w: [16, 1, 3, 3], padding: (1, 1), im2col: 2 * 9 * 64 * 4),
+        Case(name: "odd sizes, stride 2", x: [1, 3, 11, 7], w: [5, 3, 3, 2], stride: (2, 2), im2col: 18 * 5 * 3 * 4),
+        Case(name: "asymmetric stride and padding", x: [2, 2, 9, 10], w: [4, 2, 3, 3], stride: (2, 1), padding: (0, 2), im2col: 2 * 18 * 4 * 12 * 4),
+        Case(name: "dilation 2", x: [1, 2, 10, 10], w: [3, 2, 3, 3], padding: (2, 2), dilation: (2, 2), im2col: 18 * 100 * 4),
+        Case(name: "groups 2", x: [2, 4, 6, 6], w: [6, 2, 3, 3], padding: (1, 1), groups: 2, im2col: 2 * 2 * 18 * 36 * 4),
+        Case(name: "depthwise (groups = channels)", x: [1, 3, 5, 5], w: [3, 1, 3, 3], groups: 3, bias: false, im2col: 3 * 9 * 9 * 4),
+        Case(name: "1x1 reads the input in place", x: [2, 8, 5, 5], w: [4, 8, 1, 1], im2col: 0),
+    ]
+
+    @Test(arguments: cases)
+    func conv(c: Case) {
+        let x = Tensor.randn(shape: c.x, seed: 1), w = Tensor.randn(shape: c.w, seed: 2)
+        let b = c.bias ? Tensor.randn(shape: [c.w[0]], seed: 3) : nil
+        let (y, stats) = Stats.measure {
+            conv2d(x, w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups).materialized()
+        }
+        let expected = Ref.conv2d(Ref(x), Ref(w), bias: b.map(Ref.init), stride: c.stride, padding: c.padding,
+                                  dilation: c.dilation, groups: c.groups)
+        let ok = close(y, expected, atol: 1e-4, rtol: 1e-5)
+        #expect(ok)
+        #expect(stats.kernels == 1)
+        #expect(stats.copiedByReason[.im2col, default: 0] == c.im2col)
+        #expect(stats.bytesCopied == c.im2col)
+    }
+
+    /// relu(conv2d(x, w, bias)) is one kernel: bias and activation run over the output once.
+    @Test func activationIsAnEpilogue() {
+        let x = Tensor.randn(shape: [2, 3, 6, 6], seed: 4), w = Tensor.randn(shape: [4, 3, 3, 3], seed: 5), b = Tensor.randn(shape: [4], seed: 6)
+        let y = conv2d(x, w, bias: b, padding: (1, 1)).relu()
+        #expect(y.plan().kernelNames == ["conv2d + epilogue"])
+        let (out, stats) = Stats.measure { y.materialized() }
+        #expect(stats.kernels == 1)
+        #expect(stats.bytesAllocated == 2 * 4 * 36 * 4 + 27 * 36 * 4)  // output + the patch matrix
+        let ok = close(out, Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+            .map { Swift.max(0, $0) }, atol: 1e-4, rtol: 1e-5)
+        #expect(ok)
+    }
+
+    @Test(arguments: [(true, (2, 2), (2, 2), (0, 0)), (true, (3, 3), (2, 2), (1, 1)), (false, (2, 2), (2, 2), (0, 0)),
+                      (false, (3, 3), (1, 1), (1, 1)), (true, (2, 3), (1, 2), (1, 0))])
+    func pooling(isMax: Bool, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) {
+        let x = Tensor.randn(shape: [2, 3, 7, 9], seed: 7)
+        let y = isMax ? x.maxPool2d(kernel: kernel, stride: stride, padding: padding) : x.avgPool2d(kernel: kernel, stride: stride, padding: padding)
+        let ok = close(y.materialized(), Ref.pool(Ref(x), max: isMax, kernel: kernel, stride: stride, padding: padding), atol: 1e-6, rtol: 1e-6)
+        #expect(ok)
+    }
+
+    /// Pooling a transposed view reads it through its strides.
+    @Test func poolingReadsViews() {
+        let x = Tensor.randn(shape: [1, 2, 6, 6], seed: 8)
+        let y = x.transposed().maxPool2d(kernel: (2, 2)).materialized()
+        let ok = close(y, Ref.pool(Ref(x).permuted([0, 1, 3, 2]), max: true, kernel: (2, 2), stride: (2, 2), padding: (0, 0)), atol: 0, rtol: 0)
+        #expect(ok)
+    }
+}
