@@ -139,3 +139,31 @@ b = bytearray(raw); b[data_offset] ^= 1; bad("bad-tensor-checksum.wpk", bytes(b)
 with open(os.path.join(VEC, "vectors.json"), "w") as f:
     json.dump(vectors, f, indent=1)
 print(f"wrote {len(expected)} interchange fixtures and {len(vectors)} format vectors")
+
+# ---- einsum: equations with operands and NumPy's answers (optimize=True), for the Swift tests
+cases = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]), ("ij,jk", [(3, 4), (4, 5)]), ("ij,kj->ik", [(3, 4), (5, 4)]),
+    ("ji,jk->ik", [(4, 3), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("bhtd,bhkd->bhtk", [(2, 3, 4, 5), (2, 3, 6, 5)]), ("nchw,oihw->no", [(2, 3, 4, 4), (5, 3, 4, 4)]),
+    ("nchw,ochw->no", [(2, 3, 4, 4), (5, 3, 4, 4)]), ("ij->ji", [(3, 4)]), ("ij->", [(3, 4)]),
+    ("ii->i", [(4, 4)]), ("ii", [(4, 4)]), ("ij->j", [(3, 4)]), ("i,i->", [(6,), (6,)]),
+    ("i,j->ij", [(3,), (4,)]), ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
+    ("...i,...i->...", [(2, 3, 4), (3, 4)]), ("bi,bi->b", [(3, 5), (3, 5)]), ("ijk,ikl->jl", [(2, 3, 4), (2, 4, 5)]),
+    ("ij,jk,kl->il", [(3, 4), (4, 5), (5, 2)]), ("abc,cd,de->abe", [(2, 3, 4), (4, 5), (5, 3)]),
+    ("ij,ij->ij", [(3, 4), (3, 4)]), ("ijk->kji", [(2, 3, 4)]), ("iij->ij", [(3, 3, 4)]),
+    ("ab,bc,cd,de->ae", [(2, 3), (3, 4), (4, 5), (5, 2)]), ("i,j,k->ijk", [(2,), (3,), (4,)]),
+    ("bn,anm,bm->ba", [(3, 4), (2, 4, 5), (3, 5)]), ("ijkl,jl->ik", [(2, 3, 4, 5), (3, 5)]),
+    ("b...d,bd->b...", [(2, 3, 4, 5), (2, 5)]), ("ab,ab,ab->a", [(3, 4), (3, 4), (3, 4)]), ("ij,j->i", [(3, 4), (4,)]),
+    ("i,ij->j", [(3,), (3, 4)]), ("xyz,zy->x", [(2, 3, 4), (4, 3)]), ("...,...->...", [(2, 3), (3,)]),
+    ("ijk,k->ij", [(2, 3, 4), (4,)]), ("ab,cd,ef,bc,de->af", [(2, 3), (4, 2), (3, 2), (3, 4), (2, 3)]),
+]
+ein = []
+erng = np.random.default_rng(77)
+for eq, shapes in cases:
+    ops = [erng.standard_normal(s).astype(np.float32) for s in shapes]
+    out = np.einsum(eq, *[o.astype(np.float64) for o in ops], optimize=True)
+    ein.append({"equation": eq, "operands": [{"shape": list(o.shape), "values": [float(v) for v in o.ravel()]} for o in ops],
+                "expected": {"shape": list(np.shape(out)), "values": [float(v) for v in np.ravel(out)]}})
+with open(os.path.join(ROOT, "Tests", "Fixtures", "einsum.json"), "w") as f:
+    json.dump(ein, f)
+print(f"wrote {len(ein)} einsum cases")
