@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["LazyTensor", "WeightStore"]),
         .target(name: "WPack", dependencies: ["LazyTensor", "WeightStore", "Models"]),
         .executableTarget(name: "wpack", dependencies: [
-            "WPack",
+            "WPack", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

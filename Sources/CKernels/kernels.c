@@ -251,6 +251,7 @@ long wk_argext(const float *a, long n, int minimum, float *value) {
 }
 
 void wk_gather(const float *base, long stride, float *out, long n) {
+    if (stride == 1) { memcpy(out, base, (size_t)n * sizeof(float)); return; }
     for (long i = 0; i < n; i++) out[i] = base[i * stride];
 }
 

@@ -260,28 +260,39 @@ struct Executor {
         }
     }
 
-    /// Fills the patch matrix [channels·kh·kw, ho·wo] of one image and channel group.
+    /// Fills the patch matrix [channels·kh·kw, ho·wo] of one image and channel group. Each
+    /// output row segment whose input lies inside the image is one strided copy (a memcpy
+    /// for unit stride); only the padding edges are written element by element.
     static func im2col(_ X: LeafAccess, image: Int, channel0: Int, channels: Int, h: Int, w: Int, kh: Int, kw: Int,
                        _ p: Conv2DParameters, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>) {
         let positions = ho * wo
         let shared = Unchecked((X, cols))
+        @Sendable func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
         Parallel.forEach(items: channels, work: channels * kh * kw * positions) { range in
             let (X, cols) = shared.value
             for c in range {
                 for ki in 0..<kh {
                     for kj in 0..<kw {
                         let row = cols + ((c * kh + ki) * kw + kj) * positions
+                        // Output columns whose input column is inside the image.
+                        let shift = kj * p.dilation.1 - p.padding.1
+                        let first = Swift.min(wo, Swift.max(0, ceilDiv(-shift, p.stride.1)))
+                        let last = Swift.max(first, Swift.min(wo, ceilDiv(w - shift, p.stride.1)))
                         for oi in 0..<ho {
                             let ih = oi * p.stride.0 - p.padding.0 + ki * p.dilation.0
                             let dst = row + oi * wo
                             if ih < 0 || ih >= h { dst.initialize(repeating: 0, count: wo); continue }
-                            for oj in 0..<wo {
-                                let iw = oj * p.stride.1 - p.padding.1 + kj * p.dilation.1
-                                if iw < 0 || iw >= w { dst[oj] = 0; continue }
-                                let index = [image, channel0 + c, ih, iw]
-                                dst[oj] = X.isStrided
-                                    ? X.base[X.offset + image * X.strides[0] + (channel0 + c) * X.strides[1] + ih * X.strides[2] + iw * X.strides[3]]
-                                    : X.base[X.elementOffset(of: index)]
+                            if first > 0 { dst.initialize(repeating: 0, count: first) }
+                            if last < wo { (dst + last).initialize(repeating: 0, count: wo - last) }
+                            guard last > first else { continue }
+                            if X.isStrided {
+                                let src = X.base + X.offset + image * X.strides[0] + (channel0 + c) * X.strides[1]
+                                    + ih * X.strides[2] + (first * p.stride.1 + shift) * X.strides[3]
+                                wk_gather(src, p.stride.1 * X.strides[3], dst + first, last - first)
+                            } else {
+                                for oj in first..<last {
+                                    dst[oj] = X.base[X.elementOffset(of: [image, channel0 + c, ih, oj * p.stride.1 + shift])]
+                                }
                             }
                         }
                     }
@@ -364,6 +375,21 @@ struct Executor {
     /// is contiguous over the kept axes.
     static func reduce(_ p: Program, _ leaves: [LeafAccess], op: ReduceOp, keptRank: Int, reducedRank: Int,
                        rowMode: Bool, count: Int, into dest: UnsafeMutablePointer<Float>) {
+        var p = p, leaves = leaves, mergedKept = keptRank, mergedReduced = reducedRank
+        // Merge axes within each group (kept, reduced) where every input allows, so the inner
+        // loops are long: reducing the channels of [32, 64, 8, 8] walks 64-long rows, not 8.
+        if leaves.allSatisfy(\.isStrided) {
+            let split = rowMode ? keptRank : reducedRank
+            func group(_ r: Range<Int>) -> ([Int], [[Int]]) {
+                let (s, st) = coalesce(shape: Array(p.space[r]), strides: leaves.map { Array($0.strides[r]) })
+                return s.isEmpty ? ([1], leaves.map { _ in [0] }) : (s, st)
+            }
+            let (s1, st1) = group(0..<split), (s2, st2) = group(split..<p.space.count)
+            p.space = s1 + s2
+            for i in leaves.indices { leaves[i].strides = st1[i] + st2[i] }
+            if rowMode { mergedKept = s1.count; mergedReduced = s2.count } else { mergedReduced = s1.count; mergedKept = s2.count }
+        }
+        let keptRank = mergedKept, reducedRank = mergedReduced
         let space = p.space
         let scale: Float = op == .mean ? 1 / Float(Swift.max(count, 1)) : 1
         let shared = Unchecked((p, leaves, dest))

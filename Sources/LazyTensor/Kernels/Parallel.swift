@@ -11,8 +11,11 @@ enum Parallel {
     /// Work below this many elements runs on the calling thread: waking a second core costs
     /// more than it saves.
     static let threshold = 1 << 16
-    /// This machine kind has 2 cores; more workers than cores only thrash.
-    static let workers = Swift.max(1, Swift.min(2, ProcessInfoCores.count))
+    /// One worker per core (this project's machines have 2); WPACK_THREADS overrides it.
+    static let workers: Int = {
+        if let text = getenv("WPACK_THREADS"), let n = Int(String(cString: text)), n >= 1 { return n }
+        return Swift.max(1, ProcessInfoCores.count)
+    }()
 
     /// Splits 0..<items into one contiguous range per worker.
     static func forEach(items: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
