@@ -167,3 +167,62 @@ for eq, shapes in cases:
 with open(os.path.join(ROOT, "Tests", "Fixtures", "einsum.json"), "w") as f:
     json.dump(ein, f)
 print(f"wrote {len(ein)} einsum cases")
+
+# ---- conv2d and pooling, computed by NumPy in float64 (an implementation independent of Swift)
+def np_conv(x, w, b, stride, pad, dil, groups):
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    ho = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (wd + 2 * pad[1] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, o, ho, wo))
+    og = o // groups
+    for g in range(groups):
+        for ki in range(kh):
+            for kj in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, ki * dil[0]: ki * dil[0] + stride[0] * (ho - 1) + 1: stride[0],
+                           kj * dil[1]: kj * dil[1] + stride[1] * (wo - 1) + 1: stride[1]]
+                out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, w[g * og:(g + 1) * og, :, ki, kj])
+    if b is not None:
+        out += b[None, :, None, None]
+    return out
+
+def np_pool(x, kind, k, s, p):
+    n, c, h, w = x.shape
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=fill)
+    ho, wo = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, k, axis=(2, 3))[:, :, ::s[0], ::s[1]][:, :, :ho, :wo]
+    return win.max(axis=(4, 5)) if kind == "max" else win.sum(axis=(4, 5)) / (k[0] * k[1])
+
+crng = np.random.default_rng(99)
+conv_cases = []
+for x_shape, w_shape, stride, pad, dil, groups, bias in [
+        ((2, 1, 8, 8), (16, 1, 3, 3), (1, 1), (1, 1), (1, 1), 1, True),
+        ((1, 3, 11, 7), (5, 3, 3, 2), (2, 2), (0, 0), (1, 1), 1, True),
+        ((2, 2, 9, 10), (4, 2, 3, 3), (2, 1), (0, 2), (1, 1), 1, False),
+        ((1, 2, 10, 10), (3, 2, 3, 3), (1, 1), (2, 2), (2, 2), 1, True),
+        ((2, 4, 6, 6), (6, 2, 3, 3), (1, 1), (1, 1), (1, 1), 2, True),
+        ((1, 3, 5, 5), (3, 1, 3, 3), (1, 1), (0, 0), (1, 1), 3, False),
+        ((2, 8, 5, 5), (4, 8, 1, 1), (1, 1), (0, 0), (1, 1), 1, True),
+        ((1, 4, 13, 9), (6, 2, 5, 3), (3, 2), (2, 1), (1, 2), 2, True)]:
+    x = crng.standard_normal(x_shape).astype(np.float32)
+    w = crng.standard_normal(w_shape).astype(np.float32)
+    b = crng.standard_normal(w_shape[0]).astype(np.float32) if bias else None
+    y = np_conv(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64), stride, pad, dil, groups)
+    conv_cases.append({"x": {"shape": list(x.shape), "values": [float(v) for v in x.ravel()]},
+                       "w": {"shape": list(w.shape), "values": [float(v) for v in w.ravel()]},
+                       "bias": None if b is None else [float(v) for v in b], "stride": list(stride), "padding": list(pad),
+                       "dilation": list(dil), "groups": groups,
+                       "expected": {"shape": list(y.shape), "values": [float(v) for v in y.ravel()]}})
+pool_cases = []
+px = crng.standard_normal((2, 3, 7, 9)).astype(np.float32)
+for kind, k, s, p in [("max", (2, 2), (2, 2), (0, 0)), ("max", (3, 3), (2, 2), (1, 1)), ("avg", (2, 2), (2, 2), (0, 0)),
+                      ("avg", (3, 3), (1, 1), (1, 1)), ("max", (2, 3), (1, 2), (1, 0))]:
+    y = np_pool(px.astype(np.float64), kind, k, s, p)
+    pool_cases.append({"kind": kind, "kernel": list(k), "stride": list(s), "padding": list(p),
+                       "expected": {"shape": list(y.shape), "values": [float(v) for v in y.ravel()]}})
+with open(os.path.join(ROOT, "Tests", "Fixtures", "conv.json"), "w") as f:
+    json.dump({"conv": conv_cases, "pool_input": {"shape": list(px.shape), "values": [float(v) for v in px.ravel()]},
+               "pool": pool_cases}, f)
+print(f"wrote {len(conv_cases)} conv2d and {len(pool_cases)} pooling cases")

@@ -107,3 +107,43 @@ extension Ref {
         #expect(ok)
     }
 }
+
+/// conv2d and pooling against NumPy's answers (tools/make_fixtures.py, float64).
+@Suite struct ConvolutionFixtureTests {
+    struct Array: Decodable, Sendable { let shape: [Int]; let values: [Double] }
+    struct Conv: Decodable, Sendable, CustomTestStringConvertible {
+        let x: Array, w: Array, bias: [Double]?, stride: [Int], padding: [Int], dilation: [Int], groups: Int, expected: Array
+        var testDescription: String { "x\(x.shape) w\(w.shape) s\(stride) p\(padding) d\(dilation) g\(groups)" }
+    }
+    struct Pool: Decodable, Sendable, CustomTestStringConvertible {
+        let kind: String, kernel: [Int], stride: [Int], padding: [Int], expected: Array
+        var testDescription: String { "\(kind) k\(kernel) s\(stride) p\(padding)" }
+    }
+    struct File: Decodable { let conv: [Conv]; let pool_input: Array; let pool: [Pool] }
+
+    static let file: File = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/conv.json")
+        return try! JSONDecoder().decode(File.self, from: Data(contentsOf: url))
+    }()
+
+    static func tensor(_ a: Array) -> Tensor { Tensor(shape: a.shape, scalars: a.values.map(Float.init)) }
+
+    @Test(arguments: file.conv)
+    func conv(c: Conv) {
+        let y = conv2d(Self.tensor(c.x), Self.tensor(c.w), bias: c.bias.map { Tensor(shape: [$0.count], scalars: $0.map(Float.init)) },
+                       stride: (c.stride[0], c.stride[1]), padding: (c.padding[0], c.padding[1]),
+                       dilation: (c.dilation[0], c.dilation[1]), groups: c.groups).materialized()
+        let ok = close(y, Ref(shape: c.expected.shape, values: c.expected.values), atol: 1e-4, rtol: 1e-5)
+        #expect(ok)
+    }
+
+    @Test(arguments: file.pool)
+    func pool(p: Pool) {
+        let x = Self.tensor(Self.file.pool_input)
+        let k = (p.kernel[0], p.kernel[1]), s = (p.stride[0], p.stride[1]), pad = (p.padding[0], p.padding[1])
+        let y = (p.kind == "max" ? x.maxPool2d(kernel: k, stride: s, padding: pad) : x.avgPool2d(kernel: k, stride: s, padding: pad)).materialized()
+        let ok = close(y, Ref(shape: p.expected.shape, values: p.expected.values), atol: 1e-6, rtol: 1e-6)
+        #expect(ok)
+    }
+}

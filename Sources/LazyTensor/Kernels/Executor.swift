@@ -164,12 +164,23 @@ struct Executor {
                     return
                 }
             }
-            var index = [Int](repeating: 0, count: batchShape.count)
-            for batch in 0..<batches {
-                unravel(batch, batchShape[...], into: &index, at: 0)
-                var pa = 0, pb = 0
-                for axis in index.indices { pa += index[axis] * a.strides[axis]; pb += index[axis] * b.strides[axis] }
-                BLAS.gemm(m: m, n: n, k: k, a: a.base + pa, a.layout, b: b.base + pb, b.layout, c: out + batch * m * n, ldc: n)
+            let shared = Unchecked((a.base, b.base, out))
+            let (aStrides, bStrides, la, lb) = (a.strides, b.strides, a.layout, b.layout)
+            let products = { @Sendable (range: Range<Int>) in
+                let (aBase, bBase, out) = shared.value
+                var index = [Int](repeating: 0, count: batchShape.count)
+                for batch in range {
+                    unravel(batch, batchShape[...], into: &index, at: 0)
+                    var pa = 0, pb = 0
+                    for axis in index.indices { pa += index[axis] * aStrides[axis]; pb += index[axis] * bStrides[axis] }
+                    BLAS.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: bBase + pb, lb, c: out + batch * m * n, ldc: n)
+                }
+            }
+            // Many small products: one BLAS thread each, spread over the engine's workers.
+            if batches >= Parallel.workers * 2 && m * n * k <= 1 << 21 && Parallel.workers > 1 {
+                BLAS.singleThreaded { Parallel.forEach(items: batches, work: Int.max, products) }
+            } else {
+                products(0..<batches)
             }
         }
         if kernel.programs.count > 2 {
