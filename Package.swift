@@ -37,6 +37,7 @@ let package = Package(
 
         .testTarget(name: "LazyTensorTests", dependencies: ["LazyTensor"]),
         .testTarget(name: "WeightStoreTests", dependencies: ["WeightStore", "LazyTensor"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "WeightStore", "LazyTensor"]),
         .testTarget(name: "wpackTests", dependencies: ["wpack"]),
     ]
 )

@@ -15,6 +15,8 @@ public enum CopyReason: String, Sendable, CaseIterable, Codable {
     case output
     /// The patch matrix of an im2col convolution.
     case im2col
+    /// Rows picked from a table by index (an embedding lookup).
+    case gather
 }
 
 /// Counters for the work done inside one `Stats.measure` closure.

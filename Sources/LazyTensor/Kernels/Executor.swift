@@ -91,7 +91,11 @@ struct Executor {
                 Executor.pool(access(input), shape: input.node.shape, p, into: out, outShape: node.shape)
             }
         }
-        if kernel.isCopy { Stats.recordCopy(bytes: bytes, reason: copyReason) }
+        if kernel.isCopy {
+            if case .gather = kernel.kind { Stats.recordCopy(bytes: bytes, reason: .gather) } else {
+                Stats.recordCopy(bytes: bytes, reason: copyReason)
+            }
+        }
         switch kernel.kind {
         case .matmul(let product), .conv2d(let product, _, _, _):
             if product !== node { results[ObjectIdentifier(product)] = nil }

@@ -88,6 +88,15 @@ struct Planner {
             // Weight and bias are read as plain vectors: make lazy ones real first.
             for p in node.inputs.dropFirst() where p.realized == nil { boundary.insert(ObjectIdentifier(p)) }
         }
+        if case .matmul = node.op {
+            // A computed operand (a projection with its bias, say) is stored once in its own
+            // kernel, where it can be a GEMM epilogue; the GEMM then reads it through its views.
+            for input in node.inputs {
+                var base = input
+                while case .view = base.op, base.realized == nil { base = base.inputs[0] }
+                if base.realized == nil { boundary.insert(ObjectIdentifier(base)) }
+            }
+        }
         switch node.op {
         case .gather, .conv2d, .pool2d:
             // Read as buffers through their strides: make lazy inputs real first.

@@ -1,0 +1,32 @@
+import LazyTensor
+import WeightStore
+
+/// Why a store cannot be used as a model, or an input does not fit it. One line each.
+public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notAModel(kind: String, reason: String)
+    case missingTensor(String)
+    case wrongShape(name: String, expected: [Int], actual: [Int])
+    case badConfig(String)
+    case badInput(String)
+
+    public var description: String {
+        switch self {
+        case let .notAModel(kind, reason): "this .wpk holds no \(kind): \(reason)"
+        case let .missingTensor(name): "the model needs a tensor named '\(name)', which the .wpk does not hold"
+        case let .wrongShape(name, expected, actual): "tensor '\(name)' has shape \(actual), the model needs \(expected)"
+        case let .badConfig(reason): "model configuration: \(reason)"
+        case let .badInput(reason): "input: \(reason)"
+        }
+    }
+}
+
+extension WeightStore {
+    /// A float tensor the model needs, with its shape checked (a zero-copy view when stored as
+    /// uncompressed float32).
+    func weight(_ name: String, shape: [Int]? = nil) throws -> Tensor {
+        guard info(name) != nil else { throw ModelError.missingTensor(name) }
+        let t = try tensor(name)
+        if let shape, t.shape != shape { throw ModelError.wrongShape(name: name, expected: shape, actual: t.shape) }
+        return t
+    }
+}

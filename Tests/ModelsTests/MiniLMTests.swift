@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+@testable import Models
+import LazyTensor
+import WeightStore
+
+/// all-MiniLM-L6-v2 against PyTorch (sentence-transformers) outputs for 24 texts.
+@Suite(.enabled(if: Fixtures.minilmAvailable, "MiniLM weights absent: run tools/fetch-minilm"), .serialized)
+struct MiniLMTests {
+    static var model: SentenceEncoder { try! SentenceEncoder(store: MiniLMStore.store!) }
+
+    @Test func tokenizerReproducesEveryReferenceRow() {
+        let model = Self.model
+        for row in Reference.shared.rows {
+            #expect(model.tokenize(row.text) == row.input_ids, "\(row.text.debugDescription)")
+        }
+    }
+
+    @Test func embeddingsMatchPyTorch() throws {
+        let model = Self.model
+        let rows = Reference.shared.rows
+        let vectors = try model.embed(rows.map(\.text), batchSize: 8)
+        for (row, v) in zip(rows, vectors) {
+            let ref = row.embedding.map(Float.init)
+            let dot = zip(v, ref).reduce(0) { $0 + $1.0 * $1.1 }
+            let cosine = dot / (sqrt(v.reduce(0) { $0 + $1 * $1 }) * sqrt(ref.reduce(0) { $0 + $1 * $1 }))
+            let maxDiff = zip(v, ref).map { abs($0 - $1) }.max()!
+            #expect(cosine >= 0.99999, "\(row.text.debugDescription): cosine \(cosine)")
+            #expect(maxDiff <= 1e-4, "\(row.text.debugDescription): max abs diff \(maxDiff)")
+        }
+    }
+
+    @Test func hiddenStatesOfTheFirstTextMatchLayerByLayer() {
+        let model = Self.model
+        let ids = model.tokenize(Reference.shared.rows[0].text)
+        let states = model.encoder.hiddenStates(ids: ids, mask: [Float](repeating: 1, count: ids.count), batch: 1, length: ids.count)
+        let values = Tensor.materialize(states).map(\.scalars)
+        for (layer, (got, expected)) in zip(values, Reference.shared.hidden_states_first_text).enumerated() {
+            let flat = expected.flatMap { $0 }
+            let maxDiff = zip(got, flat).map { abs(Double($0) - $1) }.max()!
+            #expect(got.count == flat.count)
+            #expect(maxDiff <= 2e-4, "layer \(layer): max abs diff \(maxDiff)")
+        }
+    }
+
+    @Test func batchedEqualsAlone() throws {
+        let model = Self.model
+        let texts = Array(Reference.shared.rows.map(\.text).prefix(6))
+        let together = try model.embed(texts, batchSize: 6)
+        for (text, v) in zip(texts, together) {
+            let alone = try model.embed([text])[0]
+            #expect(zip(alone, v).map { abs($0 - $1) }.max()! <= 2e-6, "\(text)")
+        }
+    }
+
+    /// A forward pass copies no weight: every weight is a view into the mapping, read in place
+    /// by the GEMMs. What it does copy is named: the token embedding rows it looks up (a gather)
+    /// and the attention context, [B, heads, T, d] made [B, T, H] for the output projection (a
+    /// pack per layer).
+    @Test func forwardCopiesNoWeights() throws {
+        let model = Self.model
+        let ids = model.tokenize("Memory-mapped weights load instantly.")
+        let t = ids.count, h = model.dimension
+        let (_, stats) = Stats.measure { _ = model.pooled([ids]).materialized() }
+        // userRequest: the two masks (additive for attention, 0/1 for pooling) built from Swift arrays.
+        #expect(stats.copiedByReason == [.gather: t * h * 4, .pack: model.config.layers * t * h * 4, .userRequest: 2 * t * 4],
+                "\(stats)")
+    }
+
+    /// One encoder layer's plan, kernel by kernel:
+    ///  1-3  q, k, v projections: GEMM + bias epilogue each (3)
+    ///  4    scores = q·kᵀ, with the scale and the padding mask as its epilogue (1)
+    ///  5    softmax over keys (1)
+    ///  6    context = probabilities · v (1)
+    ///  7    output projection + bias + residual, as one GEMM + epilogue; the context's
+    ///       [B, heads, T, d] -> [B, T, H] view cannot be a stride, so it is packed inside (1)
+    ///  8    layer norm (1)
+    ///  9    intermediate projection + bias + GELU epilogue (1)
+    ///  10   output projection + bias + residual epilogue (1)
+    ///  11   layer norm (1)
+    @Test func oneLayerIsElevenKernels() {
+        let model = Self.model
+        let x = Tensor.randn(shape: [2, 7, model.dimension], seed: 1)
+        let mask = BertEncoder.additiveMask([Float](repeating: 1, count: 14), batch: 2, length: 7)
+        let y = model.encoder.layers[0](x, additiveMask: mask)
+        let plan = y.plan()
+        #expect(plan.kernelCount == 11, "\(plan)")
+        let (_, stats) = Stats.measure { _ = y.materialized() }
+        #expect(stats.kernels == 11)
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+@testable import Models
+import WeightStore
+import LazyTensor
+
+enum Fixtures {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static func path(_ relative: String) -> String { repository.appendingPathComponent("Tests/Fixtures/" + relative).path }
+    static let minilmFolder = repository.appendingPathComponent(".cache/minilm/model").path
+    static var minilmAvailable: Bool { FileManager.default.fileExists(atPath: minilmFolder + "/model.safetensors") }
+}
+
+final class TemporaryFolder: @unchecked Sendable {
+    let path = NSTemporaryDirectory() + "wpack-models-" + UUID().uuidString
+    init() { try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// Packs inputs into a .wpk the way `wpack pack` does.
+func pack(_ inputs: [String], to path: String, metadata: [(String, MetadataValue)] = []) throws {
+    let writer = try WeightStoreWriter(path: path)
+    for input in inputs {
+        let bundle = try InputReader.read(path: input)
+        for t in bundle.tensors { try writer.addTensor(name: t.name, dtype: t.dtype, shape: t.shape, source: t.source) }
+        for (k, v) in bundle.metadata { try writer.setMetadata(k, v) }
+    }
+    for (k, v) in metadata { try writer.setMetadata(k, v) }
+    try writer.finish()
+}
+
+/// The MiniLM store, packed once per test process into a temporary folder.
+enum MiniLMStore {
+    static let folder = TemporaryFolder()
+    static let store: WeightStore? = {
+        guard Fixtures.minilmAvailable else { return nil }
+        let path = folder.file("minilm.wpk")
+        try! pack([Fixtures.minilmFolder], to: path)
+        return try! WeightStore(path: path)
+    }()
+}
+
+struct Reference: Decodable {
+    struct Row: Decodable { let text: String; let input_ids: [Int]; let embedding: [Double] }
+    let rows: [Row]
+    let max_seq_length: Int
+    let hidden_states_first_text: [[[Double]]]
+
+    static let shared: Reference = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("minilm/reference.json")))
+        return try! JSONDecoder().decode(Reference.self, from: data)
+    }()
+}
