@@ -6,9 +6,9 @@ import WPack
 struct WPackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wpack",
-        abstract: "Pack, inspect and check .wpk weight stores.",
+        abstract: "Pack, inspect and check .wpk weight stores; run the models they hold.",
         discussion: "Exit codes: 0 success, 1 bad input or failed check, 2 usage.",
-        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Bench.self])
+        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Run.self, Bench.self])
 
     /// Exit codes are part of the interface: 1 for bad input, 2 for usage (ArgumentParser's own
     /// default for usage errors is 64, so errors are mapped here rather than left to it).
@@ -21,6 +21,8 @@ struct WPackCommand: ParsableCommand {
         } catch let error as WeightStoreError {
             fail(error.description)
         } catch let error as InterchangeError {
+            fail(error.description)
+        } catch let error as ModelError {
             fail(error.description)
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)

@@ -24,6 +24,9 @@ struct Pack: ParsableCommand {
     @Flag(help: "Keep float16/bfloat16 tensors as stored instead of widening them to float32.")
     var keepHalf = false
 
+    @Option(help: "A JSON layer list (see `wpack run`) stored as the model's description, for CNNs and MLPs.")
+    var layers: String?
+
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input") }
     }
@@ -62,6 +65,14 @@ struct Pack: ParsableCommand {
             throw CommandFailure("the output '\(output)' is also an input")
         }
 
+        var layerList: String?
+        if let layers {
+            guard let data = FileManager.default.contents(atPath: layers), let text = String(data: data, encoding: .utf8),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["layers"] is [Any] else {
+                throw CommandFailure("--layers '\(layers)' is not a JSON object with a \"layers\" array")
+            }
+            layerList = text
+        }
         var tensors: [InputTensor] = []
         var metadata: [(String, MetadataValue)] = []
         var seen: [String: String] = [:]
@@ -80,6 +91,7 @@ struct Pack: ParsableCommand {
         let writer = try WeightStoreWriter(path: output, options: .init(alignment: alignment, zstdLevel: level))
         for (key, value) in metadata { try writer.setMetadata(key, value) }
         for (key, value) in userMeta { try writer.setMetadata(key, .string(value)) }
+        if let layerList { try writer.setMetadata(SequentialModel.metadataKey, .string(layerList)) }
         try writer.setMetadata("wpack.packed_from", .string(inputs.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")))
 
         let total = tensors.reduce(0) { $0 + $1.byteCount }

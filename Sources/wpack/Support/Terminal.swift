@@ -20,13 +20,15 @@ enum Terminal {
 final class ProgressBar: @unchecked Sendable {
     private let total: Int
     private let label: String
+    private let unit: String?
     private var done = 0
     private var lastDraw = Date.distantPast
     private let lock = NSLock()
 
-    init(label: String, total: Int) {
+    init(label: String, total: Int, unit: String? = nil) {
         self.label = label
         self.total = max(total, 1)
+        self.unit = unit
     }
 
     func advance(_ bytes: Int) {
@@ -51,7 +53,7 @@ final class ProgressBar: @unchecked Sendable {
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         // No %@ with Swift strings: on Linux that is undefined behaviour (it crashed in release).
         let line = "\r\(label) [\(bar)] " + String(format: "%3.0f%%", fraction * 100)
-            + " \(Terminal.formatBytes(done)) / \(Terminal.formatBytes(total))"
+            + (unit.map { " \(done) / \(total) \($0)" } ?? " \(Terminal.formatBytes(done)) / \(Terminal.formatBytes(total))")
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
