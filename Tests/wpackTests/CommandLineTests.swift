@@ -198,3 +198,66 @@ import Testing
         })
     }
 }
+
+/// `wpack run` and `wpack embed` as a user runs them.
+@Suite struct ModelCommandTests {
+    static let fixtures = CommandLineTests.repository.appendingPathComponent("Tests/Fixtures/digits-cnn").path
+    static let minilm = CommandLineTests.repository.appendingPathComponent(".cache/minilm/model").path
+
+    @Test func runTheDigitsCNN() throws {
+        let folder = CommandLineTests.Folder()
+        let model = folder.file("d.wpk")
+        #expect(try CommandLineTests.wpack("pack", Self.fixtures + "/digits_cnn.safetensors", "--layers", Self.fixtures + "/layers.json", "-o", model).status == 0)
+        let r = try CommandLineTests.wpack("run", model, "--input", Self.fixtures + "/test_images.npy", "--labels", Self.fixtures + "/test_labels.npy")
+        #expect(r.status == 0 && r.stdout.contains("accuracy: 393/397"), "\(r.stderr)")
+        let out = folder.file("logits.npy")
+        #expect(try CommandLineTests.wpack("run", model, "--input", Self.fixtures + "/test_images.npy", "--output", out).status == 0)
+        // The written logits, read back by packing them, have the reference's shape.
+        let inspect = try CommandLineTests.wpack("pack", out, "-o", folder.file("l.wpk"))
+        #expect(inspect.status == 0)
+        #expect(try CommandLineTests.wpack("inspect", folder.file("l.wpk")).stdout.contains("[397, 10]"))
+        // Per-row predictions without --output.
+        let plain = try CommandLineTests.wpack("run", model, "--input", Self.fixtures + "/test_images.npy")
+        #expect(plain.stdout.split(separator: "\n").count == 397)
+    }
+
+    @Test func wrongInputsAreOneLineErrors() throws {
+        let folder = CommandLineTests.Folder()
+        let model = folder.file("d.wpk")
+        #expect(try CommandLineTests.wpack("pack", Self.fixtures + "/digits_cnn.safetensors", "--layers", Self.fixtures + "/layers.json", "-o", model).status == 0)
+        let plain = folder.file("plain.wpk")
+        #expect(try CommandLineTests.wpack("pack", Self.fixtures + "/digits_cnn.safetensors", "-o", plain).status == 0)
+        let cases: [[String]] = [
+            ["run", model, "--input", Self.fixtures + "/test_labels.npy"],          // integers, wrong shape
+            ["run", model, "--input", Self.fixtures + "/test_logits.npy"],          // wrong shape
+            ["run", plain, "--input", Self.fixtures + "/test_images.npy"],          // no layer list
+            ["run", model, "--input", folder.file("missing.npy")],
+            ["embed", model, "hello"],                                               // not an encoder
+            ["pack", Self.fixtures + "/digits_cnn.safetensors", "--layers", Self.fixtures + "/test_images.npy", "-o", folder.file("x.wpk")],
+        ]
+        for args in cases {
+            let r = try CommandLineTests.wpack(args)
+            #expect(r.status == 1, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.hasPrefix("wpack: error: ") && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("x.wpk")))
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: minilm + "/model.safetensors"), "MiniLM weights absent: run tools/fetch-minilm"))
+    func embedPrintsVectors() throws {
+        let folder = CommandLineTests.Folder()
+        let model = folder.file("m.wpk")
+        #expect(try CommandLineTests.wpack("pack", Self.minilm, "-o", model).status == 0)
+        let r = try CommandLineTests.wpack("embed", model, "hello world", "a second text", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let vectors = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[Double]])
+        #expect(vectors.count == 2 && vectors.allSatisfy { $0.count == 384 })
+        #expect(vectors.allSatisfy { abs($0.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4 })
+        let lines = folder.file("lines.txt")
+        try "hello world\na second text\n".write(toFile: lines, atomically: true, encoding: .utf8)
+        let fromFile = try CommandLineTests.wpack("embed", model, "--file", lines, "--json")
+        #expect(fromFile.stdout == r.stdout)
+        #expect(try CommandLineTests.wpack("embed", model).status == 1)
+        #expect(try CommandLineTests.wpack("embed", model, "x", "--batch-size", "0").status == 2)
+    }
+}
