@@ -354,6 +354,12 @@ struct Executor {
     static func elementwise(_ p: Program, _ leaves: [LeafAccess], into dest: UnsafeMutablePointer<Float>, strides: [Int]) {
         let total = p.space.reduce(1, *)
         guard total > 0 else { return }
+        if let (refined, refinedLeaves, refinedStrides) = refine(p.space, leaves, strides) {
+            var q = p
+            q.space = refined
+            elementwise(q, refinedLeaves, into: dest, strides: refinedStrides)
+            return
+        }
         var space = p.space
         var leaves = leaves
         var destStrides = strides
@@ -384,6 +390,32 @@ struct Executor {
                 wk_scatter(value, stride, dest + position, rank == 0 ? 1 : destStrides[rank - 1], count)
             }
         }
+    }
+
+    /// When an input is read through a reshape its layout cannot express as strides (the
+    /// attention context [B, heads, T, d] seen as [B, T, H]), the whole loop can often run over
+    /// the finer shape instead, where every input and the output are strided again: a reshape
+    /// does not change row-major order. Returns that space, or nil.
+    static func refine(_ space: [Int], _ leaves: [LeafAccess], _ destStrides: [Int]) -> ([Int], [LeafAccess], [Int])? {
+        guard let first = leaves.first(where: { !$0.isStrided }), case let .reshape(from, to)? = first.residual.first,
+              from == space, to.count > space.count,
+              let dest = Layout.reshapedStrides(shape: space, strides: destStrides, to: to) else { return nil }
+        var refined: [LeafAccess] = []
+        for leaf in leaves {
+            if leaf.isStrided {
+                guard let s = Layout.reshapedStrides(shape: space, strides: leaf.strides, to: to) else { return nil }
+                var l = leaf
+                l.strides = s
+                refined.append(l)
+            } else {
+                guard case let .reshape(f, t)? = leaf.residual.first, f == from, t == to else { return nil }
+                let l = LeafAccess(base: leaf.base, offset: leaf.offset, strides: leaf.strides, leafShape: to,
+                                   steps: Array(leaf.residual.dropFirst()))
+                guard l.isStrided else { return nil }
+                refined.append(l)
+            }
+        }
+        return (to, refined, dest)
     }
 
     /// Program space: kept ++ reduced (row mode) or reduced ++ kept (column mode); the output

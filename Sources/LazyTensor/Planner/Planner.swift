@@ -24,6 +24,9 @@ struct Planner {
     /// place: consumer → product.
     private var epilogues: [ObjectIdentifier: Node] = [:]
     private var fusedProducts: Set<ObjectIdentifier> = []
+    /// Nodes already visited by `schedule`: a graph shares nodes (every residual does), and
+    /// walking it as a tree would take exponential time.
+    private var scheduled: Set<ObjectIdentifier> = []
 
     init(roots: [Node]) {
         self.roots = Set(roots.map { ObjectIdentifier($0) })
@@ -161,10 +164,10 @@ struct Planner {
 
     /// Emits kernels for boundary nodes in dependency order.
     private mutating func schedule(_ node: Node) {
-        guard node.realized == nil else { return }
+        guard node.realized == nil, scheduled.insert(ObjectIdentifier(node)).inserted else { return }
         for input in node.inputs { schedule(input) }
         let id = ObjectIdentifier(node)
-        guard boundary.contains(id), !fusedProducts.contains(id), !kernels.contains(where: { $0.node === node }) else { return }
+        guard boundary.contains(id), !fusedProducts.contains(id) else { return }
         kernels.append(makeKernel(node))
     }
 

@@ -5,7 +5,7 @@ import WPack
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure wpack's own costs (the peers are compared by tools/bench).",
-        subcommands: [OpenTime.self, BenchOps.self, BenchContractions.self])
+        subcommands: [OpenTime.self, BenchOps.self, BenchContractions.self, BenchMiniLM.self])
 }
 
 /// Time from nothing to the first tensor's first float: open, map, validate the header, take

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import WPack
+
+/// Sentence-encoder forward passes on synthetic token ids of a fixed shape (every row full
+/// length, so the work is exactly batch × tokens), timed in this process, with the process's
+/// peak resident memory. tools/bench/minilm runs the peers on the same shapes.
+struct BenchMiniLM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "minilm",
+        abstract: "Time a sentence encoder (.wpk) at a fixed batch and sequence length.")
+
+    @Argument(help: "The model .wpk.")
+    var model: String
+
+    @Option(help: "Sentences per forward pass.")
+    var batch = 32
+
+    @Option(help: "Tokens per sentence, [CLS] and [SEP] included.")
+    var tokens = 128
+
+    @Option(help: "Timed forward passes (the median is reported).")
+    var repeats = 5
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard batch >= 1, tokens >= 2, repeats >= 1 else { throw ValidationError("--batch, --tokens and --repeats must be positive (tokens ≥ 2)") }
+    }
+
+    func run() throws {
+        let store = try WeightStore(path: model)
+        let encoder = try SentenceEncoder(store: store)
+        guard tokens <= encoder.config.maxPositions else { throw CommandFailure("--tokens exceeds the model's \(encoder.config.maxPositions) positions") }
+        // Deterministic ids from the ordinary vocabulary range (past the special tokens).
+        var state: UInt64 = 12345
+        let rows: [[Int]] = (0..<batch).map { _ in
+            [encoder.tokenizer.cls] + (0..<(tokens - 2)).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return 2000 + Int((state >> 33) % 20000)
+            } + [encoder.tokenizer.sep]
+        }
+        _ = encoder.pooled(rows).materialized()  // warm up: page in the weights, fill the block pool
+        var times: [Double] = []
+        var stats = Stats()
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            stats = Stats.measure { _ = encoder.pooled(rows).materialized() }.1
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakRSS = Int(usage.ru_maxrss) * 1024
+        let row: [String: Any] = [
+            "batch": batch, "tokens": tokens, "median_ms": median, "sentences_per_s": Double(batch) / median * 1000,
+            "peak_rss_bytes": peakRSS, "kernels": stats.kernels, "bytes_allocated": stats.bytesAllocated,
+            "peak_bytes": stats.peakBytes, "bytes_copied": stats.bytesCopied,
+        ]
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("batch \(batch) x \(tokens) tokens: \(String(format: "%.2f", median)) ms, "
+                  + "\(String(format: "%.1f", Double(batch) / median * 1000)) sentences/s, peak RSS \(Terminal.formatBytes(peakRSS)), "
+                  + "\(stats.kernels) kernels, activations \(Terminal.formatBytes(stats.peakBytes)) at peak")
+        }
+    }
+}
