@@ -22,14 +22,8 @@ struct BenchContractions: ParsableCommand {
     }
 
     private func median(_ body: () -> Void) -> Double {
-        body()
-        var times: [Double] = []
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        return times.sorted()[times.count / 2]
+        body()  // warm up
+        return Timing.medianMilliseconds(repeats: repeats, body)
     }
 
     func run() throws {

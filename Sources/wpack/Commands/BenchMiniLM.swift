@@ -42,15 +42,8 @@ struct BenchMiniLM: ParsableCommand {
             } + [encoder.tokenizer.sep]
         }
         _ = encoder.pooled(rows).materialized()  // warm up: page in the weights, fill the block pool
-        var times: [Double] = []
         var stats = Stats()
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            stats = Stats.measure { _ = encoder.pooled(rows).materialized() }.1
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        times.sort()
-        let median = times[times.count / 2]
+        let median = Timing.medianMilliseconds(repeats: repeats) { stats = Stats.measure { _ = encoder.pooled(rows).materialized() }.1 }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSS = Int(usage.ru_maxrss) * 1024

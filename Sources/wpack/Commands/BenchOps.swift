@@ -35,16 +35,9 @@ struct BenchOps: ParsableCommand {
         var results: [Result] = []
         for (name, make) in workloads {
             _ = make().materialized()  // warm up: page in inputs, first-touch the allocator
-            var times: [Double] = []
             var last = Stats()
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                let (_, stats) = Stats.measure { _ = make().materialized() }
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-                last = stats
-            }
-            times.sort()
-            results.append(Result(name: name, medianMs: times[times.count / 2], stats: last))
+            let median = Timing.medianMilliseconds(repeats: repeats) { last = Stats.measure { _ = make().materialized() }.1 }
+            results.append(Result(name: name, medianMs: median, stats: last))
         }
         if json {
             let rows: [[String: Any]] = results.map {
