@@ -62,15 +62,15 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
 
     public static func recordKernel(_ count: Int = 1) {
         var c = collector
-        while let current = c { current.state.withLock { $0.kernels += count }; c = current.parent }
+        while let current = c { current.state.withLock { $0.stats.kernels += count }; c = current.parent }
     }
 
     public static func recordCopy(bytes: Int, reason: CopyReason) {
         var c = collector
         while let current = c {
             current.state.withLock {
-                $0.bytesCopied += bytes
-                $0.copiedByReason[reason, default: 0] += bytes
+                $0.stats.bytesCopied += bytes
+                $0.stats.copiedByReason[reason, default: 0] += bytes
             }
             c = current.parent
         }
@@ -82,9 +82,9 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
         var c = collector
         while let current = c {
             current.state.withLock {
-                $0.bytesAllocated += bytes
+                $0.stats.bytesAllocated += bytes
                 $0.live += bytes
-                $0.peakBytes = max($0.peakBytes, $0.live)
+                $0.stats.peakBytes = max($0.stats.peakBytes, $0.live)
             }
             c = current.parent
         }
@@ -99,14 +99,8 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
     final class Collector: Sendable {
         struct State {
             var stats = Stats()
+            /// Bytes allocated in this scope and not yet released (for the peak).
             var live = 0
-            var kernels: Int { get { stats.kernels } set { stats.kernels = newValue } }
-            var bytesAllocated: Int { get { stats.bytesAllocated } set { stats.bytesAllocated = newValue } }
-            var bytesCopied: Int { get { stats.bytesCopied } set { stats.bytesCopied = newValue } }
-            var copiedByReason: [CopyReason: Int] {
-                get { stats.copiedByReason } set { stats.copiedByReason = newValue }
-            }
-            var peakBytes: Int { get { stats.peakBytes } set { stats.peakBytes = newValue } }
         }
         let parent: Collector?
         let state = Mutex(State())

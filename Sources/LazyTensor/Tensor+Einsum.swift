@@ -54,8 +54,15 @@ enum Einsum {
 
     private static let cache = Mutex<[String: Plan]>([:])
 
+    private static func key(_ equation: String, _ shapes: [[Int]]) -> String {
+        equation + "|" + shapes.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";")
+    }
+
+    /// Whether a plan for this equation and these shapes is cached (for tests).
+    static func isCached(_ equation: String, shapes: [[Int]]) -> Bool { cache.withLock { $0[key(equation, shapes)] != nil } }
+
     static func plan(_ equation: String, shapes: [[Int]]) -> Plan {
-        let key = equation + "|" + shapes.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";")
+        let key = key(equation, shapes)
         if let cached = cache.withLock({ $0[key] }) { return cached }
         let plan = parse(equation, shapes: shapes)
         cache.withLock { $0[key] = plan }
@@ -106,7 +113,7 @@ enum Einsum {
     private static func scan(_ term: String, equation: String) -> ([Int], Bool, Int) {
         var letters: [Int] = []
         var ellipsis = false, at = 0
-        var chars = Array(term)
+        let chars = Array(term)
         var i = 0
         while i < chars.count {
             if chars[i] == "." {
@@ -121,7 +128,6 @@ enum Einsum {
             letters.append(Int(chars[i].asciiValue!))
             i += 1
         }
-        chars.removeAll()
         return (letters, ellipsis, at)
     }
 

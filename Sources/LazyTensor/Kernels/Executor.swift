@@ -31,7 +31,7 @@ struct Executor {
     private func access(_ leaf: Program.Leaf) -> LeafAccess {
         let (storage, offset, strides) = buffer(of: leaf.node)
         return LeafAccess(base: UnsafePointer(storage.baseAddress.assumingMemoryBound(to: Float.self)),
-                          offset: offset, strides: strides, leafShape: leaf.node.shape, steps: leaf.steps)
+                          offset: offset, strides: strides, steps: leaf.steps)
     }
 
     private mutating func run(_ kernel: Kernel) {
@@ -350,6 +350,17 @@ struct Executor {
 
     // MARK: drivers
 
+    /// Splits `items` over the workers, each with its own evaluator (scratch) for `p`.
+    static func withEvaluators(_ p: Program, _ leaves: [LeafAccess], items: Int, work: Int,
+                               _ body: @Sendable (inout Evaluator, Range<Int>) -> Void) {
+        let shared = Unchecked((p, leaves))
+        Parallel.forEach(items: items, work: work) { range in
+            var evaluator = Evaluator(program: shared.value.0, leaves: shared.value.1)
+            defer { evaluator.deallocate() }
+            body(&evaluator, range)
+        }
+    }
+
     /// Writes the program's values over its space into `dest` with `strides`.
     static func elementwise(_ p: Program, _ leaves: [LeafAccess], into dest: UnsafeMutablePointer<Float>, strides: [Int]) {
         let total = p.space.reduce(1, *)
@@ -373,11 +384,9 @@ struct Executor {
         let inner = rank == 0 ? 1 : space[rank - 1]
         let perRow = (inner + Evaluator.block - 1) / Evaluator.block
         let rows = rank <= 1 ? 1 : space[0..<(rank - 1)].reduce(1, *)
-        let shared = Unchecked((p, leaves, dest, destStrides, space))
-        Parallel.forEach(items: rows * perRow, work: total) { range in
-            let (p, leaves, dest, destStrides, space) = shared.value
-            var evaluator = Evaluator(program: p, leaves: leaves)
-            defer { evaluator.deallocate() }
+        let shared = Unchecked((dest, destStrides, space))
+        withEvaluators(p, leaves, items: rows * perRow, work: total) { evaluator, range in
+            let (dest, destStrides, space) = shared.value
             var index = [Int](repeating: 0, count: rank)
             for item in range {
                 let row = item / perRow, chunk = item % perRow
@@ -409,7 +418,7 @@ struct Executor {
                 refined.append(l)
             } else {
                 guard case let .reshape(f, t)? = leaf.residual.first, f == from, t == to else { return nil }
-                let l = LeafAccess(base: leaf.base, offset: leaf.offset, strides: leaf.strides, leafShape: to,
+                let l = LeafAccess(base: leaf.base, offset: leaf.offset, strides: leaf.strides,
                                    steps: Array(leaf.residual.dropFirst()))
                 guard l.isStrided else { return nil }
                 refined.append(l)
@@ -439,16 +448,14 @@ struct Executor {
         let keptRank = mergedKept, reducedRank = mergedReduced
         let space = p.space
         let scale: Float = op == .mean ? 1 / Float(Swift.max(count, 1)) : 1
-        let shared = Unchecked((p, leaves, dest))
+        let shared = Unchecked(dest)
         if rowMode {
             let keptShape = space[0..<keptRank], reducedShape = space[keptRank...]
             let outputs = keptShape.reduce(1, *)
             let inner = reducedShape.last ?? 1
             let reducedRows = reducedShape.dropLast().reduce(1, *)
-            Parallel.forEach(items: outputs, work: outputs * count) { range in
-                let (p, leaves, dest) = shared.value
-                var evaluator = Evaluator(program: p, leaves: leaves)
-                defer { evaluator.deallocate() }
+            withEvaluators(p, leaves, items: outputs, work: outputs * count) { evaluator, range in
+                let dest = shared.value
                 var index = [Int](repeating: 0, count: space.count)
                 for k in range {
                     unravel(k, keptShape, into: &index, at: 0)
@@ -477,10 +484,8 @@ struct Executor {
             let keptRows = keptShape.dropLast().reduce(1, *)
             let perRow = (inner + Evaluator.block - 1) / Evaluator.block
             let reducedCount = reducedShape.reduce(1, *)
-            Parallel.forEach(items: keptRows * perRow, work: keptRows * inner * Swift.max(reducedCount, 1)) { range in
-                let (p, leaves, dest) = shared.value
-                var evaluator = Evaluator(program: p, leaves: leaves)
-                defer { evaluator.deallocate() }
+            withEvaluators(p, leaves, items: keptRows * perRow, work: keptRows * inner * Swift.max(reducedCount, 1)) { evaluator, range in
+                let dest = shared.value
                 let acc = UnsafeMutablePointer<Float>.allocate(capacity: Evaluator.block)
                 defer { acc.deallocate() }
                 var index = [Int](repeating: 0, count: space.count)
@@ -516,11 +521,9 @@ struct Executor {
         let space = p.space
         let inner = space.last!
         let outputs = space.dropLast().reduce(1, *)
-        let shared = Unchecked((p, leaves, dest))
-        Parallel.forEach(items: outputs, work: outputs * inner) { range in
-            let (p, leaves, dest) = shared.value
-            var evaluator = Evaluator(program: p, leaves: leaves)
-            defer { evaluator.deallocate() }
+        let shared = Unchecked(dest)
+        withEvaluators(p, leaves, items: outputs, work: outputs * inner) { evaluator, range in
+            let dest = shared.value
             var index = [Int](repeating: 0, count: space.count)
             for k in range {
                 unravel(k, space.dropLast(), into: &index, at: 0)
@@ -560,11 +563,9 @@ struct Executor {
         }
         let (wOwned, w, sw) = vector(weight), (bOwned, b, sb) = vector(bias)
         defer { wOwned?.deallocate(); bOwned?.deallocate() }
-        let shared = Unchecked((p, leaves, dest, w, b))
-        Parallel.forEach(items: outer, work: outer * length) { range in
-            let (p, leaves, dest, w, b) = shared.value
-            var evaluator = Evaluator(program: p, leaves: leaves)
-            defer { evaluator.deallocate() }
+        let shared = Unchecked((dest, w, b))
+        withEvaluators(p, leaves, items: outer, work: outer * length) { evaluator, range in
+            let (dest, w, b) = shared.value
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: length)
             defer { buffer.deallocate() }
             var index = [Int](repeating: 0, count: space.count)

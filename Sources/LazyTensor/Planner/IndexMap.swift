@@ -89,9 +89,9 @@ struct LeafAccess {
     var isStrided: Bool { residual.isEmpty }
 
     /// Folds `steps` (kernel space → leaf space) into the leaf's own (offset, strides).
-    init(base: UnsafePointer<Float>, offset: Int, strides: [Int], leafShape: [Int], steps: [MapStep]) {
+    init(base: UnsafePointer<Float>, offset: Int, strides: [Int], steps: [MapStep]) {
         self.base = base
-        var offset = offset, strides = strides, shape = leafShape
+        var offset = offset, strides = strides
         var remaining = steps
         while let step = remaining.last {
             switch step {
@@ -102,19 +102,15 @@ struct LeafAccess {
                     for i in 0..<a.domainRank { s[i] += strides[j] * a.coef[j * a.domainRank + i] }
                 }
                 strides = s
-                // The domain's shape is not needed for affine steps; keep the rank right.
-                shape = [Int](repeating: 0, count: a.domainRank)
             case let .reshape(from, to):
                 guard let s = Layout.reshapedStrides(shape: to, strides: strides, to: from) else {
                     self.offset = offset; self.strides = strides; residual = remaining
                     return
                 }
                 strides = s
-                shape = from
             }
             remaining.removeLast()
         }
-        _ = shape
         self.offset = offset
         self.strides = strides
         residual = []
