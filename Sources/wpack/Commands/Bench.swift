@@ -4,8 +4,8 @@ import WPack
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure wpack's own costs (the peers are compared by tools/bench).",
-        subcommands: [OpenTime.self, BenchOps.self, BenchContractions.self, BenchMiniLM.self])
+        abstract: "Measure wpack's own costs (tools/bench/compare runs the peers beside them).",
+        subcommands: [OpenTime.self, BenchOps.self, BenchContractions.self, BenchMiniLM.self, BenchRun.self])
 }
 
 /// Time from nothing to the first tensor's first float: open, map, validate the header, take
@@ -52,16 +52,13 @@ struct OpenTime: ParsableCommand {
                 "p90_us": samples[min(samples.count - 1, samples.count * 9 / 10)],
             ]
             rows.append(row)
-            if !json {
+            if !json {  // one line per file as it is measured
                 let f = { (key: String) in String(format: "%.1f", row[key] as! Double) }
                 print("\(file): \(Terminal.formatBytes(info.0)), \(info.1) tensors: open to first float median "
                       + "\(f("median_us")) us (min \(f("min_us")), p90 \(f("p90_us"))) over \(repeats) opens")
             }
             if sink.isNaN { print("") }  // keeps the read from being optimised away
         }
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        }
+        if json { try BenchReport.emit(rows, json: true) { "" } }
     }
 }

@@ -5,25 +5,17 @@ import WPack
 
 /// Contractions timed in this process: matmul against a direct cblas_sgemm call on the same
 /// buffers (the overhead of the engine around the BLAS), the seed's einsums and a 3x3 conv2d.
-/// tools/bench/contractions runs NumPy on the same workloads and prints ratios.
+/// tools/bench/compare runs NumPy and PyTorch on the same workloads and prints ratios.
 struct BenchContractions: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contractions",
         abstract: "Time matmul vs direct sgemm on MiniLM's shapes, the seed's einsums, and conv2d.")
 
-    @Option(help: "Timed runs per workload (the median is reported).")
-    var repeats = 9
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
-    func validate() throws {
-        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
-    }
+    @OptionGroup var report: BenchReport
 
     private func median(_ body: () -> Void) -> Double {
         body()  // warm up
-        return Timing.medianMilliseconds(repeats: repeats, body)
+        return Timing.medianMilliseconds(repeats: report.repeats, body)
     }
 
     func run() throws {
@@ -60,18 +52,15 @@ struct BenchContractions: ParsableCommand {
         rows.append(["name": "conv2d 3x3 pad 1 [8,64,56,56] -> 64",
                      "wpack_ms": median { im2col = Stats.measure { _ = conv2d(image, filters, padding: (1, 1)).materialized() }.1.bytesCopied },
                      "bytes_copied": im2col])
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: ["wpack": rows], options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else {
-            for r in rows {
+        try report.emit(["wpack": rows]) {
+            rows.map { r in
                 var line = "\(r["name"]!): \(String(format: "%.3f", r["wpack_ms"] as! Double)) ms"
                 if let s = r["sgemm_ms"] as? Double {
                     line += String(format: ", direct sgemm %.3f ms (ratio %.3f, overhead %.1f us)", s, (r["wpack_ms"] as! Double) / s,
                                    ((r["wpack_ms"] as! Double) - s) * 1000)
                 }
-                print(line + ", \(r["bytes_copied"]!) B copied")
-            }
+                return line + ", \(r["bytes_copied"]!) B copied"
+            }.joined(separator: "\n")
         }
     }
 }

@@ -4,7 +4,7 @@ import WPack
 
 /// Sentence-encoder forward passes on synthetic token ids of a fixed shape (every row full
 /// length, so the work is exactly batch × tokens), timed in this process, with the process's
-/// peak resident memory. tools/bench/minilm runs the peers on the same shapes.
+/// peak resident memory. tools/bench/compare runs the peers on the same shapes.
 struct BenchMiniLM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "minilm",
@@ -19,14 +19,13 @@ struct BenchMiniLM: ParsableCommand {
     @Option(help: "Tokens per sentence, [CLS] and [SEP] included.")
     var tokens = 128
 
-    @Option(help: "Timed forward passes (the median is reported).")
-    var repeats = 5
+    @OptionGroup var report: BenchReport
 
-    @Flag(help: "Print JSON.")
-    var json = false
+    @Flag(help: "After reporting, keep the model mapped until standard input closes (to measure shared memory).")
+    var hold = false
 
     func validate() throws {
-        guard batch >= 1, tokens >= 2, repeats >= 1 else { throw ValidationError("--batch, --tokens and --repeats must be positive (tokens ≥ 2)") }
+        guard batch >= 1, tokens >= 2 else { throw ValidationError("--batch must be positive and --tokens at least 2") }
     }
 
     func run() throws {
@@ -43,22 +42,18 @@ struct BenchMiniLM: ParsableCommand {
         }
         _ = encoder.pooled(rows).materialized()  // warm up: page in the weights, fill the block pool
         var stats = Stats()
-        let median = Timing.medianMilliseconds(repeats: repeats) { stats = Stats.measure { _ = encoder.pooled(rows).materialized() }.1 }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakRSS = Int(usage.ru_maxrss) * 1024
+        let median = Timing.medianMilliseconds(repeats: report.repeats) { stats = Stats.measure { _ = encoder.pooled(rows).materialized() }.1 }
+        let peakRSS = Timing.peakResidentBytes()
         let row: [String: Any] = [
             "batch": batch, "tokens": tokens, "median_ms": median, "sentences_per_s": Double(batch) / median * 1000,
             "peak_rss_bytes": peakRSS, "kernels": stats.kernels, "bytes_allocated": stats.bytesAllocated,
             "peak_bytes": stats.peakBytes, "bytes_copied": stats.bytesCopied,
         ]
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else {
-            print("batch \(batch) x \(tokens) tokens: \(String(format: "%.2f", median)) ms, "
-                  + "\(String(format: "%.1f", Double(batch) / median * 1000)) sentences/s, peak RSS \(Terminal.formatBytes(peakRSS)), "
-                  + "\(stats.kernels) kernels, activations \(Terminal.formatBytes(stats.peakBytes)) at peak")
+        try report.emit(row) {
+            "batch \(batch) x \(tokens) tokens: \(String(format: "%.2f", median)) ms, "
+                + "\(String(format: "%.1f", Double(batch) / median * 1000)) sentences/s, peak RSS \(Terminal.formatBytes(peakRSS)), "
+                + "\(stats.kernels) kernels, activations \(Terminal.formatBytes(stats.peakBytes)) at peak"
         }
+        if hold { withExtendedLifetime(encoder) { Timing.holdUntilStdinCloses() } }
     }
 }

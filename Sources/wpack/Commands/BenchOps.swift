@@ -2,22 +2,14 @@ import ArgumentParser
 import Foundation
 import WPack
 
-/// The lazy engine's standard workloads, timed in this process. tools/bench/ops runs NumPy on
-/// the same workloads in the same run and prints the ratios.
+/// The lazy engine's standard workloads, timed in this process. tools/bench/compare runs the
+/// peers on the same workloads in the same run and prints the ratios.
 struct BenchOps: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ops",
         abstract: "Time a fused elementwise chain over 16M floats, softmax and layerNorm over [4096, 384].")
 
-    @Option(help: "Timed runs per workload (the median is reported).")
-    var repeats = 10
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
-    func validate() throws {
-        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
-    }
+    @OptionGroup var report: BenchReport
 
     struct Result { let name: String; let medianMs: Double; let stats: Stats }
 
@@ -36,21 +28,18 @@ struct BenchOps: ParsableCommand {
         for (name, make) in workloads {
             _ = make().materialized()  // warm up: page in inputs, first-touch the allocator
             var last = Stats()
-            let median = Timing.medianMilliseconds(repeats: repeats) { last = Stats.measure { _ = make().materialized() }.1 }
+            let median = Timing.medianMilliseconds(repeats: report.repeats) { last = Stats.measure { _ = make().materialized() }.1 }
             results.append(Result(name: name, medianMs: median, stats: last))
         }
-        if json {
-            let rows: [[String: Any]] = results.map {
-                ["name": $0.name, "median_ms": $0.medianMs, "bytes_allocated": $0.stats.bytesAllocated,
-                 "bytes_copied": $0.stats.bytesCopied, "kernels": $0.stats.kernels, "peak_bytes": $0.stats.peakBytes]
-            }
-            let data = try JSONSerialization.data(withJSONObject: ["wpack": rows], options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else {
-            for r in results {
-                print("\(r.name): \(String(format: "%.2f", r.medianMs)) ms, \(r.stats.kernels) kernel(s), "
-                      + "\(Terminal.formatBytes(r.stats.bytesAllocated)) allocated, \(r.stats.bytesCopied) B copied")
-            }
+        let table: [[String: Any]] = results.map {
+            ["name": $0.name, "median_ms": $0.medianMs, "bytes_allocated": $0.stats.bytesAllocated,
+             "bytes_copied": $0.stats.bytesCopied, "kernels": $0.stats.kernels, "peak_bytes": $0.stats.peakBytes]
+        }
+        try report.emit(["wpack": table]) {
+            results.map { r in
+                "\(r.name): \(String(format: "%.2f", r.medianMs)) ms, \(r.stats.kernels) kernel(s), "
+                    + "\(Terminal.formatBytes(r.stats.bytesAllocated)) allocated, \(r.stats.bytesCopied) B copied"
+            }.joined(separator: "\n")
         }
     }
 }
