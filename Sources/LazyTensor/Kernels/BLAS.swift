@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// The one place that talks to the BLAS (OpenBLAS, pthreads build, from Debian; chosen in
 /// Sources/CBLAS). Everything here takes 2-D slices described by strides and decides whether
@@ -23,26 +24,22 @@ enum BLAS {
         return nil
     }
 
-    /// The BLAS's own threads: set once, deliberately. The engine never calls the BLAS from
-    /// inside its own parallel loops, so the two pools never run at the same time.
+    /// The BLAS runs on one thread, always: the engine splits each product over its own
+    /// workers (see `gemm`). OpenBLAS's pool busy-waits (sched_yield) for a while after every
+    /// call, and those spinning threads fought the engine's elementwise kernels for the two
+    /// cores: 13% of a MiniLM forward's cycles went to the scheduler.
     static let threads: Int = {
-        openblas_set_num_threads(Int32(Parallel.workers))
+        openblas_set_num_threads(1)
         return Int(openblas_get_num_threads())
     }()
 
-    /// Runs `body` with the BLAS on one thread, for callers that spread many small products
-    /// over the engine's own workers instead: for attention's 384 products of 128x128x32 this
-    /// halves the time, because waking the BLAS's threads costs more than each product.
-    static func singleThreaded(_ body: () -> Void) {
-        _ = threads
-        openblas_set_num_threads(1)
-        body()
-        openblas_set_num_threads(Int32(Parallel.workers))
-    }
+    /// Products below this many multiply-adds stay on the calling thread.
+    static let splitThreshold = 1 << 20
 
-    /// C[M, N] (row-major, leading dimension ldc) = A[M, K] · B[K, N].
+    /// C[M, N] (row-major, leading dimension ldc) = A[M, K] · B[K, N], split over the engine's
+    /// workers unless `split` is false (callers already running one product per worker).
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
-                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true) {
         _ = threads
         if m == 0 || n == 0 { return }
         if k == 0 {
@@ -69,6 +66,35 @@ enum BLAS {
             }
             return
         }
+        let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
+        if workers == 1 {
+            sgemm(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc)
+            return
+        }
+        // Rows of C when there are enough of them (each worker packs all of B, which is cheap
+        // next to its share of A); columns otherwise (each packs all of A).
+        let byRows = m >= 4 * workers * 8 || m >= n
+        let shared = Unchecked((a, b, c))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let (a, b, c) = shared.value
+            if byRows {
+                let r0 = m * w / workers, r1 = m * (w + 1) / workers
+                guard r0 < r1 else { return }
+                let aOffset = la.transposed ? r0 : r0 * la.leadingDimension
+                sgemm(m: r1 - r0, n: n, k: k, a: a + aOffset, la, b: b, lb, c: c + r0 * ldc, ldc: ldc)
+            } else {
+                // Split on multiples of 16 columns so each worker's share stays vector-aligned.
+                let blocks = (n + 15) / 16
+                let c0 = Swift.min(n, blocks * w / workers * 16), c1 = Swift.min(n, blocks * (w + 1) / workers * 16)
+                guard c0 < c1 else { return }
+                let bOffset = lb.transposed ? c0 * lb.leadingDimension : c0
+                sgemm(m: m, n: c1 - c0, k: k, a: a, la, b: b + bOffset, lb, c: c + c0, ldc: ldc)
+            }
+        }
+    }
+
+    private static func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
+                              c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, la.transposed ? CblasTrans : CblasNoTrans, lb.transposed ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(la.leadingDimension), b, Int32(lb.leadingDimension),
                     0, c, Int32(ldc))

@@ -156,6 +156,8 @@ struct Executor {
         let m = shape[rank - 2], n = shape[rank - 1], k = kernel.programs[0].space[rank - 1]
         let batchShape = Array(shape.dropLast(2))
         let batches = batchShape.reduce(1, *)
+        // Many small products run whole, one per worker at a time; otherwise each is split.
+        let spread = batches >= Parallel.workers * 2 && m * n * k <= 1 << 21 && Parallel.workers > 1
         withExtendedLifetime((a.storage, b.storage)) {
             // Weights shared by every batch and activations whose batch and row axes merge:
             // one GEMM with batch·M rows instead of a loop (the Linear-layer case).
@@ -177,12 +179,11 @@ struct Executor {
                     unravel(batch, batchShape[...], into: &index, at: 0)
                     var pa = 0, pb = 0
                     for axis in index.indices { pa += index[axis] * aStrides[axis]; pb += index[axis] * bStrides[axis] }
-                    BLAS.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: bBase + pb, lb, c: out + batch * m * n, ldc: n)
+                    BLAS.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: bBase + pb, lb, c: out + batch * m * n, ldc: n, split: !spread)
                 }
             }
-            // Many small products: one BLAS thread each, spread over the engine's workers.
-            if batches >= Parallel.workers * 2 && m * n * k <= 1 << 21 && Parallel.workers > 1 {
-                BLAS.singleThreaded { Parallel.forEach(items: batches, work: Int.max, products) }
+            if spread {
+                Parallel.forEach(items: batches, work: Int.max, products)
             } else {
                 products(0..<batches)
             }

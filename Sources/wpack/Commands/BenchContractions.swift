@@ -26,12 +26,17 @@ struct BenchContractions: ParsableCommand {
                 let x = Tensor.randn(shape: [tokens, inDim], seed: 1), w = Tensor.randn(shape: [outDim, inDim], seed: 2)
                 let c = UnsafeMutablePointer<Float>.allocate(capacity: tokens * outDim)
                 defer { c.deallocate() }
+                // The direct call gets OpenBLAS's own thread pool (the engine keeps the BLAS on one
+                // thread and splits products over its workers itself).
+                _ = matmul(x, w.transposed()).materialized()
+                openblas_set_num_threads(Int32(ProcessInfo.processInfo.activeProcessorCount))
                 let direct = withExtendedLifetime((x, w)) {
                     median {
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(outDim), Int32(inDim), 1,
                                     x.baseAddress, Int32(inDim), w.baseAddress, Int32(inDim), 0, c, Int32(outDim))
                     }
                 }
+                openblas_set_num_threads(1)
                 var copied = 0
                 let engine = median { copied = Stats.measure { _ = matmul(x, w.transposed()).materialized() }.1.bytesCopied }
                 rows.append(["name": "matmul [\(tokens),\(inDim)]x[\(outDim),\(inDim)]^T", "wpack_ms": engine, "sgemm_ms": direct,
