@@ -50,4 +50,9 @@ void wk_softmax_row(const float *x, float *out, long n, int logarithm);
 void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, const float *b, long sb,
                  float eps, int rms);
 
+/// C[m, n] = A[m, k] · W[n, k]ᵀ (row-major, leading dimensions lda, ldw, ldc), reading W in
+/// place: the product of a few rows with a linear layer's weight, where packing W for a
+/// general GEMM would cost more than the arithmetic.
+void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc);
+
 #endif

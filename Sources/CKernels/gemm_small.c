@@ -1,0 +1,114 @@
+#include "wpack_kernels.h"
+
+// C[m, n] = A[m, k] · W[n, k]ᵀ for few rows of A: the linear layers of a short sequence, where
+// W (a layer's weight, [out, in] as PyTorch stores it) is much larger than A. A general GEMM
+// packs W into panels before multiplying; at 16 rows that pack costs more than the products
+// (43% of a MiniLM forward at 1 x 16 went to OpenBLAS's copy routine). Here every W row is
+// read once, in place, straight from the mapped file, and dotted with the rows of A (which stay
+// in L1/L2): 4 rows of W by 3 rows of A in 12 accumulators, summed across lanes at the end.
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define WK_AVX2 __attribute__((target("avx2,fma")))
+
+WK_AVX2 static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    __m256 s = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+WK_AVX2 static void gemm_nt_avx2(long m, long n, long k, const float *a, long lda, const float *w, long ldw,
+                                 float *c, long ldc) {
+    const long k8 = k & ~7L;
+    long j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *w0 = w + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        long i = 0;
+        for (; i + 3 <= m; i += 3) {
+            const float *a0 = a + i * lda, *a1 = a0 + lda, *a2 = a1 + lda;
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            __m256 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+            // The first pass over these 4 rows of W pulls them from memory; it also asks for
+            // the next 4 rows, so later passes and the next quad find them in cache.
+            const float *next = (i == 0 && j + 8 <= n) ? w0 + 4 * ldw : NULL;
+            // 12 accumulators + 3 rows of A + 1 row of W: exactly the 16 AVX2 registers.
+            for (long p = 0; p < k8; p += 8) {
+                if (next && (p & 15) == 0) {
+                    _mm_prefetch((const char *)(next + p), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(next + ldw + p), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(next + 2 * ldw + p), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(next + 3 * ldw + p), _MM_HINT_T0);
+                }
+                __m256 x0 = _mm256_loadu_ps(a0 + p), x1 = _mm256_loadu_ps(a1 + p), x2 = _mm256_loadu_ps(a2 + p);
+                __m256 b = _mm256_loadu_ps(w0 + p);
+                c00 = _mm256_fmadd_ps(x0, b, c00); c10 = _mm256_fmadd_ps(x1, b, c10); c20 = _mm256_fmadd_ps(x2, b, c20);
+                b = _mm256_loadu_ps(w1 + p);
+                c01 = _mm256_fmadd_ps(x0, b, c01); c11 = _mm256_fmadd_ps(x1, b, c11); c21 = _mm256_fmadd_ps(x2, b, c21);
+                b = _mm256_loadu_ps(w2 + p);
+                c02 = _mm256_fmadd_ps(x0, b, c02); c12 = _mm256_fmadd_ps(x1, b, c12); c22 = _mm256_fmadd_ps(x2, b, c22);
+                b = _mm256_loadu_ps(w3 + p);
+                c03 = _mm256_fmadd_ps(x0, b, c03); c13 = _mm256_fmadd_ps(x1, b, c13); c23 = _mm256_fmadd_ps(x2, b, c23);
+            }
+            __m128 r0 = hsum4(c00, c01, c02, c03), r1 = hsum4(c10, c11, c12, c13), r2 = hsum4(c20, c21, c22, c23);
+            float t[3][4];
+            _mm_storeu_ps(t[0], r0); _mm_storeu_ps(t[1], r1); _mm_storeu_ps(t[2], r2);
+            for (long p = k8; p < k; p++) {
+                for (int r = 0; r < 3; r++) {
+                    float x = a[(i + r) * lda + p];
+                    t[r][0] += x * w0[p]; t[r][1] += x * w1[p]; t[r][2] += x * w2[p]; t[r][3] += x * w3[p];
+                }
+            }
+            for (int r = 0; r < 3; r++) for (int q = 0; q < 4; q++) c[(i + r) * ldc + j + q] = t[r][q];
+        }
+        for (; i < m; i++) {
+            const float *a0 = a + i * lda;
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            for (long p = 0; p < k8; p += 8) {
+                __m256 x = _mm256_loadu_ps(a0 + p);
+                c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w0 + p), c0);
+                c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w1 + p), c1);
+                c2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w2 + p), c2);
+                c3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(w3 + p), c3);
+            }
+            float t[4];
+            _mm_storeu_ps(t, hsum4(c0, c1, c2, c3));
+            for (long p = k8; p < k; p++) {
+                t[0] += a0[p] * w0[p]; t[1] += a0[p] * w1[p]; t[2] += a0[p] * w2[p]; t[3] += a0[p] * w3[p];
+            }
+            for (int q = 0; q < 4; q++) c[i * ldc + j + q] = t[q];
+        }
+    }
+    for (; j < n; j++) {
+        const float *w0 = w + j * ldw;
+        for (long i = 0; i < m; i++) {
+            const float *a0 = a + i * lda;
+            __m256 acc = _mm256_setzero_ps();
+            for (long p = 0; p < k8; p += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + p), _mm256_loadu_ps(w0 + p), acc);
+            float t[4];
+            _mm_storeu_ps(t, hsum4(acc, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()));
+            float s = t[0];
+            for (long p = k8; p < k; p++) s += a0[p] * w0[p];
+            c[i * ldc + j] = s;
+        }
+    }
+}
+#endif
+
+static void gemm_nt_base(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc) {
+    for (long i = 0; i < m; i++) {
+        for (long j = 0; j < n; j++) {
+            const float *x = a + i * lda, *y = w + j * ldw;
+            float s = 0;
+            for (long p = 0; p < k; p++) s += x[p] * y[p];
+            c[i * ldc + j] = s;
+        }
+    }
+}
+
+void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc) {
+#if defined(__x86_64__)
+    if (wk_uses_avx2()) { gemm_nt_avx2(m, n, k, a, lda, w, ldw, c, ldc); return; }
+#endif
+    gemm_nt_base(m, n, k, a, lda, w, ldw, c, ldc);
+}
