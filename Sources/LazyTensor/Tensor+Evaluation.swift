@@ -18,7 +18,7 @@ extension Tensor {
         }
         if !pending.isEmpty {
             let roots = pending.map { tensors[$0].node }
-            let planner = Planner(roots: roots)
+            let planner = Profile.time("plan") { Planner(roots: roots) }
             let buffers = Executor.run(planner.kernels, roots: roots, copyReason: copyReason)
             for (k, i) in pending.enumerated() {
                 roots[k].setResult(buffers[k])

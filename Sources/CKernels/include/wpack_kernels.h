@@ -55,4 +55,11 @@ void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, co
 /// general GEMM would cost more than the arithmetic.
 void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc);
 
+/// The engine's worker threads (see pool.c): `workers` counts the calling thread; started once.
+typedef void (*wk_task_fn)(void *ctx, long index);
+void wk_pool_start(int workers);
+/// Runs fn(ctx, i) for i in 0..<count, index 0 on the calling thread, the others on helpers
+/// (or all on the caller when another job is running). Returns when all have finished.
+void wk_pool_run(long count, wk_task_fn fn, void *ctx);
+
 #endif

@@ -1,6 +1,5 @@
 import CBLAS
 import CKernels
-import Dispatch
 
 /// The one place that talks to the BLAS (OpenBLAS, pthreads build, from Debian; chosen in
 /// Sources/CBLAS). Everything here takes 2-D slices described by strides and decides whether
@@ -81,7 +80,7 @@ enum BLAS {
         // next to its share of A); columns otherwise (each packs all of A).
         let byRows = m >= 4 * workers * 8 || m >= n
         let shared = Unchecked((a, b, c))
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        Parallel.run(workers) { w in
             let (a, b, c) = shared.value
             if byRows {
                 let r0 = m * w / workers, r1 = m * (w + 1) / workers
@@ -113,7 +112,7 @@ enum BLAS {
         // Each worker streams its own share of W's rows, in blocks of 16.
         let shared = Unchecked((a, w, c))
         let blocks = (n + 15) / 16
-        DispatchQueue.concurrentPerform(iterations: workers) { t in
+        Parallel.run(workers) { t in
             let (a, w, c) = shared.value
             let j0 = Swift.min(n, blocks * t / workers * 16), j1 = Swift.min(n, blocks * (t + 1) / workers * 16)
             if j0 < j1 { wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc) }

@@ -18,7 +18,7 @@ struct Executor {
     /// Runs every kernel; returns the buffer node of each root.
     static func run(_ kernels: [Kernel], roots: [Node], copyReason: CopyReason = .output) -> [Node] {
         var executor = Executor(kernels: kernels, roots: roots, copyReason: copyReason)
-        for kernel in kernels { executor.run(kernel) }
+        for kernel in kernels { Profile.time(kernel.name, shape: kernel.node.shape) { executor.run(kernel) } }
         return roots.map { executor.results[ObjectIdentifier($0)] ?? $0.realized! }
     }
 
@@ -570,25 +570,36 @@ struct Executor {
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: length)
             defer { buffer.deallocate() }
             var index = [Int](repeating: 0, count: space.count)
+            let rowDims = space.dropLast()
+            let unitOutput = strides[space.count - 1] == 1
             for o in range {
-                unravel(o, space.dropLast(), into: &index, at: 0)
-                var start = 0
-                while start < length {
-                    index[space.count - 1] = start
-                    let n = Swift.min(Evaluator.block, length - start)
-                    let (v, s) = evaluator.run(at: index, count: n)
-                    wk_scatter(v, s, buffer + start, 1, n)
-                    start += n
-                }
-                switch op {
-                case .softmax: wk_softmax_row(buffer, buffer, length, 0)
-                case .logSoftmax: wk_softmax_row(buffer, buffer, length, 1)
-                case .layerNorm(let eps): wk_norm_row(buffer, buffer, length, w, sw, b, sb, eps, 0)
-                case .rmsNorm(let eps): wk_norm_row(buffer, buffer, length, w, sw, nil, 0, eps, 1)
-                }
+                unravel(o, rowDims, into: &index, at: 0)
                 var position = 0
                 for a in 0..<(space.count - 1) { position += index[a] * strides[a] }
-                wk_scatter(buffer, 1, dest + position, strides[space.count - 1], length)
+                // A contiguous output row is written in place; a row that fits one block is
+                // read straight from the evaluator (often the input itself): no copies.
+                let target = unitOutput ? dest + position : buffer
+                var source = UnsafePointer(buffer)
+                index[space.count - 1] = 0
+                if length <= Evaluator.block, case let (v, 1) = evaluator.run(at: index, count: length) {
+                    source = v
+                } else {
+                    var start = 0
+                    while start < length {
+                        index[space.count - 1] = start
+                        let n = Swift.min(Evaluator.block, length - start)
+                        let (v, s) = evaluator.run(at: index, count: n)
+                        wk_scatter(v, s, buffer + start, 1, n)
+                        start += n
+                    }
+                }
+                switch op {
+                case .softmax: wk_softmax_row(source, target, length, 0)
+                case .logSoftmax: wk_softmax_row(source, target, length, 1)
+                case .layerNorm(let eps): wk_norm_row(source, target, length, w, sw, b, sb, eps, 0)
+                case .rmsNorm(let eps): wk_norm_row(source, target, length, w, sw, nil, 0, eps, 1)
+                }
+                if !unitOutput { wk_scatter(buffer, 1, dest + position, strides[space.count - 1], length) }
             }
         }
     }

@@ -1,4 +1,4 @@
-import Dispatch
+import CKernels
 
 /// Wraps values that are safe to share across the worker threads of one kernel (raw pointers
 /// into buffers each worker writes disjoint parts of) but that Swift cannot prove so.
@@ -22,11 +22,27 @@ enum Parallel {
         guard items > 0 else { return }
         let n = work >= threshold ? Swift.min(workers, items) : 1
         if n == 1 { body(0..<items); return }
-        DispatchQueue.concurrentPerform(iterations: n) { w in
+        run(n) { w in
             let start = items * w / n, end = items * (w + 1) / n
             if start < end { body(start..<end) }
         }
     }
+
+    /// Runs body(0..<count) at once, index 0 on this thread and the others on the engine's
+    /// workers (pool.c: they spin briefly between jobs, which GCD's threads do not).
+    static func run(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        _ = started
+        withoutActuallyEscaping(body) { body in
+            var task = body
+            withUnsafeMutablePointer(to: &task) { pointer in
+                wk_pool_run(count, { context, index in
+                    context!.assumingMemoryBound(to: (@Sendable (Int) -> Void).self).pointee(Int(index))
+                }, pointer)
+            }
+        }
+    }
+
+    private static let started: Void = wk_pool_start(Int32(workers))
 }
 
 enum ProcessInfoCores {

@@ -21,6 +21,9 @@ struct BenchMiniLM: ParsableCommand {
 
     @OptionGroup var report: BenchReport
 
+    @Flag(help: "Print the plan of one forward pass (kernels, their inputs and outputs) instead of timing.")
+    var explain = false
+
     @Flag(help: "After reporting, keep the model mapped until standard input closes (to measure shared memory).")
     var hold = false
 
@@ -39,6 +42,10 @@ struct BenchMiniLM: ParsableCommand {
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 return 2000 + Int((state >> 33) % 20000)
             } + [encoder.tokenizer.sep]
+        }
+        if explain {
+            print(encoder.pooled(rows).explain())
+            return
         }
         _ = encoder.pooled(rows).materialized()  // warm up: page in the weights, fill the block pool
         var stats = Stats()
