@@ -3,7 +3,7 @@
 /// and compose into one; a reshape is kept as a step of its own and folded into strides at the
 /// leaf when the leaf's layout allows (NumPy's no-copy reshape rule), otherwise evaluated per
 /// element. This is how views cost nothing: they become strides in a consumer's loop.
-enum MapStep: Sendable, CustomStringConvertible {
+enum MapStep: Sendable, Hashable, CustomStringConvertible {
     case affine(Affine)
     /// Row-major reinterpretation: domain shape `from`, codomain shape `to`.
     case reshape(from: [Int], to: [Int])
@@ -17,7 +17,7 @@ enum MapStep: Sendable, CustomStringConvertible {
 }
 
 /// y = offset + coef · x, with x in a space of rank `domainRank` and y of rank offset.count.
-struct Affine: Sendable, Equatable {
+struct Affine: Sendable, Hashable {
     var offset: [Int]
     var coef: [Int]  // row-major [codomainRank][domainRank]
     var domainRank: Int
