@@ -15,6 +15,9 @@ public enum CopyReason: String, Sendable, CaseIterable, Codable {
     case output
     /// The patch matrix of an im2col convolution.
     case im2col
+    /// A convolution of many small images done as one GEMM over all their patches: its
+    /// [channels, images·positions] product reordered into NCHW.
+    case reorder
     /// Rows picked from a table by index (an embedding lookup).
     case gather
 }

@@ -55,6 +55,11 @@ void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, co
 /// general GEMM would cost more than the arithmetic.
 void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc);
 
+/// One row of an im2col patch matrix, [ho, wo] contiguous in dst: the input pixel at
+/// (oi·sh + oh, oj·sw + ow) of a plane with strides (xh, xw) and size h x w, or 0 outside it.
+void wk_im2col_row(const float *x, long xh, long xw, long h, long w, float *dst, long ho, long wo,
+                   long sh, long sw, long oh, long ow);
+
 /// The engine's worker threads (see pool.c): `workers` counts the calling thread; started once.
 typedef void (*wk_task_fn)(void *ctx, long index);
 void wk_pool_start(int workers);

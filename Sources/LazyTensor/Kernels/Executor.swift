@@ -238,24 +238,61 @@ struct Executor {
         func groupWeights(_ group: Int) -> UnsafePointer<Float> {
             wBase + group * og * (wLayout.transposed ? 1 : wLayout.leadingDimension)
         }
-        let cols = direct ? nil : Storage(allocatingByteCount: k * positions * 4)
-        withExtendedLifetime((wPacked, cols)) {
-            for image in 0..<n {
-                for group in 0..<g {
-                    let outBase = out + (image * o + group * og) * positions
-                    if direct {
-                        let xBase = X.base + X.offset + image * X.strides[0] + group * cg * X.strides[1]
-                        BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
-                                  b: xBase, BLAS.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase, ldc: positions)
-                        continue
+        // Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
+        // split over the workers or to amortise the BLAS's packing, so chunks of images are
+        // lowered together, [K, images·positions], multiplied once, and reordered into NCHW.
+        let perImage = og * positions * k
+        if g == 1 && !direct && n > 1 && perImage < BLAS.splitThreshold {
+            let chunk = Swift.max(1, Swift.min(n, (2 << 20) / Swift.max(1, 4 * k * positions)))
+            let cols = Storage(allocatingByteCount: k * chunk * positions * 4)
+            let product = Storage(allocatingByteCount: o * chunk * positions * 4)
+            withExtendedLifetime((wPacked, cols, product)) {
+                let colsBase = cols.baseAddress.assumingMemoryBound(to: Float.self)
+                let productBase = product.baseAddress.assumingMemoryBound(to: Float.self)
+                let shared = Unchecked((colsBase, productBase, out, X))
+                for first in stride(from: 0, to: n, by: chunk) {
+                    let count = Swift.min(chunk, n - first), width = count * positions
+                    Parallel.forEach(items: count, work: count * k * positions) { range in
+                        for b in range {
+                            Executor.im2col(shared.value.3, image: first + b, channel0: 0, channels: cg, h: h, w: wd, kh: kh, kw: kw, p,
+                                            ho: ho, wo: wo, into: shared.value.0 + b * positions, rowStride: width)
+                        }
                     }
-                    let colsBase = cols!.baseAddress.assumingMemoryBound(to: Float.self)
-                    Executor.im2col(X, image: image, channel0: group * cg, channels: cg, h: h, w: wd, kh: kh, kw: kw,
-                                    p, ho: ho, wo: wo, into: colsBase)
-                    Stats.recordCopy(bytes: k * positions * 4, reason: .im2col)
-                    BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
-                              b: UnsafePointer(colsBase), BLAS.Layout(transposed: false, leadingDimension: positions),
-                              c: outBase, ldc: positions)
+                    BLAS.gemm(m: o, n: width, k: k, a: wBase, wLayout, b: UnsafePointer(colsBase),
+                              BLAS.Layout(transposed: false, leadingDimension: width), c: productBase, ldc: width)
+                    Parallel.forEach(items: count, work: o * width) { range in
+                        let (_, productBase, out, _) = shared.value
+                        for b in range {
+                            for channel in 0..<o {
+                                (out + ((first + b) * o + channel) * positions)
+                                    .update(from: productBase + channel * width + b * positions, count: positions)
+                            }
+                        }
+                    }
+                    Stats.recordCopy(bytes: k * width * 4, reason: .im2col)
+                    Stats.recordCopy(bytes: o * width * 4, reason: .reorder)
+                }
+            }
+        } else {
+            let cols = direct ? nil : Storage(allocatingByteCount: k * positions * 4)
+            withExtendedLifetime((wPacked, cols)) {
+                for image in 0..<n {
+                    for group in 0..<g {
+                        let outBase = out + (image * o + group * og) * positions
+                        if direct {
+                            let xBase = X.base + X.offset + image * X.strides[0] + group * cg * X.strides[1]
+                            BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
+                                      b: xBase, BLAS.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase, ldc: positions)
+                            continue
+                        }
+                        let colsBase = cols!.baseAddress.assumingMemoryBound(to: Float.self)
+                        Executor.im2col(X, image: image, channel0: group * cg, channels: cg, h: h, w: wd, kh: kh, kw: kw,
+                                        p, ho: ho, wo: wo, into: colsBase, rowStride: positions)
+                        Stats.recordCopy(bytes: k * positions * 4, reason: .im2col)
+                        BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
+                                  b: UnsafePointer(colsBase), BLAS.Layout(transposed: false, leadingDimension: positions),
+                                  c: outBase, ldc: positions)
+                    }
                 }
             }
         }
@@ -276,39 +313,31 @@ struct Executor {
         }
     }
 
-    /// Fills the patch matrix [channels·kh·kw, ho·wo] of one image and channel group. Each
-    /// output row segment whose input lies inside the image is one strided copy (a memcpy
-    /// for unit stride); only the padding edges are written element by element.
+    /// Fills the patch matrix [channels·kh·kw, ho·wo] of one image and channel group, its rows
+    /// `rowStride` apart (wider than ho·wo when several images share one matrix); each row is
+    /// one call of wk_im2col_row for a strided input.
     static func im2col(_ X: LeafAccess, image: Int, channel0: Int, channels: Int, h: Int, w: Int, kh: Int, kw: Int,
-                       _ p: Conv2DParameters, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>) {
+                       _ p: Conv2DParameters, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
         let positions = ho * wo
         let shared = Unchecked((X, cols))
-        @Sendable func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
         Parallel.forEach(items: channels, work: channels * kh * kw * positions) { range in
             let (X, cols) = shared.value
             for c in range {
                 for ki in 0..<kh {
                     for kj in 0..<kw {
-                        let row = cols + ((c * kh + ki) * kw + kj) * positions
-                        // Output columns whose input column is inside the image.
-                        let shift = kj * p.dilation.1 - p.padding.1
-                        let first = Swift.min(wo, Swift.max(0, ceilDiv(-shift, p.stride.1)))
-                        let last = Swift.max(first, Swift.min(wo, ceilDiv(w - shift, p.stride.1)))
+                        let row = cols + ((c * kh + ki) * kw + kj) * rowStride
+                        let shiftH = ki * p.dilation.0 - p.padding.0, shiftW = kj * p.dilation.1 - p.padding.1
+                        if X.isStrided {
+                            let plane = X.base + X.offset + image * X.strides[0] + (channel0 + c) * X.strides[1]
+                            wk_im2col_row(plane, X.strides[2], X.strides[3], h, w, row, ho, wo, p.stride.0, p.stride.1, shiftH, shiftW)
+                            continue
+                        }
                         for oi in 0..<ho {
-                            let ih = oi * p.stride.0 - p.padding.0 + ki * p.dilation.0
-                            let dst = row + oi * wo
-                            if ih < 0 || ih >= h { dst.initialize(repeating: 0, count: wo); continue }
-                            if first > 0 { dst.initialize(repeating: 0, count: first) }
-                            if last < wo { (dst + last).initialize(repeating: 0, count: wo - last) }
-                            guard last > first else { continue }
-                            if X.isStrided {
-                                let src = X.base + X.offset + image * X.strides[0] + (channel0 + c) * X.strides[1]
-                                    + ih * X.strides[2] + (first * p.stride.1 + shift) * X.strides[3]
-                                wk_gather(src, p.stride.1 * X.strides[3], dst + first, last - first)
-                            } else {
-                                for oj in first..<last {
-                                    dst[oj] = X.base[X.elementOffset(of: [image, channel0 + c, ih, oj * p.stride.1 + shift])]
-                                }
+                            let ih = oi * p.stride.0 + shiftH
+                            for oj in 0..<wo {
+                                let iw = oj * p.stride.1 + shiftW
+                                row[oi * wo + oj] = ih >= 0 && ih < h && iw >= 0 && iw < w
+                                    ? X.base[X.elementOffset(of: [image, channel0 + c, ih, iw])] : 0
                             }
                         }
                     }
@@ -322,27 +351,60 @@ struct Executor {
         let (ho, wo) = (outShape[2], outShape[3])
         let shared = Unchecked((X, out))
         let area = Float(p.kernel.0 * p.kernel.1)
+        let isMax = p.kind == .max
         Parallel.forEach(items: n * c, work: n * c * ho * wo * p.kernel.0 * p.kernel.1) { range in
             let (X, out) = shared.value
+            // A strided input (the usual case) is read through four hoisted strides; anything
+            // else through the general index map.
+            let strided = X.isStrided
+            let (s0, s1, s2, s3) = strided ? (X.strides[0], X.strides[1], X.strides[2], X.strides[3]) : (0, 0, 0, 0)
+            let base = X.base + X.offset
+            var index = [0, 0, 0, 0]
             for plane in range {
                 let (image, channel) = (plane / c, plane % c)
-                for oi in 0..<ho {
-                    for oj in 0..<wo {
-                        var best = -Float.infinity, sum: Float = 0
-                        for ki in 0..<p.kernel.0 {
-                            let ih = oi * p.stride.0 - p.padding.0 + ki
-                            guard ih >= 0 && ih < h else { continue }
-                            for kj in 0..<p.kernel.1 {
-                                let iw = oj * p.stride.1 - p.padding.1 + kj
-                                guard iw >= 0 && iw < w else { continue }
-                                let v = X.isStrided
-                                    ? X.base[X.offset + image * X.strides[0] + channel * X.strides[1] + ih * X.strides[2] + iw * X.strides[3]]
-                                    : X.base[X.elementOffset(of: [image, channel, ih, iw])]
-                                if v > best || v.isNaN { best = v.isNaN || best.isNaN ? .nan : v }
-                                sum += v
-                            }
+                let planeBase = base + image * s0 + channel * s1
+                index[0] = image
+                index[1] = channel
+                if strided && s3 == 1 && isMax && p.kernel == (2, 2) && p.stride == (2, 2) && p.padding == (0, 0) {
+                    // The common 2x2 max pool: two input rows per output row, no bounds.
+                    for oi in 0..<ho {
+                        let r0 = planeBase + 2 * oi * s2, r1 = r0 + s2
+                        let o = out + (plane * ho + oi) * wo
+                        for oj in 0..<wo {
+                            let a = r0[2 * oj], b = r0[2 * oj + 1], c = r1[2 * oj], d = r1[2 * oj + 1]
+                            let m = Swift.max(Swift.max(a, b), Swift.max(c, d))
+                            o[oj] = a.isNaN || b.isNaN || c.isNaN || d.isNaN ? .nan : m
                         }
-                        out[(plane * ho + oi) * wo + oj] = p.kind == .max ? best : sum / area
+                    }
+                    continue
+                }
+                for oi in 0..<ho {
+                    let ih0 = oi * p.stride.0 - p.padding.0
+                    let ki0 = Swift.max(0, -ih0), ki1 = Swift.min(p.kernel.0, h - ih0)
+                    for oj in 0..<wo {
+                        let iw0 = oj * p.stride.1 - p.padding.1
+                        let kj0 = Swift.max(0, -iw0), kj1 = Swift.min(p.kernel.1, w - iw0)
+                        var best = -Float.infinity, sum: Float = 0, nan = false
+                        var ki = ki0
+                        while ki < ki1 {
+                            var kj = kj0
+                            while kj < kj1 {
+                                let v: Float
+                                if strided {
+                                    v = planeBase[(ih0 + ki) * s2 + (iw0 + kj) * s3]
+                                } else {
+                                    index[2] = ih0 + ki
+                                    index[3] = iw0 + kj
+                                    v = X.base[X.elementOffset(of: index)]
+                                }
+                                nan = nan || v.isNaN
+                                best = Swift.max(best, v)
+                                sum += v
+                                kj += 1
+                            }
+                            ki += 1
+                        }
+                        out[(plane * ho + oi) * wo + oj] = isMax ? (nan ? .nan : best) : sum / area
                     }
                 }
             }
