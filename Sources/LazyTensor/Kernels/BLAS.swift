@@ -76,9 +76,10 @@ enum BLAS {
             sgemm(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc)
             return
         }
-        // Rows of C when there are enough of them (each worker packs all of B, which is cheap
-        // next to its share of A); columns otherwise (each packs all of A).
-        let byRows = m >= 4 * workers * 8 || m >= n
+        // Each worker packs all of the operand that is not split: split rows of C when B
+        // ([K, N]) is the smaller one to pack twice (a linear layer over many tokens), columns
+        // when A is (a convolution's few filters over many positions).
+        let byRows = m >= n
         let shared = Unchecked((a, b, c))
         Parallel.run(workers) { w in
             let (a, b, c) = shared.value
