@@ -33,6 +33,10 @@ final class Node: Sendable {
         case conv2d(Conv2DParameters)
         /// input: x [N, C, H, W].
         case pool2d(Pool2DParameters)
+        /// inputs: q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv], then an additive mask
+        /// already expanded to [B, H, T, S] when present. Shape [B, T, H, dv]: the heads are
+        /// written next to each other, the order a model merges them in.
+        case attention(scale: Float, hasMask: Bool)
     }
 
     let op: Op

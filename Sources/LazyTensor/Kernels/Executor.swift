@@ -36,6 +36,7 @@ struct Executor {
 
     private mutating func run(_ kernel: Kernel) {
         let node = kernel.node
+        if aliasIfContiguous(kernel) { return }
         let bytes = node.elementCount * MemoryLayout<Float>.stride
         let storage = Storage(allocatingByteCount: bytes)
         let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
@@ -43,6 +44,9 @@ struct Executor {
         Stats.recordKernel()
         if case .matmul(let product) = kernel.kind {
             runMatmul(kernel, product: product, into: out, storage: storage)
+        }
+        if case let .attention(scale, hasMask) = kernel.kind {
+            runAttention(kernel, scale: scale, hasMask: hasMask, into: out)
         }
         if case let .conv2d(product, x, w, bias) = kernel.kind {
             runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage)
@@ -84,7 +88,7 @@ struct Executor {
                 if p.space.reduce(1, *) > 0 {
                     Executor.elementwise(p, p.leaves.map(access), into: out + origin, strides: outStrides)
                 }
-            case .matmul, .conv2d:
+            case .matmul, .conv2d, .attention:
                 break  // done above
             case .pool2d(let input):
                 guard case let .pool2d(p) = node.op else { break }
@@ -110,6 +114,25 @@ struct Executor {
         }
     }
 
+    /// A copy kernel whose source, once its producer has run, turns out to be row-major and
+    /// gap-free already (heads merged back from an attention output laid out [B, T, H, d], say)
+    /// writes nothing: the result is that buffer. The planner cannot tell beforehand, because
+    /// a reshape's strides depend on the layout its producer chose.
+    private mutating func aliasIfContiguous(_ kernel: Kernel) -> Bool {
+        guard case .elementwise = kernel.kind, kernel.programs[0].isPureLoad,
+              case .load(let l) = kernel.programs[0].instructions[0] else { return false }
+        let leaf = kernel.programs[0].leaves[l]
+        let a = access(leaf)
+        let node = kernel.node
+        guard a.isStrided, node.elementCount > 0, Layout.isRowMajor(shape: node.shape, strides: a.strides) else { return false }
+        let storage = buffer(of: leaf.node).0
+        results[ObjectIdentifier(node)] = Node(.buffer(storage, offset: a.offset, strides: a.strides), [], shape: node.shape)
+        let id = ObjectIdentifier(leaf.node)
+        remaining[id, default: 1] -= 1
+        if remaining[id] == 0 && !roots.contains(id) { results[id] = nil }
+        return true
+    }
+
     // MARK: matmul
 
     /// An operand ready for the BLAS: its buffer and strides over [batch..., rows, cols].
@@ -120,15 +143,17 @@ struct Executor {
         let layout: BLAS.Layout
     }
 
-    /// Reads an operand in place when its slices are BLAS-ready, otherwise packs it once into a
-    /// contiguous block (a counted copy, reason `.pack`; or, for a computed chain, its values).
-    private func operand(_ p: Program) -> Operand {
+    /// Reads an operand in place when its slices are BLAS-ready (or, with `forBLAS` false, when
+    /// it is strided at all), otherwise packs it once into a contiguous block (a counted copy,
+    /// reason `.pack`; or, for a computed chain, its values).
+    private func operand(_ p: Program, forBLAS: Bool = true) -> Operand {
         let shape = p.space
         let rows = shape[shape.count - 2], cols = shape[shape.count - 1]
         if p.isPureLoad, case .load(let l) = p.instructions[0] {
             let a = access(p.leaves[l])
-            if a.isStrided, let layout = BLAS.layout(rows: rows, cols: cols, rowStride: a.strides[shape.count - 2],
-                                                     colStride: a.strides[shape.count - 1]) {
+            if a.isStrided, let layout = forBLAS
+                ? BLAS.layout(rows: rows, cols: cols, rowStride: a.strides[shape.count - 2], colStride: a.strides[shape.count - 1])
+                : BLAS.Layout(transposed: false, leadingDimension: 0) {
                 return Operand(storage: buffer(of: p.leaves[l].node).0, base: a.base + a.offset, strides: a.strides, layout: layout)
             }
         }
@@ -147,6 +172,66 @@ struct Executor {
         for axis in 0..<(shape.count - 2) where packedShape[axis] == 1 { strides[axis] = 0 }
         return Operand(storage: storage, base: UnsafePointer(out), strides: strides,
                        layout: BLAS.Layout(transposed: false, leadingDimension: Swift.max(1, cols)))
+    }
+
+    // MARK: attention
+
+    /// softmax(q·kᵀ·scale + mask)·v for each (batch, head) pair, with the scores of one pair in
+    /// a worker's scratch (128 x 128 floats for MiniLM: L2-resident) instead of three kernels
+    /// that each write and read [B, H, T, S] through memory. The output rows go straight to
+    /// [B, T, H, dv], so merging the heads afterwards is a view.
+    private func runAttention(_ kernel: Kernel, scale: Float, hasMask: Bool, into out: UnsafeMutablePointer<Float>) {
+        let q = operand(kernel.programs[0]), k = operand(kernel.programs[1]), v = operand(kernel.programs[2])
+        let mask = hasMask ? operand(kernel.programs[3], forBLAS: false) : nil
+        let qs = kernel.programs[0].space, ks = kernel.programs[1].space, vs = kernel.programs[2].space
+        let (batch, heads, t, d) = (qs[0], qs[1], qs[2], qs[3])
+        let (s, dv) = (ks[2], vs[3])
+        guard batch * heads * t > 0, dv > 0 else { return }
+        // kᵀ as the right operand: the same storage, the transpose flag flipped.
+        let kT = BLAS.Layout(transposed: !k.layout.transposed, leadingDimension: k.layout.leadingDimension)
+        let shared = Unchecked((q, k, v, mask, out))
+        withExtendedLifetime((q.storage, k.storage, v.storage, mask?.storage)) {
+            Parallel.forEach(items: batch * heads, work: batch * heads * t * s * (d + dv)) { range in
+                let (q, k, v, mask, out) = shared.value
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, t * s))
+                let maskRow = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, s))
+                defer { scores.deallocate(); maskRow.deallocate() }
+                var factor = scale
+                for pair in range {
+                    let (b, h) = (pair / heads, pair % heads)
+                    let qBase = q.base + b * q.strides[0] + h * q.strides[1]
+                    let kBase = k.base + b * k.strides[0] + h * k.strides[1]
+                    let vBase = v.base + b * v.strides[0] + h * v.strides[1]
+                    if s > 0 && d > 0 {
+                        BLAS.gemm(m: t, n: s, k: d, a: qBase, q.layout, b: kBase, kT, c: scores, ldc: s, split: false)
+                    } else {
+                        scores.initialize(repeating: 0, count: t * s)
+                    }
+                    for row in 0..<t {
+                        let r = scores + row * s
+                        wk_binary(Int32(WK_MUL.rawValue), r, 1, &factor, 0, r, s)
+                        if let mask {
+                            let m = mask.base + b * mask.strides[0] + h * mask.strides[1] + row * mask.strides[2]
+                            let step = mask.strides[3]
+                            if step == 0 || step == 1 {
+                                wk_binary(Int32(WK_ADD.rawValue), r, 1, m, step, r, s)
+                            } else {
+                                wk_gather(m, step, maskRow, s)
+                                wk_binary(Int32(WK_ADD.rawValue), r, 1, maskRow, 1, r, s)
+                            }
+                        }
+                        wk_softmax_row(r, r, s, 0)
+                    }
+                    let o = out + (b * t * heads + h) * dv
+                    if s > 0 {
+                        BLAS.gemm(m: t, n: dv, k: s, a: scores, BLAS.Layout(transposed: false, leadingDimension: s), b: vBase, v.layout,
+                                  c: o, ldc: heads * dv, split: false)
+                    } else {
+                        for row in 0..<t { (o + row * heads * dv).initialize(repeating: 0, count: dv) }
+                    }
+                }
+            }
+        }
     }
 
     private mutating func runMatmul(_ kernel: Kernel, product: Node, into out: UnsafeMutablePointer<Float>, storage: Storage) {

@@ -60,7 +60,7 @@ struct Planner {
 
     private func isBoundaryKind(_ node: Node) -> Bool {
         switch node.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d: true
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention: true
         default: false
         }
     }
@@ -91,7 +91,8 @@ struct Planner {
             // Weight and bias are read as plain vectors: make lazy ones real first.
             for p in node.inputs.dropFirst() where p.realized == nil { boundary.insert(ObjectIdentifier(p)) }
         }
-        if case .matmul = node.op {
+        switch node.op {
+        case .matmul, .attention:
             // A computed operand (a projection with its bias, say) is stored once in its own
             // kernel, where it can be a GEMM epilogue; the GEMM then reads it through its views.
             for input in node.inputs {
@@ -99,6 +100,7 @@ struct Planner {
                 while case .view = base.op, base.realized == nil { base = base.inputs[0] }
                 if base.realized == nil { boundary.insert(ObjectIdentifier(base)) }
             }
+        default: break
         }
         switch node.op {
         case .gather, .conv2d, .pool2d:
@@ -209,6 +211,9 @@ struct Planner {
             return convKernel(node, product: node, epilogue: nil)
         case .pool2d:
             return Kernel(node: node, kind: .pool2d(input: Program.Leaf(node: node.inputs[0], steps: [])), programs: [])
+        case let .attention(scale, hasMask):
+            return Kernel(node: node, kind: .attention(scale: scale, hasMask: hasMask),
+                          programs: node.inputs.map { program(for: $0, order: nil) })
         default:
             if let product = epilogues[ObjectIdentifier(node)], case .conv2d = product.op {
                 return convKernel(node, product: product, epilogue: program(for: node, order: nil, inlineRoot: true))

@@ -31,8 +31,10 @@ public struct BertLayer: Sendable {
         // below through their strides.
         func split(_ y: Tensor) -> Tensor { y.reshaped([b, t, heads, d]).permuted([0, 2, 1, 3]) }
         let q = split(query(x)), k = split(key(x)), v = split(value(x))
-        let scores = matmul(q, k.transposed()) * (1 / Float(d).squareRoot()) + additiveMask
-        let context = matmul(scores.softmax(axis: -1), v).permuted([0, 2, 1, 3]).reshaped([b, t, h])
+        // softmax(q·kᵀ/√d + mask)·v in one kernel, its output already in [B, T, heads, d]
+        // order, so merging the heads back into [B, T, H] is a view.
+        let context = scaledDotProductAttention(q, k, v, mask: additiveMask, scale: 1 / Float(d).squareRoot())
+            .permuted([0, 2, 1, 3]).reshaped([b, t, h])
         let attended = attentionNorm(attentionOutput(context) + x)
         let inner = intermediate(attended)
         let activated: Tensor

@@ -1,0 +1,75 @@
+import Testing
+@testable import LazyTensor
+
+extension Ref {
+    /// softmax(q·kᵀ·scale + mask)·v in doubles, over [B, H, T, d] operands.
+    static func attention(_ q: Ref, _ k: Ref, _ v: Ref, mask: Ref?, scale: Double) -> Ref {
+        var scores = Ref.matmul(q, k.permuted([0, 1, 3, 2])).map { $0 * scale }
+        if let mask { scores = Ref.zip(scores, mask, +) }
+        let p = scores.rows(axis: 3) { row in
+            let m = row.max() ?? 0
+            let e = row.map { Foundation.exp($0 - m) }
+            let s = e.reduce(0, +)
+            return e.map { $0 / s }
+        }
+        return Ref.matmul(p, v)
+    }
+}
+
+/// scaledDotProductAttention: one kernel, against the double reference, over the layouts a
+/// model hands it (heads split out of [B, T, H] projections by views), with and without a
+/// broadcast mask, few query rows (the in-place small-rows GEMM) and many (the BLAS).
+@Suite struct AttentionTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let name: String
+        let b: Int, h: Int, t: Int, s: Int, d: Int, dv: Int
+        var mask = true
+        var scale: Float? = nil
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "MiniLM-like, 16 tokens", b: 1, h: 4, t: 16, s: 16, d: 8, dv: 8),
+        Case(name: "many query rows (BLAS path), batch 2", b: 2, h: 3, t: 40, s: 40, d: 16, dv: 16),
+        Case(name: "keys differ from queries in number, dv != d", b: 2, h: 2, t: 5, s: 9, d: 6, dv: 3),
+        Case(name: "no mask, explicit scale", b: 1, h: 2, t: 7, s: 7, d: 4, dv: 4, mask: false, scale: 0.3),
+        Case(name: "one query", b: 3, h: 1, t: 1, s: 6, d: 5, dv: 2),
+    ]
+
+    @Test(arguments: cases)
+    func matchesTheReference(c: Case) {
+        // Projections [B, T, H·d] with heads split out as views, as a model does.
+        func heads(_ t: Int, _ width: Int, _ seed: UInt64) -> Tensor {
+            Tensor.randn(shape: [c.b, t, c.h * width], seed: seed).reshaped([c.b, t, c.h, width]).permuted([0, 2, 1, 3])
+        }
+        let q = heads(c.t, c.d, 1), k = heads(c.s, c.d, 2), v = heads(c.s, c.dv, 3)
+        // A padding mask [B, 1, 1, S]: the last key of each sequence hidden.
+        let mask: Tensor? = c.mask ? Tensor(shape: [c.b, 1, 1, c.s], scalars: (0..<(c.b * c.s)).map { $0 % c.s == c.s - 1 ? -1e9 : 0 }) : nil
+        let (y, stats) = Stats.measure {
+            scaledDotProductAttention(q, k, v, mask: mask, scale: c.scale).permuted([0, 2, 1, 3])
+                .reshaped([c.b, c.t, c.h * c.dv]).materialized()
+        }
+        #expect(stats.kernels == 1)
+        #expect(stats.bytesCopied == 0, "\(stats)")  // heads read in place, merged by a view
+        let scale = Double(c.scale ?? 1 / Float(c.d).squareRoot())
+        let expected = Ref.attention(Ref(q), Ref(k), Ref(v), mask: mask.map { Ref($0).broadcast(to: [c.b, c.h, c.t, c.s]) }, scale: scale)
+            .permuted([0, 2, 1, 3]).reshaped([c.b, c.t, c.h * c.dv])
+        let ok = close(y, expected, atol: 1e-5, rtol: 1e-4)
+        #expect(ok)
+    }
+
+    /// The result has PyTorch's shape, and merging the heads is a view of the kernel's buffer:
+    /// the plan's trailing copy finds its source contiguous at run time and writes nothing.
+    @Test func headsMergeForFree() {
+        let q = Tensor.randn(shape: [2, 3, 4, 5], seed: 4)
+        let y = scaledDotProductAttention(q, q, q)
+        #expect(y.shape == [2, 3, 4, 5])
+        let merged = y.permuted([0, 2, 1, 3]).reshaped([2, 4, 15])
+        #expect(merged.plan().kernelNames == ["attention", "copy"])
+        let (out, stats) = Stats.measure { merged.materialized() }
+        #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == 2 * 4 * 15 * 4)
+        #expect(out.isContiguous && out.shape == [2, 4, 15])
+    }
+}
+
+import Foundation
