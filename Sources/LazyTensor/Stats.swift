@@ -33,6 +33,8 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
     public var copiedByReason: [CopyReason: Int] = [:]
     /// Highest number of bytes allocated inside the scope and alive at the same time.
     public var peakBytes = 0
+    /// Graphs that had to be planned (not found in the plan cache).
+    public var plans = 0
 
     public init() {}
 
@@ -40,7 +42,7 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
         let reasons = copiedByReason.sorted { $0.key.rawValue < $1.key.rawValue }
             .map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: ", ")
         return "kernels: \(kernels), allocated: \(bytesAllocated) B, copied: \(bytesCopied) B"
-            + (reasons.isEmpty ? "" : " (\(reasons))") + ", peak: \(peakBytes) B"
+            + (reasons.isEmpty ? "" : " (\(reasons))") + ", peak: \(peakBytes) B, plans: \(plans)"
     }
 
     @TaskLocal static var collector: Collector?
@@ -62,6 +64,11 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
     }
 
     // MARK: recording (library-internal, but public for the sibling modules)
+
+    static func recordPlan() {
+        var c = collector
+        while let current = c { current.state.withLock { $0.stats.plans += 1 }; c = current.parent }
+    }
 
     public static func recordKernel(_ count: Int = 1) {
         var c = collector

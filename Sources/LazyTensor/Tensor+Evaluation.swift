@@ -18,8 +18,8 @@ extension Tensor {
         }
         if !pending.isEmpty {
             let roots = pending.map { tensors[$0].node }
-            let planner = Profile.time("plan") { Planner(roots: roots) }
-            let buffers = Executor.run(planner.kernels, roots: roots, copyReason: copyReason)
+            let kernels = Profile.time("plan") { PlanCache.kernels(for: roots) }
+            let buffers = Executor.run(kernels, roots: roots, copyReason: copyReason)
             for (k, i) in pending.enumerated() {
                 roots[k].setResult(buffers[k])
                 results[i] = Tensor(node: buffers[k])
