@@ -18,7 +18,7 @@ WK_AVX2 static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
 }
 
 WK_AVX2 static void gemm_nt_avx2(long m, long n, long k, const float *a, long lda, const float *w, long ldw,
-                                 float *c, long ldc) {
+                                 float *c, long ldc, int acc) {
     const long k8 = k & ~7L;
     // Rows of W to prefetch ahead of the quad being read, into L2 (into L1 the requests
     // queued behind each other): measured best at 8 rows for K = 384, 4 for K = 1536.
@@ -62,7 +62,10 @@ WK_AVX2 static void gemm_nt_avx2(long m, long n, long k, const float *a, long ld
                     t[r][0] += x * w0[p]; t[r][1] += x * w1[p]; t[r][2] += x * w2[p]; t[r][3] += x * w3[p];
                 }
             }
-            for (int r = 0; r < 3; r++) for (int q = 0; q < 4; q++) c[(i + r) * ldc + j + q] = t[r][q];
+            for (int r = 0; r < 3; r++) for (int q = 0; q < 4; q++) {
+                float *o = &c[(i + r) * ldc + j + q];
+                *o = acc ? *o + t[r][q] : t[r][q];
+            }
         }
         for (; i < m; i++) {
             const float *a0 = a + i * lda;
@@ -79,39 +82,41 @@ WK_AVX2 static void gemm_nt_avx2(long m, long n, long k, const float *a, long ld
             for (long p = k8; p < k; p++) {
                 t[0] += a0[p] * w0[p]; t[1] += a0[p] * w1[p]; t[2] += a0[p] * w2[p]; t[3] += a0[p] * w3[p];
             }
-            for (int q = 0; q < 4; q++) c[i * ldc + j + q] = t[q];
+            for (int q = 0; q < 4; q++) { float *o = &c[i * ldc + j + q]; *o = acc ? *o + t[q] : t[q]; }
         }
     }
     for (; j < n; j++) {
         const float *w0 = w + j * ldw;
         for (long i = 0; i < m; i++) {
             const float *a0 = a + i * lda;
-            __m256 acc = _mm256_setzero_ps();
-            for (long p = 0; p < k8; p += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + p), _mm256_loadu_ps(w0 + p), acc);
+            __m256 dot = _mm256_setzero_ps();
+            for (long p = 0; p < k8; p += 8) dot = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + p), _mm256_loadu_ps(w0 + p), dot);
             float t[4];
-            _mm_storeu_ps(t, hsum4(acc, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()));
+            _mm_storeu_ps(t, hsum4(dot, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()));
             float s = t[0];
             for (long p = k8; p < k; p++) s += a0[p] * w0[p];
-            c[i * ldc + j] = s;
+            c[i * ldc + j] = acc ? c[i * ldc + j] + s : s;
         }
     }
 }
 #endif
 
-static void gemm_nt_base(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc) {
+static void gemm_nt_base(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc,
+                         int acc) {
     for (long i = 0; i < m; i++) {
         for (long j = 0; j < n; j++) {
             const float *x = a + i * lda, *y = w + j * ldw;
             float s = 0;
             for (long p = 0; p < k; p++) s += x[p] * y[p];
-            c[i * ldc + j] = s;
+            c[i * ldc + j] = acc ? c[i * ldc + j] + s : s;
         }
     }
 }
 
-void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc) {
+void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc,
+                int accumulate) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { gemm_nt_avx2(m, n, k, a, lda, w, ldw, c, ldc); return; }
+    if (wk_uses_avx2()) { gemm_nt_avx2(m, n, k, a, lda, w, ldw, c, ldc, accumulate); return; }
 #endif
-    gemm_nt_base(m, n, k, a, lda, w, ldw, c, ldc);
+    gemm_nt_base(m, n, k, a, lda, w, ldw, c, ldc, accumulate);
 }

@@ -52,8 +52,9 @@ void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, co
 
 /// C[m, n] = A[m, k] · W[n, k]ᵀ (row-major, leading dimensions lda, ldw, ldc), reading W in
 /// place: the product of a few rows with a linear layer's weight, where packing W for a
-/// general GEMM would cost more than the arithmetic.
-void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc);
+/// general GEMM would cost more than the arithmetic. With `accumulate`, C += A · Wᵀ.
+void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc,
+                int accumulate);
 
 /// One row of an im2col patch matrix, [ho, wo] contiguous in dst: the input pixel at
 /// (oi·sh + oh, oj·sw + ow) of a plane with strides (xh, xw) and size h x w, or 0 outside it.

@@ -36,23 +36,25 @@ enum BLAS {
     /// Products below this many multiply-adds stay on the calling thread.
     static let splitThreshold = 1 << 20
 
-    /// C[M, N] (row-major, leading dimension ldc) = A[M, K] · B[K, N], split over the engine's
-    /// workers unless `split` is false (callers already running one product per worker).
+    /// C[M, N] (row-major, leading dimension ldc) = A[M, K] · B[K, N] (or, with `accumulate`,
+    /// C += A · B), split over the engine's workers unless `split` is false (callers already
+    /// running one product per worker).
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true, accumulate: Bool = false) {
         _ = threads
         if m == 0 || n == 0 { return }
+        let beta: Float = accumulate ? 1 : 0
         if k == 0 {
-            for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) }
+            if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
             return
         }
         if n == 1 && ldc >= 1 && m > 1 {
             // y = A · b: b is a column; its elements are ld apart when stored as a [K, 1] slice.
             let incb = lb.transposed ? 1 : lb.leadingDimension
             if la.transposed {
-                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(m), 1, a, Int32(la.leadingDimension), b, Int32(incb), 0, c, Int32(ldc))
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(m), 1, a, Int32(la.leadingDimension), b, Int32(incb), beta, c, Int32(ldc))
             } else {
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), 1, a, Int32(la.leadingDimension), b, Int32(incb), 0, c, Int32(ldc))
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), 1, a, Int32(la.leadingDimension), b, Int32(incb), beta, c, Int32(ldc))
             }
             return
         }
@@ -60,20 +62,20 @@ enum BLAS {
             // y = aᵀ · B: a is a row; its elements are ld apart when stored transposed.
             let inca = la.transposed ? la.leadingDimension : 1
             if lb.transposed {
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, b, Int32(lb.leadingDimension), a, Int32(inca), 0, c, 1)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, b, Int32(lb.leadingDimension), a, Int32(inca), beta, c, 1)
             } else {
-                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(lb.leadingDimension), a, Int32(inca), 0, c, 1)
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(lb.leadingDimension), a, Int32(inca), beta, c, 1)
             }
             return
         }
         let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
         if m <= smallRows && !la.transposed && lb.transposed {
             smallRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: lb.leadingDimension, c: c, ldc: ldc,
-                                 workers: workers)
+                                 workers: workers, accumulate: accumulate)
             return
         }
         if workers == 1 {
-            sgemm(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc)
+            sgemm(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc, beta: beta)
             return
         }
         // Each worker packs all of the operand that is not split: split rows of C when B
@@ -87,27 +89,28 @@ enum BLAS {
                 let r0 = m * w / workers, r1 = m * (w + 1) / workers
                 guard r0 < r1 else { return }
                 let aOffset = la.transposed ? r0 : r0 * la.leadingDimension
-                sgemm(m: r1 - r0, n: n, k: k, a: a + aOffset, la, b: b, lb, c: c + r0 * ldc, ldc: ldc)
+                sgemm(m: r1 - r0, n: n, k: k, a: a + aOffset, la, b: b, lb, c: c + r0 * ldc, ldc: ldc, beta: beta)
             } else {
                 // Split on multiples of 16 columns so each worker's share stays vector-aligned.
                 let blocks = (n + 15) / 16
                 let c0 = Swift.min(n, blocks * w / workers * 16), c1 = Swift.min(n, blocks * (w + 1) / workers * 16)
                 guard c0 < c1 else { return }
                 let bOffset = lb.transposed ? c0 * lb.leadingDimension : c0
-                sgemm(m: m, n: c1 - c0, k: k, a: a, la, b: b + bOffset, lb, c: c + c0, ldc: ldc)
+                sgemm(m: m, n: c1 - c0, k: k, a: a, la, b: b + bOffset, lb, c: c + c0, ldc: ldc, beta: beta)
             }
         }
     }
 
     /// Up to this many rows of A, a product with a weight stored [N, K] skips the BLAS: see
-    /// wk_gemm_nt. Measured on MiniLM's shapes: 16 rows 2.x faster than OpenBLAS; at 64 rows
-    /// OpenBLAS's packed kernel wins.
+    /// wk_gemm_nt (MiniLM at 1 x 16: 8.3 -> 6.4 ms per forward when it came in). More rows
+    /// reuse each weight often enough for the BLAS's packing to pay off.
     static let smallRows = 32
 
     private static func smallRowsTimesWeight(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>,
-                                             ldw: Int, c: UnsafeMutablePointer<Float>, ldc: Int, workers: Int) {
+                                             ldw: Int, c: UnsafeMutablePointer<Float>, ldc: Int, workers: Int, accumulate: Bool) {
+        let acc: Int32 = accumulate ? 1 : 0
         if workers == 1 {
-            wk_gemm_nt(m, n, k, a, lda, w, ldw, c, ldc)
+            wk_gemm_nt(m, n, k, a, lda, w, ldw, c, ldc, acc)
             return
         }
         // Each worker streams its own share of W's rows, in blocks of 16.
@@ -116,14 +119,14 @@ enum BLAS {
         Parallel.run(workers) { t in
             let (a, w, c) = shared.value
             let j0 = Swift.min(n, blocks * t / workers * 16), j1 = Swift.min(n, blocks * (t + 1) / workers * 16)
-            if j0 < j1 { wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc) }
+            if j0 < j1 { wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc) }
         }
     }
 
     private static func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
-                              c: UnsafeMutablePointer<Float>, ldc: Int) {
+                              c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
         cblas_sgemm(CblasRowMajor, la.transposed ? CblasTrans : CblasNoTrans, lb.transposed ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(la.leadingDimension), b, Int32(lb.leadingDimension),
-                    0, c, Int32(ldc))
+                    beta, c, Int32(ldc))
     }
 }

@@ -239,6 +239,16 @@ struct Executor {
         let shape = product.shape
         let rank = shape.count
         let m = shape[rank - 2], n = shape[rank - 1], k = kernel.programs[0].space[rank - 1]
+        // An epilogue that adds something to the product (a bias, a residual) writes that
+        // addend first and the GEMM accumulates onto it (β = 1): one pass over the output
+        // instead of the BLAS zeroing it and the epilogue reading it back.
+        var epilogue = kernel.programs.count > 2 ? kernel.programs[2] : nil
+        let split = epilogue.flatMap { Executor.splitAddend($0, product: product) }
+        if let (addend, rest) = split {
+            Executor.elementwise(addend, addend.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: shape))
+            epilogue = rest
+        }
+        let accumulate = split != nil
         let batchShape = Array(shape.dropLast(2))
         let batches = batchShape.reduce(1, *)
         // Many small products run whole, one per worker at a time; otherwise each is split.
@@ -251,7 +261,8 @@ struct Executor {
                                                    to: [batches * m]) {
                 let layout = BLAS.Layout(transposed: false, leadingDimension: Swift.max(merged[0], k, 1))
                 if merged[0] >= Swift.max(1, k) || batches * m == 1 {
-                    BLAS.gemm(m: batches * m, n: n, k: k, a: a.base, layout, b: b.base, b.layout, c: out, ldc: n)
+                    BLAS.gemm(m: batches * m, n: n, k: k, a: a.base, layout, b: b.base, b.layout, c: out, ldc: n,
+                              accumulate: accumulate)
                     return
                 }
             }
@@ -264,7 +275,8 @@ struct Executor {
                     unravel(batch, batchShape[...], into: &index, at: 0)
                     var pa = 0, pb = 0
                     for axis in index.indices { pa += index[axis] * aStrides[axis]; pb += index[axis] * bStrides[axis] }
-                    BLAS.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: bBase + pb, lb, c: out + batch * m * n, ldc: n, split: !spread)
+                    BLAS.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: bBase + pb, lb, c: out + batch * m * n, ldc: n, split: !spread,
+                              accumulate: accumulate)
                 }
             }
             if spread {
@@ -277,9 +289,28 @@ struct Executor {
             // The epilogue reads the product where it lies: in this kernel's output.
             results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: Tensor.contiguousStrides(for: shape)),
                                                       [], shape: shape)
-            let p = kernel.programs[2]
+        }
+        if let p = epilogue {
             Executor.elementwise(p, p.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: shape))
         }
+    }
+
+    /// When `epilogue` is f(product + addend) with the product read once, and nowhere but in
+    /// that sum, returns the addend's own program and f over the product (nil when f is the
+    /// identity). The addend must not read the product: it is written before the GEMM runs.
+    static func splitAddend(_ epilogue: Program, product: Node) -> (Program, Program?)? {
+        let loads = epilogue.instructions.indices.filter {
+            if case .load(let l) = epilogue.instructions[$0] { epilogue.leaves[l].node === product } else { false }
+        }
+        guard loads.count == 1, let load = loads.first else { return nil }
+        let users = epilogue.users(of: load)
+        guard users.count == 1, let sum = users.first, case let .binary(.add, a, b) = epilogue.instructions[sum] else { return nil }
+        let addend = epilogue.extracting(a == load ? b : a)
+        guard !addend.leaves.contains(where: { $0.node === product }) else { return nil }
+        if sum == epilogue.result { return (addend, nil) }
+        var rest = epilogue
+        rest.instructions[sum] = epilogue.instructions[load]
+        return (addend, rest.extracting(rest.result))
     }
 
     // MARK: convolution

@@ -53,6 +53,52 @@ struct Program: Sendable {
         }
     }
 
+    /// The program computing instruction `root` alone: the instructions it depends on, in
+    /// their order, and only the leaves they read.
+    func extracting(_ root: Int) -> Program {
+        var needed = Set<Int>()
+        var stack = [root]
+        while let i = stack.popLast() {
+            guard needed.insert(i).inserted else { continue }
+            switch instructions[i] {
+            case .unary(_, let a): stack.append(a)
+            case .binary(_, let a, let b): stack += [a, b]
+            case .select(let c, let a, let b): stack += [c, a, b]
+            default: break
+            }
+        }
+        var out = Program(space: space)
+        var renumber: [Int: Int] = [:], leafRenumber: [Int: Int] = [:]
+        for i in needed.sorted() {
+            var ins = instructions[i]
+            switch ins {
+            case .load(let l):
+                if leafRenumber[l] == nil { leafRenumber[l] = out.leaves.count; out.leaves.append(leaves[l]) }
+                ins = .load(leaf: leafRenumber[l]!)
+            case .constant: break
+            case let .unary(op, a): ins = .unary(op, renumber[a]!)
+            case let .binary(op, a, b): ins = .binary(op, renumber[a]!, renumber[b]!)
+            case let .select(c, a, b): ins = .select(renumber[c]!, renumber[a]!, renumber[b]!)
+            }
+            renumber[i] = out.instructions.count
+            out.instructions.append(ins)
+        }
+        out.assignSlots()
+        return out
+    }
+
+    /// The instructions that read value `v`.
+    func users(of v: Int) -> [Int] {
+        instructions.indices.filter { i in
+            switch instructions[i] {
+            case .unary(_, let a): a == v
+            case .binary(_, let a, let b): a == v || b == v
+            case .select(let c, let a, let b): c == v || a == v || b == v
+            default: false
+            }
+        }
+    }
+
     /// A readable form for explain(): the expression tree of the result.
     func expression(_ v: Int? = nil, names: (Int) -> String) -> String {
         let v = v ?? result
