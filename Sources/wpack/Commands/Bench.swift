@@ -19,17 +19,10 @@ struct OpenTime: ParsableCommand {
     @Argument(help: "The .wpk files to open.")
     var files: [String]
 
-    @Option(help: "Opens per file.")
-    var repeats = 200
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
-    func validate() throws {
-        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
-    }
+    @OptionGroup var report: BenchReport
 
     func run() throws {
+        let repeats = report.repeats(default: 200)  // opens per file
         var rows: [[String: Any]] = []
         for file in files {
             var samples: [Double] = []
@@ -52,13 +45,13 @@ struct OpenTime: ParsableCommand {
                 "p90_us": samples[min(samples.count - 1, samples.count * 9 / 10)],
             ]
             rows.append(row)
-            if !json {  // one line per file as it is measured
+            if !report.json {  // one line per file as it is measured
                 let f = { (key: String) in String(format: "%.1f", row[key] as! Double) }
                 print("\(file): \(Terminal.formatBytes(info.0)), \(info.1) tensors: open to first float median "
                       + "\(f("median_us")) us (min \(f("min_us")), p90 \(f("p90_us"))) over \(repeats) opens")
             }
             if sink.isNaN { print("") }  // keeps the read from being optimised away
         }
-        if json { try BenchReport.emit(rows, json: true) { "" } }
+        if report.json { try BenchReport.emit(rows, json: true) { "" } }
     }
 }

@@ -15,7 +15,7 @@ struct BenchContractions: ParsableCommand {
 
     private func median(_ body: () -> Void) -> Double {
         body()  // warm up
-        return Timing.medianMilliseconds(repeats: report.repeats, body)
+        return Timing.medianMilliseconds(repeats: report.repeats(default: 9), body)
     }
 
     func run() throws {

@@ -49,7 +49,7 @@ struct BenchMiniLM: ParsableCommand {
         }
         _ = encoder.pooled(rows).materialized()  // warm up: page in the weights, fill the block pool
         var stats = Stats()
-        let median = Timing.medianMilliseconds(repeats: report.repeats) { stats = Stats.measure { _ = encoder.pooled(rows).materialized() }.1 }
+        let median = Timing.medianMilliseconds(repeats: report.repeats(default: 5)) { stats = Stats.measure { _ = encoder.pooled(rows).materialized() }.1 }
         let peakRSS = Timing.peakResidentBytes()
         let row: [String: Any] = [
             "batch": batch, "tokens": tokens, "median_ms": median, "sentences_per_s": Double(batch) / median * 1000,

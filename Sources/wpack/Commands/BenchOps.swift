@@ -28,7 +28,7 @@ struct BenchOps: ParsableCommand {
         for (name, make) in workloads {
             _ = make().materialized()  // warm up: page in inputs, first-touch the allocator
             var last = Stats()
-            let median = Timing.medianMilliseconds(repeats: report.repeats) { last = Stats.measure { _ = make().materialized() }.1 }
+            let median = Timing.medianMilliseconds(repeats: report.repeats(default: 10)) { last = Stats.measure { _ = make().materialized() }.1 }
             results.append(Result(name: name, medianMs: median, stats: last))
         }
         let table: [[String: Any]] = results.map {

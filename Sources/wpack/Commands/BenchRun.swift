@@ -24,7 +24,7 @@ struct BenchRun: ParsableCommand {
         _ = try net(x).materialized()  // warm up: page in the weights, fill the block pool
         var stats = Stats()
         var failure: Error?
-        let median = Timing.medianMilliseconds(repeats: report.repeats) {
+        let median = Timing.medianMilliseconds(repeats: report.repeats(default: 30)) {
             do { stats = try Stats.measure { _ = try net(x).materialized() }.1 } catch { failure = error }
         }
         if let failure { throw failure }

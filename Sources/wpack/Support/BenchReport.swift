@@ -4,15 +4,17 @@ import Foundation
 /// The options every `wpack bench` subcommand shares, and the one way they print: a line for
 /// people, or one JSON object for tools/bench/compare.
 struct BenchReport: ParsableArguments {
-    @Option(help: "Timed runs (the median is reported).")
-    var repeats = 9
+    @Option(help: "Timed runs (the median is reported); each subcommand has its own default.")
+    var repeats: Int?
 
     @Flag(help: "Print JSON.")
     var json = false
 
     func validate() throws {
-        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
+        if let repeats, repeats <= 0 { throw ValidationError("--repeats must be positive") }
     }
+
+    func repeats(default fallback: Int) -> Int { repeats ?? fallback }
 
     func emit(_ value: Any, text: () -> String) throws {
         try Self.emit(value, json: json, text: text)
