@@ -221,6 +221,26 @@ import Testing
         #expect(plain.stdout.split(separator: "\n").count == 397)
     }
 
+    /// The bench subcommands compare.py drives: their JSON carries what it reads.
+    @Test func benchReportsJSON() throws {
+        let folder = CommandLineTests.Folder()
+        let model = folder.file("d.wpk")
+        #expect(try CommandLineTests.wpack("pack", Self.fixtures + "/digits_cnn.safetensors", "--layers", Self.fixtures + "/layers.json", "-o", model).status == 0)
+        let run = try CommandLineTests.wpack("bench", "run", model, "--input", Self.fixtures + "/test_images.npy", "--repeats", "1", "--json")
+        #expect(run.status == 0, "\(run.stderr)")
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(row["kernels"] as? Int == 5 && row["rows"] as? Int == 397 && (row["median_ms"] as? Double ?? 0) > 0)
+        let open = try CommandLineTests.wpack("bench", "open", model, "--repeats", "3", "--json")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(open.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["tensors"] as? Int == 8 && rows[0]["repeats"] as? Int == 3)
+        for bad in [["bench", "ops", "--repeats", "0"], ["bench", "run", model, "--input", Self.fixtures + "/test_images.npy", "--repeats", "0"]] {
+            let r = try CommandLineTests.wpack(bad)
+            #expect(r.status == 2 && r.stderr.contains("--repeats must be positive"), "\(bad): \(r.stderr)")
+        }
+        let missing = try CommandLineTests.wpack("bench", "run", folder.file("missing.wpk"), "--input", Self.fixtures + "/test_images.npy")
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("wpack: error: "))
+    }
+
     @Test func wrongInputsAreOneLineErrors() throws {
         let folder = CommandLineTests.Folder()
         let model = folder.file("d.wpk")
