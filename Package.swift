@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CKernels",
                 linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
         .target(name: "LazyTensor", dependencies: ["CKernels", "CBLAS"]),
-        .target(name: "WeightStore", dependencies: ["LazyTensor", "CZstd", "CXXHash", "CZlib"]),
+        .target(name: "WeightStore", dependencies: ["LazyTensor", "CKernels", "CZstd", "CXXHash", "CZlib"]),
         .target(name: "Models", dependencies: ["LazyTensor", "WeightStore"]),
         .target(name: "WPack", dependencies: ["LazyTensor", "WeightStore", "Models"]),
         .executableTarget(name: "wpack", dependencies: [

@@ -61,6 +61,9 @@ void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w
 void wk_im2col_row(const float *x, long xh, long xw, long h, long w, float *dst, long ho, long wo,
                    long sh, long sw, long oh, long ow);
 
+/// How many bytes at the start of p[0..<n] are ASCII and not NUL.
+long wk_ascii_prefix(const unsigned char *p, long n);
+
 /// The engine's worker threads (see pool.c): `workers` counts the calling thread; started once.
 typedef void (*wk_task_fn)(void *ctx, long index);
 void wk_pool_start(int workers);

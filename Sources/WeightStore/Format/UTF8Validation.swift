@@ -1,25 +1,22 @@
+import CKernels
+
 /// Strict UTF-8 validation that also refuses NUL, in one pass.
 ///
 /// A model's header can hold a megabyte of text (a tokenizer.json kept as metadata), and the
 /// standard library's validator made that the largest cost of opening a store; this one skips
-/// ASCII eight bytes at a time and decodes only the non-ASCII sequences.
+/// ASCII runs 32 bytes at a time (wk_ascii_prefix, AVX2) and decodes only the non-ASCII
+/// sequences.
 enum UTF8Validation {
     enum Outcome: Equatable { case valid, invalid, containsNUL }
 
     static func check(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         guard let base = bytes.baseAddress else { return .valid }
         let count = bytes.count
+        let bytesBase = base.assumingMemoryBound(to: UInt8.self)
         var i = 0
-        let high: UInt64 = 0x8080_8080_8080_8080, ones: UInt64 = 0x0101_0101_0101_0101
         while i < count {
-            if i &+ 8 <= count {
-                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                // All ASCII and no zero byte: the classic has-zero-byte test on the word.
-                if word & high == 0 && (word &- ones) & ~word & high == 0 {
-                    i &+= 8
-                    continue
-                }
-            }
+            i &+= wk_ascii_prefix(bytesBase + i, count &- i)
+            if i >= count { break }
             let b0 = base.load(fromByteOffset: i, as: UInt8.self)
             if b0 < 0x80 {
                 if b0 == 0 { return .containsNUL }
