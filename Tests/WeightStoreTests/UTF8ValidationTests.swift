@@ -1,8 +1,10 @@
+import CKernels
 import Testing
 @testable import WeightStore
 
-/// The store's own UTF-8 validator must agree with the standard library's on every input.
-@Suite struct UTF8ValidationTests {
+/// The store's own UTF-8 validator must agree with the standard library's on every input, with
+/// its ASCII scan on the AVX2 build (32 bytes at a time) and the baseline one.
+@Suite(.serialized) struct UTF8ValidationTests {
     @Test func knownCases() {
         let cases: [([UInt8], UTF8Validation.Outcome)] = [
             ([], .valid), (Array("hello, world".utf8), .valid), (Array("héllo ✓ 𝄞 中文".utf8), .valid),
@@ -15,11 +17,14 @@ import Testing
         }
     }
 
-    @Test func randomInputsAgreeWithTheStandardLibrary() {
+    @Test(arguments: [false, true])
+    func randomInputsAgreeWithTheStandardLibrary(baseline: Bool) {
+        wk_force_baseline(baseline ? 1 : 0)
+        defer { wk_force_baseline(0) }
         var rng = SplitMix(state: 2024)
         let alphabet: [[UInt8]] = [[0x61], [0x7A], [0], [0x80], [0xBF], [0xC2], [0xDF], [0xE0], [0xED], [0xEF],
                                    [0xF0], [0xF4], [0xF5], [0xFF], Array("é".utf8), Array("中".utf8), Array("𝄞".utf8),
-                                   Array("plain ascii text".utf8)]
+                                   Array("plain ascii text".utf8), Array(String(repeating: "x", count: 37).utf8)]
         for _ in 0..<20_000 {
             var bytes: [UInt8] = []
             for _ in 0..<Int(rng.next() % 12) { bytes += alphabet[Int(rng.next() % UInt64(alphabet.count))] }
