@@ -17,10 +17,11 @@ import Testing
 
     static func wpack(_ arguments: String...) throws -> Result { try wpack(arguments) }
 
-    static func wpack(_ arguments: [String]) throws -> Result {
+    static func wpack(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -239,6 +240,12 @@ import Testing
         }
         let missing = try CommandLineTests.wpack("bench", "run", folder.file("missing.wpk"), "--input", Self.fixtures + "/test_images.npy")
         #expect(missing.status == 1 && missing.stderr.hasPrefix("wpack: error: "))
+        // WPACK_PROFILE=1: the time per kind of kernel, on standard error at exit.
+        let profiled = try CommandLineTests.wpack(["run", model, "--input", Self.fixtures + "/test_images.npy", "--stats"],
+                                                  environment: ["WPACK_PROFILE": "1"])
+        let lines = profiled.stderr.split(separator: "\n")
+        #expect(profiled.status == 0 && lines.first?.contains("kernel [output shape]") == true, "\(profiled.stderr)")
+        #expect(lines.contains { $0.hasSuffix("conv2d + epilogue [397, 32, 8, 8]") } && lines.contains { $0.hasSuffix("plan") })
     }
 
     @Test func wrongInputsAreOneLineErrors() throws {

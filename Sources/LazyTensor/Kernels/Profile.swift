@@ -34,6 +34,8 @@ final class Profile: @unchecked Sendable {
     }
 
     private func report() {
+        lock.lock()
+        defer { lock.unlock() }
         let total = entries.values.reduce(0) { $0 + $1.nanoseconds }
         var text = "        ms    calls      %  kernel [output shape]\n"
         for (key, e) in entries.sorted(by: { $0.value.nanoseconds > $1.value.nanoseconds }) {
