@@ -224,9 +224,38 @@ DEFINE_REDUCE(base, )
 DEFINE_REDUCE(avx2, WK_AVX2)
 #endif
 
+#if defined(__x86_64__)
+// Max and min 8 lanes at a time with 4 accumulators: written out, because the compiler will
+// not vectorise a select-based maximum without fast-math (it was a chain of dependent
+// compares, the slowest pass of a softmax row). A NaN anywhere gives NaN, as the scalar loop.
+WK_AVX2 static float extremum_avx2(const float *a, long n, int maximum) {
+    if (n < 32) return reduce_avx2(maximum ? WK_RMAX : WK_RMIN, a, n);
+    __m256 r0 = _mm256_loadu_ps(a), r1 = r0, r2 = r0, r3 = r0, nan = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 x0 = _mm256_loadu_ps(a + i), x1 = _mm256_loadu_ps(a + i + 8);
+        __m256 x2 = _mm256_loadu_ps(a + i + 16), x3 = _mm256_loadu_ps(a + i + 24);
+        nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(x0, x1, _CMP_UNORD_Q), _mm256_cmp_ps(x2, x3, _CMP_UNORD_Q)));
+        if (maximum) { r0 = _mm256_max_ps(r0, x0); r1 = _mm256_max_ps(r1, x1); r2 = _mm256_max_ps(r2, x2); r3 = _mm256_max_ps(r3, x3); }
+        else { r0 = _mm256_min_ps(r0, x0); r1 = _mm256_min_ps(r1, x1); r2 = _mm256_min_ps(r2, x2); r3 = _mm256_min_ps(r3, x3); }
+    }
+    if (_mm256_movemask_ps(nan)) return NAN;
+    float lanes[32];
+    _mm256_storeu_ps(lanes, r0); _mm256_storeu_ps(lanes + 8, r1); _mm256_storeu_ps(lanes + 16, r2); _mm256_storeu_ps(lanes + 24, r3);
+    float r = lanes[0];
+    for (int k = 1; k < 32; k++) r = maximum ? (lanes[k] > r ? lanes[k] : r) : (lanes[k] < r ? lanes[k] : r);
+    if (i < n) {
+        float t = reduce_avx2(maximum ? WK_RMAX : WK_RMIN, a + i, n - i);
+        if (t != t) return NAN;
+        r = maximum ? (t > r ? t : r) : (t < r ? t : r);
+    }
+    return r;
+}
+#endif
+
 float wk_reduce(int op, const float *a, long n) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) return reduce_avx2(op, a, n);
+    if (wk_uses_avx2()) return op == WK_SUM ? reduce_avx2(op, a, n) : extremum_avx2(a, n, op == WK_RMAX);
 #endif
     return reduce_base(op, a, n);
 }
@@ -288,7 +317,7 @@ static void softmax_row_base(const float *x, float *out, long n, int logarithm) 
 // Three passes over the row (max; exp and sum together; scale) instead of five: at attention's
 // 128-long rows the passes, not the exponentials, were the cost.
 WK_AVX2 static void softmax_row_avx2(const float *x, float *out, long n, int logarithm) {
-    float m = reduce_avx2(WK_RMAX, x, n);
+    float m = extremum_avx2(x, n, 1);
     if (m == -INFINITY) m = 0;
     const __m256 vm = _mm256_set1_ps(m);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
