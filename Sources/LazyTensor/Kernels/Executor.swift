@@ -350,10 +350,6 @@ struct Executor {
         }
         let direct = kh == 1 && kw == 1 && p.stride == (1, 1) && p.padding == (0, 0) && X.isStrided
             && X.strides[3] == 1 && X.strides[2] == wd && X.strides[1] >= positions
-        // Rows of one group's weights start og rows down (or og columns across, if transposed).
-        func groupWeights(_ group: Int) -> UnsafePointer<Float> {
-            wBase + group * og * (wLayout.transposed ? 1 : wLayout.leadingDimension)
-        }
         // Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
         // split over the workers or to amortise the BLAS's packing, so chunks of images are
         // lowered together, [K, images·positions], multiplied once, and reordered into NCHW.
@@ -390,27 +386,47 @@ struct Executor {
                 }
             }
         } else {
-            let cols = direct ? nil : Storage(allocatingByteCount: k * positions * 4)
+            // Several images: one image at a time per worker, each product whole on one thread
+            // (splitting one product's columns made both workers pack the patch matrix's rows
+            // and ran at one core's speed on this machine at times). One image: split inside.
+            let perWorker = n >= Parallel.workers && Parallel.workers > 1
+            let workers = perWorker ? Parallel.workers : 1
+            let colsPerWorker = direct ? 0 : k * positions
+            let cols = direct ? nil : Storage(allocatingByteCount: workers * colsPerWorker * 4)
+            let shared = Unchecked((X, wBase, cols?.baseAddress.assumingMemoryBound(to: Float.self), out))
+            let layout = wLayout
             withExtendedLifetime((wPacked, cols)) {
-                for image in 0..<n {
-                    for group in 0..<g {
-                        let outBase = out + (image * o + group * og) * positions
-                        if direct {
-                            let xBase = X.base + X.offset + image * X.strides[0] + group * cg * X.strides[1]
-                            BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
-                                      b: xBase, BLAS.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase, ldc: positions)
-                            continue
+                let images = { @Sendable (range: Range<Int>, worker: Int) in
+                    let (X, wBase, colsAll, out) = shared.value
+                    // Rows of one group's weights start og rows down (og columns across, if transposed).
+                    let weights = { (group: Int) in wBase + group * og * (layout.transposed ? 1 : layout.leadingDimension) }
+                    for image in range {
+                        for group in 0..<g {
+                            let outBase = out + (image * o + group * og) * positions
+                            if direct {
+                                let xBase = X.base + X.offset + image * X.strides[0] + group * cg * X.strides[1]
+                                BLAS.gemm(m: og, n: positions, k: k, a: weights(group), layout,
+                                          b: xBase, BLAS.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase,
+                                          ldc: positions, split: !perWorker)
+                                continue
+                            }
+                            let colsBase = colsAll! + worker * colsPerWorker
+                            Executor.im2col(X, image: image, channel0: group * cg, channels: cg, h: h, w: wd, kh: kh, kw: kw,
+                                            p, ho: ho, wo: wo, into: colsBase, rowStride: positions)
+                            BLAS.gemm(m: og, n: positions, k: k, a: weights(group), layout,
+                                      b: UnsafePointer(colsBase), BLAS.Layout(transposed: false, leadingDimension: positions),
+                                      c: outBase, ldc: positions, split: !perWorker)
                         }
-                        let colsBase = cols!.baseAddress.assumingMemoryBound(to: Float.self)
-                        Executor.im2col(X, image: image, channel0: group * cg, channels: cg, h: h, w: wd, kh: kh, kw: kw,
-                                        p, ho: ho, wo: wo, into: colsBase, rowStride: positions)
-                        Stats.recordCopy(bytes: k * positions * 4, reason: .im2col)
-                        BLAS.gemm(m: og, n: positions, k: k, a: groupWeights(group), wLayout,
-                                  b: UnsafePointer(colsBase), BLAS.Layout(transposed: false, leadingDimension: positions),
-                                  c: outBase, ldc: positions)
                     }
                 }
+                if perWorker {
+                    Parallel.run(workers) { w in images((n * w / workers)..<(n * (w + 1) / workers), w) }
+                } else {
+                    images(0..<n, 0)
+                }
             }
+            // Counted here: the workers run outside this task's Stats scope.
+            if !direct { Stats.recordCopy(bytes: n * g * k * positions * 4, reason: .im2col) }
         }
         if let bias {
             let B = access(bias)
