@@ -1,3 +1,4 @@
+import CKernels
 import Testing
 @testable import LazyTensor
 
@@ -18,31 +19,39 @@ extension Ref {
 
 /// scaledDotProductAttention: one kernel, against the double reference, over the layouts a
 /// model hands it (heads split out of [B, T, H] projections by views), with and without a
-/// broadcast mask, few query rows (the in-place small-rows GEMM) and many (the BLAS).
-@Suite struct AttentionTests {
+/// broadcast mask, on both kernel builds. Up to 64 queries and keys with unit-stride rows run in
+/// wk_attention_head; longer sequences and transposed operands take the BLAS path.
+@Suite(.serialized) struct AttentionTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let name: String
         let b: Int, h: Int, t: Int, s: Int, d: Int, dv: Int
         var mask = true
         var scale: Float? = nil
+        /// q read through a transposed view (its rows not unit-stride): the BLAS path.
+        var transposedQ = false
         var testDescription: String { name }
     }
 
     static let cases: [Case] = [
         Case(name: "MiniLM-like, 16 tokens", b: 1, h: 4, t: 16, s: 16, d: 8, dv: 8),
-        Case(name: "many query rows (BLAS path), batch 2", b: 2, h: 3, t: 40, s: 40, d: 16, dv: 16),
+        Case(name: "many query rows (BLAS path), batch 2", b: 2, h: 3, t: 80, s: 80, d: 16, dv: 16),
+        Case(name: "head widths across every vector tail (d 43, dv 43)", b: 1, h: 2, t: 9, s: 11, d: 43, dv: 43),
         Case(name: "keys differ from queries in number, dv != d", b: 2, h: 2, t: 5, s: 9, d: 6, dv: 3),
         Case(name: "no mask, explicit scale", b: 1, h: 2, t: 7, s: 7, d: 4, dv: 4, mask: false, scale: 0.3),
         Case(name: "one query", b: 3, h: 1, t: 1, s: 6, d: 5, dv: 2),
+        Case(name: "transposed q, short (BLAS path)", b: 2, h: 2, t: 6, s: 6, d: 8, dv: 8, transposedQ: true),
     ]
 
-    @Test(arguments: cases)
-    func matchesTheReference(c: Case) {
+    @Test(arguments: cases, [false, true])
+    func matchesTheReference(c: Case, baseline: Bool) {
+        wk_force_baseline(baseline ? 1 : 0)
+        defer { wk_force_baseline(0) }
         // Projections [B, T, H·d] with heads split out as views, as a model does.
         func heads(_ t: Int, _ width: Int, _ seed: UInt64) -> Tensor {
             Tensor.randn(shape: [c.b, t, c.h * width], seed: seed).reshaped([c.b, t, c.h, width]).permuted([0, 2, 1, 3])
         }
-        let q = heads(c.t, c.d, 1), k = heads(c.s, c.d, 2), v = heads(c.s, c.dv, 3)
+        let q = c.transposedQ ? Tensor.randn(shape: [c.b, c.h, c.d, c.t], seed: 1).transposed() : heads(c.t, c.d, 1)
+        let k = heads(c.s, c.d, 2), v = heads(c.s, c.dv, 3)
         // A padding mask [B, 1, 1, S]: the last key of each sequence hidden.
         let mask: Tensor? = c.mask ? Tensor(shape: [c.b, 1, 1, c.s], scalars: (0..<(c.b * c.s)).map { $0 % c.s == c.s - 1 ? -1e9 : 0 }) : nil
         let (y, stats) = Stats.measure {

@@ -180,6 +180,9 @@ struct Executor {
     /// a worker's scratch (128 x 128 floats for MiniLM: L2-resident) instead of three kernels
     /// that each write and read [B, H, T, S] through memory. The output rows go straight to
     /// [B, T, H, dv], so merging the heads afterwards is a view.
+    /// Up to this many queries and keys, a head's attention runs in wk_attention_head.
+    static let directAttentionLength = 64
+
     private func runAttention(_ kernel: Kernel, scale: Float, hasMask: Bool, into out: UnsafeMutablePointer<Float>) {
         let q = operand(kernel.programs[0]), k = operand(kernel.programs[1]), v = operand(kernel.programs[2])
         let mask = hasMask ? operand(kernel.programs[3], forBLAS: false) : nil
@@ -189,6 +192,10 @@ struct Executor {
         guard batch * heads * t > 0, dv > 0 else { return }
         // kᵀ as the right operand: the same storage, the transpose flag flipped.
         let kT = BLAS.Layout(transposed: !k.layout.transposed, leadingDimension: k.layout.leadingDimension)
+        // Short sequences with rows of unit stride (heads split from a linear layer's output)
+        // skip the BLAS: its per-call cost outweighed a head's few thousand multiply-adds.
+        let direct = s <= Executor.directAttentionLength && t <= Executor.directAttentionLength
+            && !q.layout.transposed && !k.layout.transposed && !v.layout.transposed
         let shared = Unchecked((q, k, v, mask, out))
         withExtendedLifetime((q.storage, k.storage, v.storage, mask?.storage)) {
             Parallel.forEach(items: batch * heads, work: batch * heads * t * s * (d + dv)) { range in
@@ -202,6 +209,13 @@ struct Executor {
                     let qBase = q.base + b * q.strides[0] + h * q.strides[1]
                     let kBase = k.base + b * k.strides[0] + h * k.strides[1]
                     let vBase = v.base + b * v.strides[0] + h * v.strides[1]
+                    if direct {
+                        let m = mask.map { $0.base + b * $0.strides[0] + h * $0.strides[1] }
+                        wk_attention_head(t, s, d, dv, qBase, q.layout.leadingDimension, kBase, k.layout.leadingDimension,
+                                          vBase, v.layout.leadingDimension, m, mask?.strides[2] ?? 0, mask?.strides[3] ?? 0,
+                                          scale, scores, out + (b * t * heads + h) * dv, heads * dv)
+                        continue
+                    }
                     if s > 0 && d > 0 {
                         BLAS.gemm(m: t, n: s, k: d, a: qBase, q.layout, b: kBase, kT, c: scores, ldc: s, split: false)
                     } else {
