@@ -43,6 +43,39 @@ import Testing
         #expect(ok)
     }
 
+    /// Few rows times a weight read in place, large enough to be split over the workers: each
+    /// worker writes the addend under its own columns and applies the rest of the epilogue to
+    /// them. Column blocks of 16 split 300 columns unevenly (144 + 156), the residual is read
+    /// through a transposed view (its column stride is not 1), the rows come from two batches
+    /// merged into one GEMM; a residual read through a reshape that strides cannot express
+    /// takes the whole-output path. Values against the double reference on both builds.
+    @Test(arguments: [false, true])
+    func columnEpiloguesPerWorker(baseline: Bool) {
+        wk_force_baseline(baseline ? 1 : 0)
+        defer { wk_force_baseline(0) }
+        let (batches, rows, k, n) = (2, 8, 256, 300)
+        let x = Tensor.randn(shape: [batches, rows, k], seed: 11), w = Tensor.randn(shape: [n, k], seed: 12)
+        let b = Tensor.randn(shape: [n], seed: 13)
+        let rT = Tensor.randn(shape: [batches, n, rows], seed: 14).transposed()  // [2, 8, 300], column stride 8
+        let rReshaped = rT.reshaped([batches * rows, n])  // merges axes of strides 2400 and 1: not strided
+        let p = Ref.matmul(Ref(x), Ref(w).permuted([1, 0]).broadcast(to: [batches, k, n]))
+        let bias = Ref(b).broadcast(to: [batches, rows, n])
+        let gelu = { (v: Double) in 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot())) }
+        let cases: [(String, Tensor, Ref)] = [
+            ("gelu(x·Wᵀ + b)", (matmul(x, w.transposed()) + b).gelu(), Ref.zip(p, bias, +).map(gelu)),
+            ("x·Wᵀ + b + rᵀ", matmul(x, w.transposed()) + b + rT, Ref.zip(Ref.zip(p, bias, +), Ref(rT), +)),
+            ("relu(x·Wᵀ) * 2", matmul(x, w.transposed()).relu() * 2, p.map { Swift.max($0, 0) * 2 }),
+            ("x·Wᵀ + r reshaped", matmul(x.reshaped([batches * rows, k]), w.transposed()) + rReshaped,
+             Ref.zip(p.reshaped([batches * rows, n]), Ref(rT).reshaped([batches * rows, n]), +)),
+        ]
+        for (name, y, expected) in cases {
+            let (out, stats) = Stats.measure { y.materialized() }
+            #expect(stats.kernels == 1 && stats.bytesAllocated == batches * rows * n * 4 && stats.bytesCopied == 0, "\(name): \(stats)")
+            let ok = close(out, expected, atol: 1e-3, rtol: 1e-4)
+            #expect(ok, "\(name)")
+        }
+    }
+
     @Test func splitsOnlyASumWithTheProduct() {
         let x = Tensor.randn(shape: [3, 4], seed: 5), w = Tensor.randn(shape: [4, 2], seed: 6), b = Tensor.randn(shape: [2], seed: 7)
         func epilogue(_ t: Tensor) -> (Program, Node)? {

@@ -106,6 +106,33 @@ enum BLAS {
     /// reuse each weight often enough for the BLAS's packing to pay off.
     static let smallRows = 32
 
+    /// Whether `fewRowsTimesWeight` takes a product of these shapes and layouts: the case
+    /// `gemm` hands to wk_gemm_nt.
+    static func readsWeightInPlace(m: Int, n: Int, k: Int, _ la: Layout, _ lb: Layout) -> Bool {
+        m > 1 && m <= smallRows && n > 1 && k > 0 && !la.transposed && lb.transposed
+    }
+
+    /// C = A · Wᵀ for few rows (see `readsWeightInPlace`), with each worker's share of columns
+    /// passed to `prologue` before its product and to `epilogue` after it, on that worker: a
+    /// bias written under the product and an activation applied over it stay in the worker's
+    /// cache, and run on both cores instead of the caller's alone.
+    static func fewRowsTimesWeight(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, ldw: Int,
+                                   c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                   prologue: @Sendable (Range<Int>) -> Void, epilogue: @Sendable (Range<Int>) -> Void) {
+        let acc: Int32 = accumulate ? 1 : 0
+        let workers = m * n * k >= splitThreshold ? Parallel.workers : 1
+        let shared = Unchecked((a, w, c))
+        let blocks = (n + 15) / 16
+        Parallel.run(workers) { t in
+            let (a, w, c) = shared.value
+            let j0 = Swift.min(n, blocks * t / workers * 16), j1 = Swift.min(n, blocks * (t + 1) / workers * 16)
+            guard j0 < j1 else { return }
+            prologue(j0..<j1)
+            wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc)
+            epilogue(j0..<j1)
+        }
+    }
+
     private static func smallRowsTimesWeight(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>,
                                              ldw: Int, c: UnsafeMutablePointer<Float>, ldc: Int, workers: Int, accumulate: Bool) {
         let acc: Int32 = accumulate ? 1 : 0
