@@ -56,7 +56,9 @@ struct Run: ParsableCommand {
             print(String(format: "accuracy: %d/%d = %.5f", correct, rows, Double(correct) / Double(max(rows, 1))))
         }
         if stats {
-            print(String(format: "latency: %.2f ms for %d rows", milliseconds, rows)
+            // One cold call: planning, the first touch of the weights' pages and of fresh
+            // buffers are in it. `wpack bench run` reports the steady state.
+            print(String(format: "latency: %.2f ms for %d rows (one cold call; steady state: wpack bench run)", milliseconds, rows)
                   + ", kernels: \(measured.kernels), allocated: \(Terminal.formatBytes(measured.bytesAllocated))"
                   + ", copied: \(Terminal.formatBytes(measured.bytesCopied)) "
                   + "(\(measured.copiedByReason.map { "\($0.key.rawValue) \(Terminal.formatBytes($0.value))" }.sorted().joined(separator: ", ")); weights: 0 B)")
