@@ -69,9 +69,9 @@ enum BLAS {
             return
         }
         let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
-        if m <= smallRows && !la.transposed && lb.transposed {
-            smallRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: lb.leadingDimension, c: c, ldc: ldc,
-                                 workers: workers, accumulate: accumulate)
+        if readsWeightInPlace(m: m, n: n, k: k, la, lb) {
+            fewRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: lb.leadingDimension, c: c, ldc: ldc,
+                               accumulate: accumulate, workers: workers)
             return
         }
         if workers == 1 {
@@ -112,15 +112,17 @@ enum BLAS {
         m > 1 && m <= smallRows && n > 1 && k > 0 && !la.transposed && lb.transposed
     }
 
-    /// C = A · Wᵀ for few rows (see `readsWeightInPlace`), with each worker's share of columns
-    /// passed to `prologue` before its product and to `epilogue` after it, on that worker: a
-    /// bias written under the product and an activation applied over it stay in the worker's
-    /// cache, and run on both cores instead of the caller's alone.
+    /// C = A · Wᵀ for few rows (see `readsWeightInPlace`). Each worker streams its own share of
+    /// W's rows, in blocks of 16, and passes that share's columns to `prologue` before its
+    /// product and to `epilogue` after it: a bias written under the product and an activation
+    /// applied over it stay in the worker's cache, and run on every core instead of the caller's
+    /// alone. `workers` defaults to all of them above the split threshold.
     static func fewRowsTimesWeight(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, ldw: Int,
-                                   c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-                                   prologue: @Sendable (Range<Int>) -> Void, epilogue: @Sendable (Range<Int>) -> Void) {
+                                   c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workers: Int? = nil,
+                                   prologue: @Sendable (Range<Int>) -> Void = { _ in },
+                                   epilogue: @Sendable (Range<Int>) -> Void = { _ in }) {
         let acc: Int32 = accumulate ? 1 : 0
-        let workers = m * n * k >= splitThreshold ? Parallel.workers : 1
+        let workers = workers ?? (m * n * k >= splitThreshold ? Parallel.workers : 1)
         let shared = Unchecked((a, w, c))
         let blocks = (n + 15) / 16
         Parallel.run(workers) { t in
@@ -130,23 +132,6 @@ enum BLAS {
             prologue(j0..<j1)
             wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc)
             epilogue(j0..<j1)
-        }
-    }
-
-    private static func smallRowsTimesWeight(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>,
-                                             ldw: Int, c: UnsafeMutablePointer<Float>, ldc: Int, workers: Int, accumulate: Bool) {
-        let acc: Int32 = accumulate ? 1 : 0
-        if workers == 1 {
-            wk_gemm_nt(m, n, k, a, lda, w, ldw, c, ldc, acc)
-            return
-        }
-        // Each worker streams its own share of W's rows, in blocks of 16.
-        let shared = Unchecked((a, w, c))
-        let blocks = (n + 15) / 16
-        Parallel.run(workers) { t in
-            let (a, w, c) = shared.value
-            let j0 = Swift.min(n, blocks * t / workers * 16), j1 = Swift.min(n, blocks * (t + 1) / workers * 16)
-            if j0 < j1 { wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc) }
         }
     }
 
