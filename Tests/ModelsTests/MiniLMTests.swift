@@ -80,8 +80,8 @@ struct MiniLMTests {
     @Test func oneLayerIsNineKernels() {
         let model = Self.model
         let x = Tensor.randn(shape: [2, 7, model.dimension], seed: 1)
-        let mask = BertEncoder.additiveMask([Float](repeating: 1, count: 14), batch: 2, length: 7)
-        let y = model.encoder.layers[0](x, additiveMask: mask)
+        let mask = TransformerEncoder.additiveMask([Float](repeating: 1, count: 14), batch: 2, length: 7)
+        let y = model.encoder.layers[0](x, attentionBias: mask)
         let plan = y.plan()
         #expect(plan.kernelNames == ["matmul + epilogue", "matmul + epilogue", "matmul + epilogue", "attention", "matmul (batched)",
                                      "layerNorm axis 2", "matmul + epilogue", "matmul (batched)", "layerNorm axis 2"], "\(plan)")

@@ -12,13 +12,20 @@ public struct Linear: Sendable {
         self.bias = bias
     }
 
-    public init(store: WeightStore, prefix: String, inFeatures: Int? = nil, outFeatures: Int? = nil) throws {
+    /// `requireBias`: the architecture has a bias here, so a missing one is an error rather than
+    /// a layer silently run without it.
+    public init(store: WeightStore, prefix: String, inFeatures: Int? = nil, outFeatures: Int? = nil, requireBias: Bool = false) throws {
         let w = try store.weight(prefix + ".weight")
         guard w.rank == 2 else { throw ModelError.wrongShape(name: prefix + ".weight", expected: [outFeatures ?? -1, inFeatures ?? -1], actual: w.shape) }
         if let inFeatures, w.shape[1] != inFeatures { throw ModelError.wrongShape(name: prefix + ".weight", expected: [outFeatures ?? w.shape[0], inFeatures], actual: w.shape) }
         if let outFeatures, w.shape[0] != outFeatures { throw ModelError.wrongShape(name: prefix + ".weight", expected: [outFeatures, w.shape[1]], actual: w.shape) }
         weight = w
-        bias = store.info(prefix + ".bias") == nil ? nil : try store.weight(prefix + ".bias", shape: [w.shape[0]])
+        if store.info(prefix + ".bias") == nil {
+            if requireBias { throw ModelError.missingTensor(prefix + ".bias") }
+            bias = nil
+        } else {
+            bias = try store.weight(prefix + ".bias", shape: [w.shape[0]])
+        }
     }
 
     public var inFeatures: Int { weight.shape[1] }

@@ -34,14 +34,17 @@ struct BenchMiniLM: ParsableCommand {
     func run() throws {
         let store = try WeightStore(path: model)
         let encoder = try SentenceEncoder(store: store)
-        guard tokens <= encoder.config.maxPositions else { throw CommandFailure("--tokens exceeds the model's \(encoder.config.maxPositions) positions") }
+        guard tokens <= encoder.config.maxTokens else { throw CommandFailure("--tokens exceeds the model's \(encoder.config.maxTokens) positions") }
+        // The special tokens the model puts around a text ([CLS] ... [SEP], <s> ... </s>).
+        let ends = encoder.tokenizer.encode("").ids
+        guard ends.count == 2 else { throw CommandFailure("this model's tokenizer does not frame a text with two special tokens") }
         // Deterministic ids from the ordinary vocabulary range (past the special tokens).
         var state: UInt64 = 12345
         let rows: [[Int]] = (0..<batch).map { _ in
-            [encoder.tokenizer.cls] + (0..<(tokens - 2)).map { _ in
+            [ends[0]] + (0..<(tokens - 2)).map { _ in
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 return 2000 + Int((state >> 33) % 20000)
-            } + [encoder.tokenizer.sep]
+            } + [ends[1]]
         }
         if explain {
             print(encoder.pooled(rows).explain())

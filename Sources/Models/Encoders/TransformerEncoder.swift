@@ -1,0 +1,94 @@
+import Foundation
+import LazyTensor
+import WeightStore
+
+/// A transformer encoder of any family EncoderArchitecture names: embeddings (words,
+/// positions, token types where the family has them, ELECTRA's projection), the layer stack,
+/// MPNet's relative position bias. Every weight is a view into the store.
+public struct TransformerEncoder: Sendable {
+    public let config: EncoderConfig
+    let words, positions: Embedding
+    let tokenTypes: Embedding?
+    let embeddingNorm: LayerNorm
+    let projection: Linear?
+    let relativeBias: Tensor?
+    let layers: [EncoderLayer]
+
+    public init(store: WeightStore, config: EncoderConfig) throws {
+        self.config = config
+        let names = try EncoderWeightNames.detect(in: store, architecture: config.architecture)
+        let e = config.embeddingSize
+        words = try Embedding(store: store, name: names.words, rows: config.vocabularySize, width: e)
+        positions = try Embedding(store: store, name: names.positions, rows: config.maxPositions, width: e)
+        if config.typeVocabularySize > 0 {
+            tokenTypes = try Embedding(store: store, name: names.tokenTypes, rows: config.typeVocabularySize, width: e)
+        } else {
+            tokenTypes = nil
+        }
+        embeddingNorm = try LayerNorm(store: store, prefix: names.embeddingNorm, size: e, eps: config.layerNormEps)
+        if e != config.hiddenSize {
+            projection = try Linear(store: store, prefix: names.embeddingProjection, inFeatures: e, outFeatures: config.hiddenSize, requireBias: true)
+        } else {
+            projection = nil
+        }
+        if config.architecture == .mpnet {
+            relativeBias = try store.weight(names.relativeAttentionBias, shape: [config.relativeAttentionBuckets, config.heads])
+        } else {
+            relativeBias = nil
+        }
+        layers = try (0..<config.layers).map { try EncoderLayer(store: store, names: names.layer($0), config: config) }
+    }
+
+    /// The additive attention mask [B, 1, 1, T] for a 0/1 mask [B, T].
+    static func additiveMask(_ mask: [Float], batch: Int, length: Int) -> Tensor {
+        Tensor(shape: [batch, 1, 1, length], scalars: mask.map { $0 > 0 ? 0 : -1e30 })
+    }
+
+    /// MPNet's bucket of each relative position j - i (transformers' relative_position_bucket,
+    /// bidirectional, max distance 128), computed in float32 as PyTorch does.
+    static func relativeBucket(_ relative: Int, buckets: Int, maxDistance: Int = 128) -> Int {
+        let half = buckets / 2
+        var n = -relative
+        var bucket = n < 0 ? half : 0
+        n = Swift.abs(n)
+        let maxExact = half / 2
+        if n < maxExact { return bucket + n }
+        let scaled = Float(Foundation.log(Float(n) / Float(maxExact))) / Float(Foundation.log(Double(maxDistance) / Double(maxExact)))
+        let large = maxExact + Int(scaled * Float(half - maxExact))
+        bucket += Swift.min(large, half - 1)
+        return bucket
+    }
+
+    /// MPNet's relative position bias for T tokens, [1, heads, T, T].
+    func relativePositionBias(length t: Int) -> Tensor? {
+        // transformers buckets with its default of 32 whatever the config says (compute_position_bias
+        // is called without num_buckets); so do we, to give its numbers.
+        let bucketCount = 32
+        guard let relativeBias else { return nil }
+        var buckets = [Int](repeating: 0, count: t * t)
+        for i in 0..<t { for j in 0..<t { buckets[i * t + j] = Self.relativeBucket(j - i, buckets: bucketCount) } }
+        return relativeBias.gatherRows(buckets, indexShape: [t, t]).permuted([2, 0, 1]).unsqueezed(axis: 0)
+    }
+
+    /// Hidden states after the embeddings and after each layer (lazy; nothing runs yet).
+    /// ids: [B·T] token ids, row-major; mask: [B·T] of 1 (token) or 0 (padding); typeIds:
+    /// [B·T] token type ids (nil: all 0).
+    public func hiddenStates(ids: [Int], mask: [Float], typeIds: [Int]? = nil, batch: Int, length: Int) -> [Tensor] {
+        let first = config.firstPosition
+        var embedded = words(ids, shape: [batch, length]) + positions.table.sliced(axis: 0, range: first..<(first + length))
+        if let tokenTypes {
+            if let typeIds, typeIds.contains(where: { $0 != 0 }) {
+                embedded = embedded + tokenTypes(typeIds, shape: [batch, length])
+            } else {
+                embedded = embedded + tokenTypes.table.sliced(axis: 0, range: 0..<1)
+            }
+        }
+        var hidden = embeddingNorm(embedded)
+        if let projection { hidden = projection(hidden) }
+        var states = [hidden]
+        var bias = Self.additiveMask(mask, batch: batch, length: length)
+        if let relative = relativePositionBias(length: length) { bias = relative + bias }
+        for layer in layers { states.append(layer(states.last!, attentionBias: bias)) }
+        return states
+    }
+}

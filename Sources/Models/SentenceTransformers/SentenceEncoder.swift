@@ -1,0 +1,145 @@
+import Foundation
+import LazyTensor
+import WeightStore
+
+/// A sentence-transformers model run as its folder describes it: the tokenizer
+/// (tokenizer.json or vocab.txt), a transformer encoder of any supported family, then the
+/// modules of modules.json in order (Pooling, Dense, Normalize), prompts included.
+public struct SentenceEncoder: Sendable {
+    public let config: EncoderConfig
+    public let tokenizer: Tokenizer
+    public let encoder: TransformerEncoder
+    public let modules: SentenceTransformerModules
+    let pooling: Pooling
+    /// The modules after pooling, in order.
+    let tail: [Tail]
+    /// Tokens per text at most, special tokens included.
+    public let maxLength: Int
+    let lowercaseInput: Bool
+    /// Keeps the mapping alive for as long as the model is.
+    public let store: WeightStore
+
+    enum Tail: Sendable { case dense(Dense), normalize }
+
+    public init(store: WeightStore) throws {
+        config = try EncoderConfig(store: store)
+        var tokenizer = try Tokenizer(store: store)
+        modules = try SentenceTransformerModules(files: { store.metadata["file:" + $0] })
+        guard case let .transformer(maxSequenceLength, lowercase) = modules.modules[0] else { fatalError("checked by SentenceTransformerModules") }
+        var limit = config.maxTokens
+        if let m = maxSequenceLength {
+            limit = Swift.min(m, limit)
+        } else if let m = try? TokenizerConfig(json: store.metadata["file:tokenizer_config.json"] ?? "{}").modelMaxLength {
+            limit = Swift.min(m, limit)
+        }
+        maxLength = limit
+        // sentence-transformers passes max_length to the tokenizer, which replaces whatever
+        // truncation tokenizer.json carries.
+        tokenizer.maxLength = limit
+        self.tokenizer = tokenizer
+        lowercaseInput = lowercase
+        encoder = try TransformerEncoder(store: store, config: config)
+        var pooling: Pooling?
+        var tail: [Tail] = []
+        for module in modules.modules.dropFirst() {
+            switch module {
+            case let .pooling(p):
+                guard pooling == nil else { throw ModelError.badConfig("modules.json has two Pooling modules") }
+                if let d = p.dimension, d != config.hiddenSize {
+                    throw ModelError.badConfig("the Pooling module expects width \(d), the encoder gives \(config.hiddenSize)")
+                }
+                pooling = p
+            case let .dense(path, text):
+                guard pooling != nil else { throw ModelError.badConfig("a Dense module before Pooling is not implemented by wpack") }
+                tail.append(.dense(try Dense(store: store, path: path, configJSON: text)))
+            case .normalize:
+                guard pooling != nil else { throw ModelError.badConfig("a Normalize module before Pooling is not implemented by wpack") }
+                tail.append(.normalize)
+            case .transformer: break
+            }
+        }
+        self.pooling = pooling!
+        self.tail = tail
+        self.store = store
+    }
+
+    /// The width of the vectors `embed` returns.
+    public var dimension: Int {
+        var d = pooling.outputDimension(hidden: config.hiddenSize)
+        for case let .dense(layer) in tail { d = layer.linear.outFeatures }
+        return d
+    }
+
+    /// Whether the output vectors are L2-normalised (modules.json lists Normalize last).
+    public var normalizes: Bool { if case .normalize? = tail.last { true } else { false } }
+
+    /// The prompt text to use for a named prompt of config_sentence_transformers.json.
+    public func prompt(named name: String) throws -> String {
+        guard let p = modules.prompts[name] else {
+            let known = modules.prompts.keys.sorted()
+            throw ModelError.badInput("no prompt named '\(name)'" + (known.isEmpty ? " (the model defines none)" : "; the model defines \(known.joined(separator: ", "))"))
+        }
+        return p
+    }
+
+    /// Token ids of one text, as the model sees them (special tokens added, truncated).
+    public func tokenize(_ text: String) -> [Int] {
+        tokenizer.encode(lowercaseInput ? text.lowercased() : text).ids
+    }
+
+    /// One vector per text, in input order. `prompt` is put before every text (and, where the
+    /// Pooling module says include_prompt false, left out of the pooling); nil takes the
+    /// model's default prompt if it names one. Texts are sorted by length and run in batches
+    /// of `batchSize`, so a batch pads little; padding is masked out of attention and pooling,
+    /// so a text's vector does not depend on its batch.
+    public func embed(_ texts: [String], batchSize: Int = 32, prompt: String? = nil) throws -> [[Float]] {
+        guard batchSize >= 1 else { throw ModelError.badInput("batch size must be at least 1") }
+        let usedPrompt = prompt ?? modules.defaultPromptName.flatMap { modules.prompts[$0] }
+        var promptLength = 0
+        if let usedPrompt, !usedPrompt.isEmpty {
+            // sentence-transformers: the tokenized prompt's length without its final special token.
+            promptLength = Swift.max(0, tokenize(usedPrompt).count - 1)
+        }
+        let tokenized = texts.map { tokenize((usedPrompt ?? "") + $0) }
+        let order = tokenized.indices.sorted { tokenized[$0].count != tokenized[$1].count ? tokenized[$0].count > tokenized[$1].count : $0 < $1 }
+        var vectors = [[Float]](repeating: [], count: texts.count)
+        var start = 0
+        while start < order.count {
+            let indices = Array(order[start..<Swift.min(start + batchSize, order.count)])
+            let batch = indices.map { tokenized[$0] }
+            for (i, v) in zip(indices, embedBatch(batch, promptLength: promptLength)) { vectors[i] = v }
+            start += batchSize
+        }
+        return vectors
+    }
+
+    /// The vectors of one padded batch, as a lazy [B, D] tensor.
+    public func pooled(_ batch: [[Int]], promptLength: Int = 0) -> Tensor {
+        let length = batch.map(\.count).max() ?? 1
+        let pad = tokenizer.padId ?? 0
+        var ids = [Int](), mask = [Float]()
+        ids.reserveCapacity(batch.count * length)
+        mask.reserveCapacity(batch.count * length)
+        for row in batch {
+            ids += row + [Int](repeating: pad, count: length - row.count)
+            mask += [Float](repeating: 1, count: row.count) + [Float](repeating: 0, count: length - row.count)
+        }
+        let hidden = encoder.hiddenStates(ids: ids, mask: mask, batch: batch.count, length: length).last!
+        var v = pooling(hidden, mask: mask, promptLength: promptLength)
+        for step in tail {
+            switch step {
+            case let .dense(layer): v = layer(v)
+            case .normalize:
+                let norm = v.squared().sum(axes: [1], keepingDims: true).sqrt()
+                v = v / LazyTensor.max(norm, 1e-12)
+            }
+        }
+        return v
+    }
+
+    func embedBatch(_ batch: [[Int]], promptLength: Int) -> [[Float]] {
+        let values = pooled(batch, promptLength: promptLength).materialized().scalars
+        let d = values.count / Swift.max(batch.count, 1)
+        return (0..<batch.count).map { Array(values[($0 * d)..<(($0 + 1) * d)]) }
+    }
+}

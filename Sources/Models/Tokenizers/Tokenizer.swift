@@ -1,0 +1,126 @@
+/// A text tokenizer assembled from tokenizer.json's parts (or, for older folders, from
+/// vocab.txt and tokenizer_config.json): added tokens, normalizer, pre-tokenizer, model and
+/// post-processor, run in the order and with the rules of the Hugging Face tokenizers library,
+/// so that the ids are the ones that library gives.
+public struct Tokenizer: Sendable {
+    public enum Model: Sendable {
+        case wordPiece(WordPiece)
+    }
+
+    public enum TruncationSide: Sendable { case left, right }
+
+    public let normalizer: Normalizer?
+    public let preTokenizer: PreTokenizer?
+    public let model: Model
+    public let postProcessor: PostProcessor?
+    public let decoder: Decoder?
+    let added: AddedVocabulary
+    /// Token count (special tokens included) beyond which encode truncates; nil: no limit.
+    public var maxLength: Int?
+    public var truncationSide: TruncationSide = .right
+    /// Id of the padding token, where the tokenizer names one.
+    public var padId: Int?
+
+    init(normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: Model, postProcessor: PostProcessor?,
+         decoder: Decoder?, addedTokens: [AddedToken], padId: Int?, maxLength: Int?) {
+        self.normalizer = normalizer
+        self.preTokenizer = preTokenizer
+        self.model = model
+        self.postProcessor = postProcessor
+        self.decoder = decoder
+        self.added = AddedVocabulary(addedTokens, normalizer: normalizer)
+        self.padId = padId
+        self.maxLength = maxLength
+    }
+
+    public var addedTokens: [AddedToken] { added.tokens }
+
+    /// The id of a token, added tokens first.
+    public func id(of token: String) -> Int? {
+        if let t = added.tokens.first(where: { Array($0.content.utf8) == Array(token.utf8) }) { return t.id }
+        switch model {
+        case let .wordPiece(m): return m.id(of: token)
+        }
+    }
+
+    /// The text of a token id.
+    public func token(of id: Int) -> String? {
+        if let t = added.tokens.first(where: { $0.id == id }) { return t.content }
+        switch model {
+        case let .wordPiece(m): return id >= 0 && id < m.vocabulary.count && !m.vocabulary[id].isEmpty ? m.vocabulary[id] : nil
+        }
+    }
+
+    /// The ids of the text alone: added tokens, normalization, pre-tokenization and the model;
+    /// no special tokens, no truncation.
+    public func tokenize(_ text: String) -> [Int] {
+        var ids: [Int] = []
+        let codePoints = text.codePoints
+        var firstPiece = true
+        for segment in added.split(codePoints, normalizedText: false) {
+            switch segment {
+            case let .token(id): ids.append(id); firstPiece = false
+            case let .text(raw):
+                let normalized = normalizer?.apply(raw) ?? raw
+                for inner in added.split(normalized, normalizedText: true) {
+                    switch inner {
+                    case let .token(id): ids.append(id)
+                    case let .text(piece):
+                        let pieces = preTokenizer?.split([piece], first: firstPiece) ?? [piece]
+                        for p in pieces where !p.isEmpty { modelTokenize(p, into: &ids) }
+                    }
+                    firstPiece = false
+                }
+            }
+        }
+        return ids
+    }
+
+    @inline(__always)
+    func modelTokenize(_ piece: [UInt32], into ids: inout [Int]) {
+        switch model {
+        case let .wordPiece(m): m.tokenize(piece, into: &ids)
+        }
+    }
+
+    /// One text, or a pair (a query and a document, say), as the model takes it: truncated to
+    /// `maxLength` (longest first for a pair) and with the post-processor's special tokens.
+    public func encode(_ text: String, pair: String? = nil, addSpecialTokens: Bool = true) -> Encoding {
+        var a = tokenize(text)
+        var b = pair.map(tokenize)
+        if let maxLength {
+            let room = Swift.max(0, maxLength - (addSpecialTokens ? (postProcessor?.addedTokens(pair: b != nil) ?? 0) : 0))
+            if let second = b, a.count + second.count > room {
+                // Longest first, as the library computes it: the shorter text kept whole when
+                // the longer can take the rest, else both cut to half (the odd token to the
+                // second of the two by length).
+                var n1 = Swift.min(a.count, second.count), n2 = Swift.max(a.count, second.count)
+                n2 = n1 > room ? n1 : Swift.max(n1, room - n1)
+                if n1 + n2 > room { n1 = room / 2; n2 = n1 + room % 2 }
+                if a.count > second.count { swap(&n1, &n2) }
+                a = truncated(a, to: Swift.min(a.count, n1))
+                b = truncated(second, to: Swift.min(second.count, n2))
+            } else if b == nil, a.count > room {
+                a = truncated(a, to: room)
+            }
+        }
+        let ea = Encoding(ids: a), eb = b.map { Encoding(ids: $0) }
+        guard addSpecialTokens, let postProcessor else { return eb.map { ea + $0.withType(1) } ?? ea }
+        return postProcessor.process(ea, eb)
+    }
+
+    private func truncated(_ ids: [Int], to count: Int) -> [Int] {
+        truncationSide == .right ? Array(ids.prefix(count)) : Array(ids.suffix(count))
+    }
+
+    /// Text from ids, special tokens left out unless asked for.
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) -> String {
+        let specials = Set(added.tokens.filter(\.special).map(\.id))
+        let tokens = ids.compactMap { id -> String? in
+            if skipSpecialTokens && specials.contains(id) { return nil }
+            return token(of: id)
+        }
+        guard let decoder else { return tokens.joined(separator: " ") }
+        return decoder.decode(tokens).joined()
+    }
+}
