@@ -9,6 +9,10 @@ enum Fixtures {
     static func path(_ relative: String) -> String { repository.appendingPathComponent("Tests/Fixtures/" + relative).path }
     static let minilmFolder = repository.appendingPathComponent(".cache/minilm/model").path
     static var minilmAvailable: Bool { FileManager.default.fileExists(atPath: minilmFolder + "/model.safetensors") }
+    static let mpnetFolder = repository.appendingPathComponent(".cache/mpnet/model").path
+    static var mpnetAvailable: Bool { FileManager.default.fileExists(atPath: mpnetFolder + "/model.safetensors") }
+    static func text(_ relative: String) -> String { try! String(contentsOfFile: path(relative), encoding: .utf8) }
+    static func json(_ relative: String) -> JSONValue { try! JSONValue.parse(text(relative)) }
 }
 
 final class TemporaryFolder: @unchecked Sendable {
@@ -51,4 +55,16 @@ struct Reference: Decodable {
         let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("minilm/reference.json")))
         return try! JSONDecoder().decode(Reference.self, from: data)
     }()
+}
+
+/// Cosine and largest absolute difference of two vectors.
+func compare(_ a: [Float], _ b: [Float]) -> (cosine: Float, maxAbs: Float) {
+    let dot = zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+    let na = a.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot(), nb = b.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+    return (dot / max(na * nb, 1e-30), zip(a, b).map { abs($0 - $1) }.max() ?? 0)
+}
+
+extension JSONValue {
+    var ints: [Int] { array!.map { $0.int! } }
+    var floats: [Float] { array!.map { Float($0.double!) } }
 }

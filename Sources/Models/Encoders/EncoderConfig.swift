@@ -96,9 +96,13 @@ public struct EncoderConfig: Sendable, Equatable {
         }
     }
 
+    /// The padding index position ids count from: config.json's pad_token_id for the RoBERTa
+    /// family; 1 for MPNet, whose transformers implementation fixes it whatever the config says.
+    public var positionPaddingIndex: Int { architecture == .mpnet ? 1 : padTokenId }
+
     /// Where the first real token's position is: after the padding index for the RoBERTa
     /// family and MPNet, 0 elsewhere.
-    public var firstPosition: Int { architecture.positionsAfterPadding ? padTokenId + 1 : 0 }
+    public var firstPosition: Int { architecture.positionsAfterPadding ? positionPaddingIndex + 1 : 0 }
 
     /// The longest input the position table allows.
     public var maxTokens: Int { maxPositions - firstPosition }

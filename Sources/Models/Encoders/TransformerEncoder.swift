@@ -70,12 +70,36 @@ public struct TransformerEncoder: Sendable {
         return relativeBias.gatherRows(buckets, indexShape: [t, t]).permuted([2, 0, 1]).unsqueezed(axis: 0)
     }
 
+    /// The position rows of each token. BERT, DistilBERT and ELECTRA number tokens from 0. The
+    /// RoBERTa family and MPNet number them as transformers' create_position_ids_from_input_ids
+    /// does: from padding index + 1, skipping every token whose id is the padding id (which
+    /// takes the padding index itself). When no real token has that id (the usual case), that
+    /// is a slice of the table, a view; otherwise the exact rows are gathered.
+    func positionEmbeddings(ids: [Int], mask: [Float], batch: Int, length: Int) -> Tensor {
+        let first = config.firstPosition
+        guard config.architecture.positionsAfterPadding else {
+            return positions.table.sliced(axis: 0, range: first..<(first + length))
+        }
+        let pad = config.positionPaddingIndex
+        guard zip(ids, mask).contains(where: { $0.0 == pad && $0.1 > 0 }) else {
+            return positions.table.sliced(axis: 0, range: first..<(first + length))
+        }
+        var rows = [Int](repeating: pad, count: ids.count)
+        for b in 0..<batch {
+            var count = 0
+            for t in 0..<length where ids[b * length + t] != pad {
+                count += 1
+                rows[b * length + t] = pad + count
+            }
+        }
+        return positions(rows, shape: [batch, length])
+    }
+
     /// Hidden states after the embeddings and after each layer (lazy; nothing runs yet).
     /// ids: [B·T] token ids, row-major; mask: [B·T] of 1 (token) or 0 (padding); typeIds:
     /// [B·T] token type ids (nil: all 0).
     public func hiddenStates(ids: [Int], mask: [Float], typeIds: [Int]? = nil, batch: Int, length: Int) -> [Tensor] {
-        let first = config.firstPosition
-        var embedded = words(ids, shape: [batch, length]) + positions.table.sliced(axis: 0, range: first..<(first + length))
+        var embedded = words(ids, shape: [batch, length]) + positionEmbeddings(ids: ids, mask: mask, batch: batch, length: length)
         if let tokenTypes {
             if let typeIds, typeIds.contains(where: { $0 != 0 }) {
                 embedded = embedded + tokenTypes(typeIds, shape: [batch, length])

@@ -92,7 +92,8 @@ public struct SentenceEncoder: Sendable {
     /// model's default prompt if it names one. Texts are sorted by length and run in batches
     /// of `batchSize`, so a batch pads little; padding is masked out of attention and pooling,
     /// so a text's vector does not depend on its batch.
-    public func embed(_ texts: [String], batchSize: Int = 32, prompt: String? = nil) throws -> [[Float]] {
+    /// `progress` is told how many texts each finished batch held.
+    public func embed(_ texts: [String], batchSize: Int = 32, prompt: String? = nil, progress: ((Int) -> Void)? = nil) throws -> [[Float]] {
         guard batchSize >= 1 else { throw ModelError.badInput("batch size must be at least 1") }
         let usedPrompt = prompt ?? modules.defaultPromptName.flatMap { modules.prompts[$0] }
         var promptLength = 0
@@ -108,6 +109,7 @@ public struct SentenceEncoder: Sendable {
             let indices = Array(order[start..<Swift.min(start + batchSize, order.count)])
             let batch = indices.map { tokenized[$0] }
             for (i, v) in zip(indices, embedBatch(batch, promptLength: promptLength)) { vectors[i] = v }
+            progress?(indices.count)
             start += batchSize
         }
         return vectors

@@ -30,6 +30,9 @@ public struct InputTensor: Sendable {
 public struct InputBundle: Sendable {
     public var tensors: [InputTensor] = []
     public var metadata: [(String, MetadataValue)] = []
+    /// What the reader left out and why (a binary file in a model folder, say), for the pack
+    /// summary.
+    public var notes: [String] = []
     public init() {}
 }
 

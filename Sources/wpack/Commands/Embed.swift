@@ -25,33 +25,29 @@ struct Embed: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Texts per forward pass.")
     var batchSize = 32
 
+    @Option(name: .customLong("prompt-name"), help: "A prompt the model defines (config_sentence_transformers.json), put before every text.")
+    var promptName: String?
+
+    @Option(help: "A prompt text put before every text.")
+    var prompt: String?
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard !(json && similarity) else { throw ValidationError("--json and --similarity do not go together") }
+        guard promptName == nil || prompt == nil else { throw ValidationError("--prompt-name and --prompt do not go together") }
     }
 
     func run() throws {
         var all = texts
-        if let file {
-            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-                throw CommandFailure("cannot read '\(file)' as UTF-8 text")
-            }
-            all += text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            if all.last == "" && text.hasSuffix("\n") { all.removeLast() }
-        }
+        if let file { all += try Self.lines(of: file) }
         guard !all.isEmpty else { throw CommandFailure("no texts: give them as arguments or with --file") }
         let store = try WeightStore(path: model)
         let encoder = try SentenceEncoder(store: store)
+        let promptText = try promptName.map(encoder.prompt(named:)) ?? prompt
         let progress = file != nil && all.count > batchSize && Terminal.stderrIsTerminal
             ? ProgressBar(label: "embedding", total: all.count, unit: "texts") : nil
-        var vectors: [[Float]] = []
-        var start = 0
-        while start < all.count {
-            let batch = Array(all[start..<min(start + batchSize, all.count)])
-            vectors += try encoder.embed(batch, batchSize: batchSize)
-            progress?.advance(batch.count)
-            start += batchSize
-        }
+        // All texts in one call, so that they are sorted by length across the whole input.
+        let vectors = try encoder.embed(all, batchSize: batchSize, prompt: promptText, progress: { progress?.advance($0) })
         progress?.finish()
         if similarity {
             let width = min(40, all.map(\.count).max() ?? 0)
@@ -66,5 +62,21 @@ struct Embed: ParsableCommand {
         } else {
             for v in vectors { print(v.map { String($0) }.joined(separator: " ")) }
         }
+    }
+
+    /// The texts of a file, one a line: lines end at \n or \r\n (a final line ending adds no
+    /// text). An empty file, or one that is not UTF-8, is an error.
+    static func lines(of path: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read '\(path)'") }
+        guard let text = String(data: data, encoding: .utf8) else { throw CommandFailure("'\(path)' is not UTF-8 text") }
+        guard !text.isEmpty else { throw CommandFailure("'\(path)' is empty: it holds no text") }
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            var s = String.UnicodeScalarView(line)
+            if s.last == "\r" { s.removeLast() }
+            return String(s)
+        }
+        if text.unicodeScalars.last == "\n" { lines.removeLast() }
+        guard !lines.isEmpty else { throw CommandFailure("'\(path)' holds no text") }
+        return lines
     }
 }

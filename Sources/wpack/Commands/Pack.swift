@@ -76,6 +76,7 @@ struct Pack: ParsableCommand {
         var tensors: [InputTensor] = []
         var metadata: [(String, MetadataValue)] = []
         var seen: [String: String] = [:]
+        var notes: [String] = []
         for input in inputs {
             let bundle = try InputReader.read(path: input, policy: keepHalf ? .keep : .widen)
             for t in bundle.tensors {
@@ -86,9 +87,13 @@ struct Pack: ParsableCommand {
                 tensors.append(t)
             }
             metadata += bundle.metadata
+            notes += bundle.notes
         }
 
-        let writer = try WeightStoreWriter(path: output, options: .init(alignment: alignment, zstdLevel: level))
+        // Written under a temporary name first: a model folder is checked by loading the
+        // result as wpack will load it, and the output appears only if that passes.
+        let staging = output + ".wpack-staging"
+        let writer = try WeightStoreWriter(path: staging, options: .init(alignment: alignment, zstdLevel: level))
         for (key, value) in metadata { try writer.setMetadata(key, value) }
         for (key, value) in userMeta { try writer.setMetadata(key, .string(value)) }
         if let layerList { try writer.setMetadata(SequentialModel.metadataKey, .string(layerList)) }
@@ -111,7 +116,26 @@ struct Pack: ParsableCommand {
         }
         defer { progress?.finish() }
         try writer.finish()
+        let summary: ModelSummary
+        do {
+            summary = ModelSummary(store: try WeightStore(path: staging))
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+        if let problem = summary.problem {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw CommandFailure("the model in '\(inputs.joined(separator: ", "))' would not run: \(problem)")
+        }
+        guard rename(staging, output) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: staging)
+            throw CommandFailure("cannot move the packed file to '\(output)': \(reason)")
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         print("wrote \(output): \(tensors.count) tensors, \(Terminal.formatBytes(size)), alignment \(alignment)")
+        for line in summary.lines { print("  " + line) }
+        for note in notes { print("  " + note) }
+        if !summary.runsWith.isEmpty { print("  runs with: " + summary.runsWith.map { "wpack " + $0 }.joined(separator: ", ")) }
     }
 }

@@ -22,7 +22,9 @@ public indirect enum Normalizer: Sendable {
             if lower { s = Self.lower(s) }
             return s
         case .lowercase: return Self.lower(text)
-        case .stripAccents: return Self.dropMarks(text)
+        // Not the same class as BertNormalizer's: the library's StripAccents drops every
+        // combining mark (a Devanagari vowel sign too), BertNormalizer only nonspacing ones.
+        case .stripAccents: return text.allSatisfy({ $0 < 0x300 }) ? text : text.filter { !UnicodeData.combiningMark.contains($0) }
         case let .unicode(form): return UnicodeNormalization.apply(form, to: text)
         case let .replace(pattern, content): return Self.replace(text, pattern, content)
         case let .prepend(prefix): return text.isEmpty ? text : prefix + text

@@ -58,6 +58,7 @@ enum UnicodeData {
     static let punctuation = CharacterClass(ranges: ReferenceTables.punctuation)
     static let word = CharacterClass(ranges: ReferenceTables.wordCharacters)
     static let nonspacingMark = CharacterClass(ranges: ReferenceTables.nonspacingMarks)
+    static let combiningMark = CharacterClass(ranges: ReferenceTables.combiningMarks)
     static let lowercase = CharacterMapping(entries: ReferenceTables.lowercase)
     static let nfd = CharacterMapping(entries: ReferenceTables.nfd)
     static let nfkd = CharacterMapping(entries: ReferenceTables.nfkd)

@@ -1,0 +1,53 @@
+import WeightStore
+
+/// What a packed .wpk holds as a model, and which wpack commands will run it: the pack
+/// summary, and the check that refuses at pack time a folder that would fail at embed time.
+public struct ModelSummary: Sendable {
+    /// Lines for a person ("encoder: bert, 6 layers, hidden 384").
+    public var lines: [String] = []
+    /// The commands that will run the store ("embed").
+    public var runsWith: [String] = []
+    /// Why the store is not a model wpack runs, when it looks like one (a model folder with a
+    /// config.json or modules.json); nil when it runs or is plain tensors.
+    public var problem: String?
+
+    public init(store: WeightStore) {
+        let meta = store.metadata
+        if meta[SequentialModel.metadataKey] != nil {
+            do {
+                _ = try SequentialModel(store: store)
+                lines.append("model: sequential layer list")
+                runsWith = ["run"]
+            } catch {
+                problem = "\(error)"
+            }
+            return
+        }
+        let looksLikeEncoder = meta["file:modules.json"] != nil || meta["file:sentence_bert_config.json"] != nil
+            || (meta["model.type"].map { EncoderArchitecture(rawValue: $0) != nil } ?? false)
+        guard meta["file:config.json"] != nil || looksLikeEncoder else { return }
+        do {
+            let encoder = try SentenceEncoder(store: store)
+            let c = encoder.config
+            lines.append("encoder: \(c.architecture.rawValue), \(c.layers) layers, hidden \(c.hiddenSize), \(c.heads) heads, up to \(encoder.maxLength) tokens")
+            lines.append("tokenizer: " + Tokenizer.describe(files: { meta["file:" + $0] }))
+            var pipeline = encoder.pooling.modes.map(\.rawValue).joined(separator: "+") + " pooling"
+            for step in encoder.tail {
+                switch step {
+                case let .dense(d): pipeline += ", dense \(d.linear.inFeatures)->\(d.linear.outFeatures) \(d.activation)"
+                case .normalize: pipeline += ", normalize"
+                }
+            }
+            if !encoder.modules.fromModulesJSON { pipeline += " (no modules.json: sentence-transformers' default)" }
+            lines.append("sentence embedding: \(pipeline); \(encoder.dimension) dimensions")
+            if !encoder.modules.prompts.isEmpty {
+                lines.append("prompts: " + encoder.modules.prompts.keys.sorted().joined(separator: ", "))
+            }
+            runsWith = ["embed"]
+        } catch {
+            if looksLikeEncoder { problem = "\(error)" } else {
+                lines.append("not a model wpack runs: \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import Models
+
+/// Token ids against the tokenizers library (PyPI) on 2,100 varied texts per tokenizer (every
+/// script, emoji and ZWJ sequences, combining marks, control and zero-width characters,
+/// whitespace runs, long words, special tokens inside text), written by
+/// tools/fixtures/make_encoder_fixtures.py from the real tokenizer.json of each model.
+@Suite struct TokenizerAgreementTests {
+    static let names = ["minilm", "mpnet"]
+
+    static func load(_ name: String) throws -> (Tokenizer, JSONValue) {
+        let tokenizer = try Tokenizer(tokenizerJSON: Fixtures.text("tokenizers/\(name)/tokenizer.json"))
+        return (tokenizer, Fixtures.json("tokenizers/\(name)/ids.json"))
+    }
+
+    @Test(arguments: names) func everyTextGivesTheLibrarysIds(name: String) throws {
+        var (tokenizer, expected) = try Self.load(name)
+        tokenizer.maxLength = nil
+        let rows = expected["rows"]!.array!
+        #expect(rows.count >= 2000)
+        var mismatches: [String] = []
+        for row in rows {
+            let text = row["text"]!.string!
+            let ids = tokenizer.encode(text).ids
+            if ids != row["ids"]!.ints { mismatches.append(text.debugDescription) }
+        }
+        #expect(mismatches.isEmpty, "\(name): \(mismatches.count) of \(rows.count) differ, first: \(mismatches.prefix(5))")
+    }
+
+    @Test(arguments: names) func pairsTruncateLongestFirst(name: String) throws {
+        var (tokenizer, expected) = try Self.load(name)
+        tokenizer.maxLength = 48
+        for pair in expected["pairs_truncated_48"]!.array! {
+            let e = tokenizer.encode(pair["a"]!.string!, pair: pair["b"]!.string!)
+            #expect(e.ids == pair["ids"]!.ints, "\(pair["a"]!.string!.debugDescription) + \(pair["b"]!.string!.debugDescription)")
+            #expect(e.typeIds == pair["type_ids"]!.ints)
+        }
+    }
+
+    @Test(arguments: names) func decodingGivesTheLibrarysText(name: String) throws {
+        let (tokenizer, expected) = try Self.load(name)
+        for row in expected["decoded"]!.array! {
+            #expect(tokenizer.decode(row["ids"]!.ints) == row["text"]!.string!, "\(row["ids"]!.ints)")
+        }
+    }
+
+    /// vocab.txt + tokenizer_config.json, the fallback for folders without tokenizer.json,
+    /// builds the same pipeline (MiniLM ships both: the ids must agree).
+    @Test func vocabularyFileFallbackAgrees() throws {
+        let (_, expected) = try Self.load("minilm")
+        guard Fixtures.minilmAvailable else { return }
+        let vocab = try String(contentsOfFile: Fixtures.minilmFolder + "/vocab.txt", encoding: .utf8)
+        let config = try TokenizerConfig(json: String(contentsOfFile: Fixtures.minilmFolder + "/tokenizer_config.json", encoding: .utf8))
+        var tokenizer = try Tokenizer(vocabularyText: vocab, config: config)
+        tokenizer.maxLength = nil
+        for row in expected["rows"]!.array!.prefix(500) {
+            #expect(tokenizer.encode(row["text"]!.string!).ids == row["ids"]!.ints, "\(row["text"]!.string!.debugDescription)")
+        }
+    }
+
+    @Test func unknownComponentsAreRefusedByName() throws {
+        let json = Fixtures.text("tokenizers/minilm/tokenizer.json")
+        let swapped = json.replacingOccurrences(of: "\"type\":\"BertPreTokenizer\"", with: "\"type\":\"UnicodeScripts\"")
+            .replacingOccurrences(of: "\"type\": \"BertPreTokenizer\"", with: "\"type\": \"UnicodeScripts\"")
+        #expect(swapped != json)
+        #expect(throws: ModelError.badConfig("tokenizer.json: the pre-tokenizer 'UnicodeScripts' is not implemented by wpack")) {
+            try Tokenizer(tokenizerJSON: swapped)
+        }
+        #expect(throws: ModelError.self) { try Tokenizer(tokenizerJSON: "{\"model\": {\"type\": \"WordPiece\"") }
+    }
+}
