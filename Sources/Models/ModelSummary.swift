@@ -23,6 +23,19 @@ public struct ModelSummary: Sendable {
             }
             return
         }
+        if let config = meta["file:config.json"], config.contains("ForSequenceClassification") {
+            do {
+                let ce = try CrossEncoder(store: store)
+                let c = ce.config
+                lines.append("cross-encoder: \(c.architecture.rawValue), \(c.layers) layers, hidden \(c.hiddenSize), up to \(ce.maxLength) tokens a pair")
+                lines.append("tokenizer: " + Tokenizer.describe(files: { meta["file:" + $0] }))
+                lines.append("labels: \(ce.labels.joined(separator: ", ")); activation \(ce.activation)")
+                runsWith = ["rerank"]
+            } catch {
+                problem = "\(error)"
+            }
+            return
+        }
         let looksLikeEncoder = meta["file:modules.json"] != nil || meta["file:sentence_bert_config.json"] != nil
             || (meta["model.type"].map { EncoderArchitecture(rawValue: $0) != nil } ?? false)
         guard meta["file:config.json"] != nil || looksLikeEncoder else { return }

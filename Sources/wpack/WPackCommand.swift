@@ -8,7 +8,7 @@ struct WPackCommand: ParsableCommand {
         commandName: "wpack",
         abstract: "Pack, inspect and check .wpk weight stores; run the models they hold.",
         discussion: "Exit codes: 0 success, 1 bad input or failed check, 2 usage.",
-        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Run.self, Bench.self])
+        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Rerank.self, Run.self, Bench.self])
 
     /// Exit codes are part of the interface: 1 for bad input, 2 for usage (ArgumentParser's own
     /// default for usage errors is 64, so errors are mapped here rather than left to it).

@@ -95,3 +95,30 @@ import Testing
         #expect(try CLI.wpack("embed", model, "x", "--prompt", "a", "--prompt-name", "query").status == 2)
     }
 }
+
+@Suite struct RerankCommandTests {
+    typealias CLI = CommandLineTests
+    static let model = CLI.repository.appendingPathComponent("Tests/Fixtures/cross-encoders").path
+
+    @Test func rerankPrintsDocumentsBestFirst() throws {
+        let folder = CLI.Folder()
+        let packed = try CLI.wpack("pack", Self.model + "/roberta", "-o", folder.file("ce.wpk"))
+        #expect(packed.status == 0 && packed.stdout.contains("cross-encoder: roberta") && packed.stdout.contains("runs with: wpack rerank"), "\(packed.stdout)\(packed.stderr)")
+        let docs = ["Paris is the capital of France.", "A man is eating food.", "Cats sleep a lot."]
+        let r = try CLI.wpack(["rerank", folder.file("ce.wpk"), "--query", "capital of France", "--json"] + docs)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 3)
+        let scores = rows.map { $0["score"] as! Double }
+        #expect(scores == scores.sorted(by: >))
+        #expect(Set(rows.map { $0["index"] as! Int }) == [0, 1, 2])
+        #expect((rows[0]["scores"] as? [String: Double])?.keys.sorted() == ["contradiction", "entailment", "neutral"])
+        try docs.joined(separator: "\n").write(toFile: folder.file("docs.txt"), atomically: true, encoding: .utf8)
+        let fromFile = try CLI.wpack("rerank", folder.file("ce.wpk"), "--query", "capital of France", "--file", folder.file("docs.txt"), "--json")
+        #expect(fromFile.stdout == r.stdout)
+        let text = try CLI.wpack(["rerank", folder.file("ce.wpk"), "--query", "capital of France"] + docs)
+        #expect(text.stdout.split(separator: "\n").count == 3)
+        #expect(try CLI.wpack("rerank", folder.file("ce.wpk"), "--query", "q").status == 1)
+        #expect(try CLI.wpack("rerank", folder.file("ce.wpk"), "doc").status == 2)
+    }
+}

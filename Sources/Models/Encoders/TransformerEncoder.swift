@@ -13,10 +13,13 @@ public struct TransformerEncoder: Sendable {
     let projection: Linear?
     let relativeBias: Tensor?
     let layers: [EncoderLayer]
+    /// The prefix of the base model's weights in a task checkpoint ("bert.", "roberta.", ...).
+    let weightPrefix: String
 
     public init(store: WeightStore, config: EncoderConfig) throws {
         self.config = config
         let names = try EncoderWeightNames.detect(in: store, architecture: config.architecture)
+        weightPrefix = names.prefix
         let e = config.embeddingSize
         words = try Embedding(store: store, name: names.words, rows: config.vocabularySize, width: e)
         positions = try Embedding(store: store, name: names.positions, rows: config.maxPositions, width: e)

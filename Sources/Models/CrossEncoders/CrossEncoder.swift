@@ -1,0 +1,106 @@
+import Foundation
+import LazyTensor
+import WeightStore
+
+/// A cross-encoder (reranker): a ...ForSequenceClassification model that reads a query and a
+/// document together and gives the pair a score, as sentence-transformers' CrossEncoder does
+/// (its activation: config.json's sentence_transformers.activation_fn, else sigmoid for one
+/// label and none for several).
+public struct CrossEncoder: Sendable {
+    public let config: EncoderConfig
+    public let tokenizer: Tokenizer
+    let encoder: TransformerEncoder
+    let head: ClassificationHead
+    public let labels: [String]
+    public let activation: Dense.Activation
+    public let maxLength: Int
+    public let store: WeightStore
+
+    public init(store: WeightStore) throws {
+        guard let text = store.metadata["file:config.json"] else {
+            throw ModelError.notAModel(kind: "cross-encoder", reason: "no config.json inside")
+        }
+        let j: JSONValue
+        do { j = try JSONValue.parse(text) } catch { throw ModelError.badConfig("config.json: \(error)") }
+        let architectures = j["architectures"]?.array?.compactMap(\.string) ?? []
+        guard architectures.contains(where: { $0.hasSuffix("ForSequenceClassification") }) else {
+            throw ModelError.notAModel(kind: "cross-encoder", reason: "config.json names no ...ForSequenceClassification architecture")
+        }
+        config = try EncoderConfig(json: text)
+        var labels: [String] = []
+        if let id2label = j["id2label"]?.pairs {
+            let sorted = try id2label.map { key, value -> (Int, String) in
+                guard let i = Int(key), let name = value.string else { throw ModelError.badConfig("config.json: id2label entry '\(key)' is not an index and a name") }
+                return (i, name)
+            }.sorted { $0.0 < $1.0 }
+            guard sorted.map(\.0) == Array(0..<sorted.count) else { throw ModelError.badConfig("config.json: id2label is not numbered 0, 1, ...") }
+            labels = sorted.map(\.1)
+        }
+        if let n = j["num_labels"]?.int, labels.count != n {
+            labels = (0..<n).map { "LABEL_\($0)" }
+        }
+        if labels.isEmpty { labels = ["LABEL_0", "LABEL_1"] }  // transformers' default
+        self.labels = labels
+
+        var activationName = j["sentence_transformers"]?["activation_fn"]?.string ?? j["sbert_ce_default_activation_function"]?.string
+        if activationName == nil { activationName = labels.count == 1 ? Dense.Activation.sigmoid.rawValue : Dense.Activation.identity.rawValue }
+        guard let activation = Dense.Activation(name: activationName!) else {
+            throw ModelError.badConfig("cross-encoder activation '\(activationName!)' is not implemented by wpack")
+        }
+        self.activation = activation
+
+        var tokenizer = try Tokenizer(store: store)
+        var limit = config.maxTokens
+        if let m = try? TokenizerConfig(json: store.metadata["file:tokenizer_config.json"] ?? "{}").modelMaxLength { limit = Swift.min(m, limit) }
+        tokenizer.maxLength = limit
+        maxLength = limit
+        self.tokenizer = tokenizer
+        encoder = try TransformerEncoder(store: store, config: config)
+        head = try ClassificationHead(store: store, config: config, prefix: encoder.weightPrefix, labels: labels.count)
+        self.store = store
+    }
+
+    /// The scores of each (query, document) pair: one per label, after the activation.
+    public func scores(_ pairs: [(String, String)], batchSize: Int = 32) throws -> [[Float]] {
+        guard batchSize >= 1 else { throw ModelError.badInput("batch size must be at least 1") }
+        let encoded = pairs.map { tokenizer.encode($0.0, pair: $0.1) }
+        if config.typeVocabularySize > 0, let bad = encoded.lazy.flatMap(\.typeIds).first(where: { $0 >= config.typeVocabularySize }) {
+            throw ModelError.badConfig("the tokenizer gives token type \(bad), the model has \(config.typeVocabularySize) token types")
+        }
+        let order = encoded.indices.sorted { encoded[$0].count != encoded[$1].count ? encoded[$0].count > encoded[$1].count : $0 < $1 }
+        var out = [[Float]](repeating: [], count: pairs.count)
+        var start = 0
+        while start < order.count {
+            let indices = Array(order[start..<Swift.min(start + batchSize, order.count)])
+            let batch = indices.map { encoded[$0] }
+            let values = logits(batch).materialized().scalars
+            let n = labels.count
+            for (row, i) in indices.enumerated() { out[i] = Array(values[(row * n)..<((row + 1) * n)]) }
+            start += batchSize
+        }
+        return out
+    }
+
+    /// Documents by score for one query, best first: (index into documents, score). A model
+    /// with several labels is ranked by its first label's score, as sentence-transformers'
+    /// rank is used with one-label rerankers.
+    public func rank(query: String, documents: [String], batchSize: Int = 32) throws -> [(index: Int, score: Float)] {
+        let s = try scores(documents.map { (query, $0) }, batchSize: batchSize)
+        return s.enumerated().map { ($0.offset, $0.element[0]) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+    }
+
+    /// Lazy [B, labels] scores of one padded batch of encoded pairs.
+    func logits(_ batch: [Encoding]) -> Tensor {
+        let length = batch.map(\.count).max() ?? 1
+        let pad = tokenizer.padId ?? 0
+        var ids = [Int](), types = [Int](), mask = [Float]()
+        for e in batch {
+            let padding = length - e.count
+            ids += e.ids + [Int](repeating: pad, count: padding)
+            types += e.typeIds + [Int](repeating: 0, count: padding)
+            mask += [Float](repeating: 1, count: e.count) + [Float](repeating: 0, count: padding)
+        }
+        let hidden = encoder.hiddenStates(ids: ids, mask: mask, typeIds: types, batch: batch.count, length: length).last!
+        return activation.apply(head(hidden))
+    }
+}
