@@ -26,9 +26,7 @@ extension Tokenizer {
         guard let source else { return "none" }
         do {
             let t = try Tokenizer(files: file)
-            switch t.model {
-            case .wordPiece: return "WordPiece (\(source))"
-            }
+            return "\(t.model.name) (\(source))"
         } catch {
             return "unusable (\(source)): \(error)"
         }

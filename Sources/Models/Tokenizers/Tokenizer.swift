@@ -5,6 +5,24 @@
 public struct Tokenizer: Sendable {
     public enum Model: Sendable {
         case wordPiece(WordPiece)
+        case bpe(BPE)
+        case unigram(Unigram)
+
+        public var name: String {
+            switch self {
+            case .wordPiece: "WordPiece"
+            case .bpe: "BPE"
+            case .unigram: "Unigram"
+            }
+        }
+
+        var vocabulary: [String] {
+            switch self {
+            case let .wordPiece(m): m.vocabulary
+            case let .bpe(m): m.vocabulary
+            case let .unigram(m): m.vocabulary
+            }
+        }
     }
 
     public enum TruncationSide: Sendable { case left, right }
@@ -40,15 +58,16 @@ public struct Tokenizer: Sendable {
         if let t = added.tokens.first(where: { Array($0.content.utf8) == Array(token.utf8) }) { return t.id }
         switch model {
         case let .wordPiece(m): return m.id(of: token)
+        case let .bpe(m): return m.id(of: token)
+        case let .unigram(m): return m.id(of: token)
         }
     }
 
     /// The text of a token id.
     public func token(of id: Int) -> String? {
         if let t = added.tokens.first(where: { $0.id == id }) { return t.content }
-        switch model {
-        case let .wordPiece(m): return id >= 0 && id < m.vocabulary.count && !m.vocabulary[id].isEmpty ? m.vocabulary[id] : nil
-        }
+        let vocabulary = model.vocabulary
+        return id >= 0 && id < vocabulary.count && !vocabulary[id].isEmpty ? vocabulary[id] : nil
     }
 
     /// The ids of the text alone: added tokens, normalization, pre-tokenization and the model;
@@ -66,6 +85,9 @@ public struct Tokenizer: Sendable {
                     switch inner {
                     case let .token(id): ids.append(id)
                     case let .text(piece):
+                        // Empty text gives no tokens: the library's prepend (ByteLevel's and
+                        // Metaspace's prefix) does nothing to an empty string.
+                        if piece.isEmpty { break }
                         let pieces = preTokenizer?.split([piece], first: firstPiece) ?? [piece]
                         for p in pieces where !p.isEmpty { modelTokenize(p, into: &ids) }
                     }
@@ -80,6 +102,8 @@ public struct Tokenizer: Sendable {
     func modelTokenize(_ piece: [UInt32], into ids: inout [Int]) {
         switch model {
         case let .wordPiece(m): m.tokenize(piece, into: &ids)
+        case let .bpe(m): m.tokenize(piece, into: &ids)
+        case let .unigram(m): m.tokenize(piece, into: &ids)
         }
     }
 

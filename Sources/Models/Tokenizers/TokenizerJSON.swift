@@ -101,15 +101,25 @@ struct TokenizerJSONLoader {
         case "Prepend": return .prepend(try codePoints(j["prepend"], "Prepend's prepend"))
         case "Strip": return .strip(left: j["strip_left"]?.bool ?? true, right: j["strip_right"]?.bool ?? true)
         case "Replace":
-            guard let pattern = j["pattern"], let s = pattern["String"]?.string else {
-                throw ModelError.badConfig("tokenizer.json: Replace with a Regex pattern is not implemented by wpack")
-            }
-            return .replace(pattern: s.codePoints, content: try codePoints(j["content"], "Replace's content"))
+            return .replace(try pattern(j["pattern"], "Replace"), content: try codePoints(j["content"], "Replace's content"))
+        case "Precompiled":
+            guard let map = j["precompiled_charsmap"] else { throw ModelError.badConfig("tokenizer.json: Precompiled without a charsmap") }
+            // An empty charsmap (null) normalizes nothing.
+            if map.isNull { return .sequence([]) }
+            guard let text = map.string else { throw ModelError.badConfig("tokenizer.json: Precompiled's charsmap is not a string") }
+            return .precompiled(try PrecompiledCharsMap(base64: text))
+        case "ByteLevel": return .byteLevel
         case "Sequence":
             guard let items = j["normalizers"]?.array else { throw ModelError.badConfig("tokenizer.json: Sequence without normalizers") }
             return .sequence(try items.map(normalizer))
         default: throw unsupported("normalizer", t)
         }
+    }
+
+    func pattern(_ j: JSONValue?, _ owner: String) throws -> SplitPattern {
+        if let s = j?["String"]?.string { return SplitPattern(literal: s) }
+        if let r = j?["Regex"]?.string { return try SplitPattern(regex: r) }
+        throw ModelError.badConfig("tokenizer.json: \(owner)'s pattern is neither a String nor a Regex")
     }
 
     func preTokenizer(_ j: JSONValue) throws -> PreTokenizer {
@@ -131,6 +141,11 @@ struct TokenizerJSONLoader {
                 scheme = (j["add_prefix_space"]?.bool ?? true) ? .always : .never
             }
             return .metaspace(replacement: r[0], scheme: scheme, split: j["split"]?.bool ?? true)
+        case "ByteLevel":
+            return .byteLevel(addPrefixSpace: j["add_prefix_space"]?.bool ?? true, useRegex: j["use_regex"]?.bool ?? true)
+        case "Split":
+            return .split(try pattern(j["pattern"], "Split"), behavior: try delimiter(j["behavior"]?.string ?? "Isolated"),
+                          invert: j["invert"]?.bool ?? false)
         case "Sequence":
             guard let items = j["pretokenizers"]?.array else { throw ModelError.badConfig("tokenizer.json: Sequence without pretokenizers") }
             return .sequence(try items.map(preTokenizer))
@@ -165,6 +180,40 @@ struct TokenizerJSONLoader {
             return .wordPiece(try WordPiece(entries: entries, unkToken: j["unk_token"]?.string ?? "[UNK]",
                                             prefix: j["continuing_subword_prefix"]?.string ?? "##",
                                             maxInputCharsPerWord: j["max_input_chars_per_word"]?.int ?? 100))
+        case "BPE":
+            if let d = j["dropout"]?.double, d > 0 {
+                throw ModelError.badConfig("tokenizer.json: BPE with dropout \(d) is random; wpack tokenizes deterministically only")
+            }
+            guard let vocab = j["vocab"]?.pairs else { throw ModelError.badConfig("tokenizer.json: BPE without a vocab") }
+            var entries: [(String, Int)] = []
+            entries.reserveCapacity(vocab.count)
+            for (token, id) in vocab {
+                guard let i = id.int, i >= 0, i < 1 << 24 else { throw ModelError.badConfig("tokenizer.json: token '\(token)' has a bad id") }
+                entries.append((token, i))
+            }
+            var merges: [(String, String)] = []
+            for item in j["merges"]?.array ?? [] {
+                if let pair = item.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
+                    merges.append((a, b))
+                } else if let line = item.string, let space = line.firstIndex(of: " ") {
+                    merges.append((String(line[..<space]), String(line[line.index(after: space)...])))
+                } else {
+                    throw ModelError.badConfig("tokenizer.json: a BPE merge is neither \"a b\" nor [a, b]")
+                }
+            }
+            return .bpe(try BPE(entries: entries, merges: merges, unkToken: j["unk_token"]?.string,
+                                continuingSubwordPrefix: j["continuing_subword_prefix"]?.string,
+                                endOfWordSuffix: j["end_of_word_suffix"]?.string, fuseUnk: j["fuse_unk"]?.bool ?? false,
+                                byteFallback: j["byte_fallback"]?.bool ?? false, ignoreMerges: j["ignore_merges"]?.bool ?? false))
+        case "Unigram":
+            guard let vocab = j["vocab"]?.array else { throw ModelError.badConfig("tokenizer.json: Unigram without a vocab") }
+            let entries = try vocab.map { item -> (String, Double) in
+                guard let pair = item.array, pair.count == 2, let token = pair[0].string, let score = pair[1].double else {
+                    throw ModelError.badConfig("tokenizer.json: a Unigram entry is not [token, score]")
+                }
+                return (token, score)
+            }
+            return .unigram(try Unigram(entries: entries, unkID: j["unk_id"]?.int, byteFallback: j["byte_fallback"]?.bool ?? false))
         default: throw unsupported("model", t.isEmpty ? "(untyped)" : t)
         }
     }
@@ -212,6 +261,26 @@ struct TokenizerJSONLoader {
         let t = try type(j, "decoder")
         switch t {
         case "WordPiece": return .wordPiece(prefix: j["prefix"]?.string ?? "##", cleanup: j["cleanup"]?.bool ?? true)
+        case "ByteLevel": return .byteLevel
+        case "Metaspace":
+            let r = try codePoints(j["replacement"] ?? .string("\u{2581}"), "Metaspace's replacement")
+            guard r.count == 1 else { throw ModelError.badConfig("tokenizer.json: Metaspace's replacement must be one character") }
+            var scheme: PreTokenizer.PrependScheme = (j["add_prefix_space"]?.bool ?? true) ? .always : .never
+            if let p = j["prepend_scheme"]?.string {
+                guard let known = PreTokenizer.PrependScheme(rawValue: p) else { throw unsupported("Metaspace prepend_scheme", p) }
+                scheme = known
+            }
+            return .metaspace(replacement: r[0], prependScheme: scheme)
+        case "Replace":
+            guard let content = j["content"]?.string else { throw ModelError.badConfig("tokenizer.json: Replace decoder without content") }
+            return .replace(try pattern(j["pattern"], "Replace"), content: content)
+        case "ByteFallback": return .byteFallback
+        case "Fuse": return .fuse
+        case "Strip":
+            let c = try codePoints(j["content"] ?? .string(" "), "Strip's content")
+            guard c.count == 1 else { throw ModelError.badConfig("tokenizer.json: Strip's content must be one character") }
+            return .strip(content: c[0], start: j["start"]?.int ?? 0, stop: j["stop"]?.int ?? 0)
+        case "BPEDecoder": return .bpe(suffix: j["suffix"]?.string ?? "</w>")
         case "Sequence":
             guard let items = j["decoders"]?.array else { throw ModelError.badConfig("tokenizer.json: Sequence without decoders") }
             return .sequence(try items.map(decoder))

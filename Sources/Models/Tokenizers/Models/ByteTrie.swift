@@ -67,6 +67,17 @@ struct ByteTrie: Sendable {
 
     func lookup(_ bytes: some Sequence<UInt8>) -> Int? { walk(bytes).flatMap(value(at:)) }
 
+    /// Every key that is a prefix of bytes[start...], shortest first: (its value, its end).
+    func forEachPrefix(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, _ body: (Int, Int) -> Void) {
+        var node = 0
+        var i = start
+        while i < bytes.count, let next = child(node, bytes[i]) {
+            node = next
+            i += 1
+            if let v = value(at: node) { body(v, i) }
+        }
+    }
+
     /// The longest key that is a prefix of bytes[start...]: (its value, its end).
     func longestPrefix(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, root: Int = 0) -> (value: Int, end: Int)? {
         var node = root, best: (Int, Int)?

@@ -7,7 +7,12 @@ public indirect enum Normalizer: Sendable {
     case lowercase
     case stripAccents
     case unicode(UnicodeNormalization.Form)
-    case replace(pattern: [UInt32], content: [UInt32])
+    /// Every match of the pattern replaced by `content`.
+    case replace(SplitPattern, content: [UInt32])
+    /// SentencePiece's precompiled rules (XLM-R, T5, ...).
+    case precompiled(PrecompiledCharsMap)
+    /// Text to GPT-2's byte alphabet.
+    case byteLevel
     case prepend([UInt32])
     case strip(left: Bool, right: Bool)
     case sequence([Normalizer])
@@ -26,7 +31,19 @@ public indirect enum Normalizer: Sendable {
         // combining mark (a Devanagari vowel sign too), BertNormalizer only nonspacing ones.
         case .stripAccents: return text.allSatisfy({ $0 < 0x300 }) ? text : text.filter { !UnicodeData.combiningMark.contains($0) }
         case let .unicode(form): return UnicodeNormalization.apply(form, to: text)
-        case let .replace(pattern, content): return Self.replace(text, pattern, content)
+        case let .replace(pattern, content):
+            var out: [UInt32] = []
+            var previous = 0
+            for m in pattern.matches(in: text) {
+                out += text[previous..<m.lowerBound]
+                out += content
+                previous = m.upperBound
+            }
+            if previous == 0 { return text }
+            out += text[previous...]
+            return out
+        case let .precompiled(map): return map.apply(text)
+        case .byteLevel: return ByteLevel.encode(text)
         case let .prepend(prefix): return text.isEmpty ? text : prefix + text
         case let .strip(left, right):
             var start = 0, end = text.count
@@ -73,23 +90,6 @@ public indirect enum Normalizer: Sendable {
                 out += m
             } else {
                 out.append(c)
-            }
-        }
-        return out
-    }
-
-    static func replace(_ s: [UInt32], _ pattern: [UInt32], _ content: [UInt32]) -> [UInt32] {
-        guard !pattern.isEmpty, s.count >= pattern.count else { return s }
-        var out: [UInt32] = []
-        out.reserveCapacity(s.count)
-        var i = 0
-        while i < s.count {
-            if i + pattern.count <= s.count && s[i] == pattern[0] && Array(s[i..<(i + pattern.count)]) == pattern {
-                out += content
-                i += pattern.count
-            } else {
-                out.append(s[i])
-                i += 1
             }
         }
         return out

@@ -52,7 +52,8 @@ public indirect enum PostProcessor: Sendable {
             }
             return out
         case .offsetsOnly:
-            return b.map { a + $0 } ?? a
+            // The library's default: the second text's tokens get type 1.
+            return b.map { a.withType(0) + $0.withType(1) } ?? a
         case let .sequence(steps):
             // The library hands the pair to the first processor and the merged result on.
             guard let first = steps.first else { return b.map { a + $0 } ?? a }

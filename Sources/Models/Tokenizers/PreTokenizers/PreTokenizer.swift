@@ -18,6 +18,12 @@ public indirect enum PreTokenizer: Sendable {
     /// Spaces become `replacement` (▁), a prefix is prepended per `scheme`, and with `split`
     /// each piece starts at a replacement character.
     case metaspace(replacement: UInt32, scheme: PrependScheme, split: Bool)
+    /// GPT-2's: a space before each piece if asked, the GPT-2 split if asked, then every byte
+    /// as a character of the byte alphabet.
+    case byteLevel(addPrefixSpace: Bool, useRegex: Bool)
+    /// Split at a string or regex's matches, the matches treated as `behavior` says (or, with
+    /// `invert`, what lies between them).
+    case split(SplitPattern, behavior: Delimiter, invert: Bool)
     case sequence([PreTokenizer])
 
     /// `first` is true for the first piece of the input (before any added token), which
@@ -44,6 +50,14 @@ public indirect enum PreTokenizer: Sendable {
                 if split { out += Self.split(s, by: { $0 == replacement }, .mergedWithNext) } else { out.append(s) }
             }
             return out
+        case let .byteLevel(addPrefixSpace, useRegex):
+            return pieces.flatMap { piece -> [[UInt32]] in
+                var s = piece
+                if addPrefixSpace && s.first != 32 { s.insert(32, at: 0) }
+                return (useRegex ? ByteLevel.gpt2Split(s) : [s]).map(ByteLevel.encode)
+            }
+        case let .split(pattern, behavior, invert):
+            return pieces.flatMap { pattern.split($0, behavior: behavior, invert: invert) }
         case let .sequence(steps):
             return steps.reduce(pieces) { $1.split($0, first: first) }
         }

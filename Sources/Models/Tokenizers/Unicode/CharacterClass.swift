@@ -59,6 +59,8 @@ enum UnicodeData {
     static let word = CharacterClass(ranges: ReferenceTables.wordCharacters)
     static let nonspacingMark = CharacterClass(ranges: ReferenceTables.nonspacingMarks)
     static let combiningMark = CharacterClass(ranges: ReferenceTables.combiningMarks)
+    static let letter = CharacterClass(ranges: ReferenceTables.letters)
+    static let number = CharacterClass(ranges: ReferenceTables.numbers)
     static let lowercase = CharacterMapping(entries: ReferenceTables.lowercase)
     static let nfd = CharacterMapping(entries: ReferenceTables.nfd)
     static let nfkd = CharacterMapping(entries: ReferenceTables.nfkd)
