@@ -49,7 +49,7 @@ struct SentenceTransformerVariantTests {
         let model = try SentenceEncoder(store: WeightStore(path: temp.file("m.wpk")))
         let expected = Fixtures.json("st-variants/\(variant)/expected.json")
         let texts = expected["texts"]!.array!.map { $0.string! }
-        let prompt = try expected["prompt_name"]!.string.map(model.prompt(named:))
+        let prompt = try expected["prompt_name"]!.string.map { try model.prompt(named: $0) }
         for (text, ids) in zip(texts, expected["input_ids"]!.array!) {
             #expect(model.tokenize((prompt ?? "") + text) == ids.ints, "\(variant): \(text.debugDescription)")
         }

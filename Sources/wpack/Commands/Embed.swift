@@ -43,7 +43,7 @@ struct Embed: ParsableCommand {
         guard !all.isEmpty else { throw CommandFailure("no texts: give them as arguments or with --file") }
         let store = try WeightStore(path: model)
         let encoder = try SentenceEncoder(store: store)
-        let promptText = try promptName.map(encoder.prompt(named:)) ?? prompt
+        let promptText = try promptName.map { try encoder.prompt(named: $0) } ?? prompt
         let progress = file != nil && all.count > batchSize && Terminal.stderrIsTerminal
             ? ProgressBar(label: "embedding", total: all.count, unit: "texts") : nil
         // All texts in one call, so that they are sorted by length across the whole input.
