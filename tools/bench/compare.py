@@ -109,6 +109,11 @@ def prepare_files(wpack, cache, model_dir, have):
                                 "torch.save(load_file(sys.argv[1]), sys.argv[2] + '.tmp')", src, pt], check=True)
                 os.replace(pt + ".tmp", pt)
             files[f"{name}.pt"] = pt
+    mpnet = os.path.join(ROOT, ".cache", "mpnet", "model")
+    if os.path.exists(os.path.join(mpnet, "model.safetensors")):
+        files["mpnet-dir"], files["mpnet.wpk"] = mpnet, os.path.join(cache, "mpnet.wpk")
+        if not os.path.exists(files["mpnet.wpk"]):
+            subprocess.run([wpack, "pack", mpnet, "-o", files["mpnet.wpk"]], check=True, capture_output=True)
     files["minilm.onnx"] = os.path.join(cache, "minilm.onnx")
     if have["onnxruntime"] and not os.path.exists(files["minilm.onnx"]):
         subprocess.run([PY, PEERS, "export-onnx", model_dir, files["minilm.onnx"]], check=True, capture_output=True)
@@ -128,6 +133,69 @@ CNN_ROW = "6 digits CNN, 397 images"
 CONTRACTIONS = {"conv2d 3x3 pad 1 [8,64,56,56] -> 64": "6 conv2d 3x3 [8, 64, 56, 56] -> 64",
                 "einsum bhtd,bhkd->bhtk [32,12,128,32]": "6 einsum bhtd,bhkd->bhtk [32, 12, 128, 32]",
                 "einsum nchw,oihw->no [32,64,8,8] [128,64,8,8]": "6 einsum nchw,oihw->no [32, 64, 8, 8]"}
+
+
+TOKENIZE = {"minilm": "7 tokenize 2,100 varied texts: MiniLM WordPiece", "byte-level-bpe": "7 tokenize 2,100 varied texts: byte-level BPE",
+            "unigram-precompiled": "7 tokenize 2,100 varied texts: Unigram + precompiled", "english-minilm": "7 tokenize 1,000 English texts: MiniLM WordPiece"}
+CORPUS = {"minilm": "8 embed 1,000 mixed texts (5-256 tokens), MiniLM", "mpnet": "8 embed 1,000 mixed texts (5-256 tokens), MPNet"}
+
+
+def mixed_corpus(cache, model_dir):
+    """1,000 English-like texts of 5 to 256 tokens (whole words of MiniLM's vocabulary, one
+    token each mostly), in a fixed pseudo-random order; and the tokenizer fixtures' 2,100
+    varied texts, one a line."""
+    import random
+    path = os.path.join(cache, "corpus-mixed-1000.txt")
+    if not os.path.exists(path):
+        with open(os.path.join(model_dir, "vocab.txt"), encoding="utf-8") as f:
+            words = [w.strip() for w in f if w.strip().isalpha() and w.strip().islower() and len(w.strip()) > 2][1500:9000]
+        rng = random.Random(42)
+        texts = []
+        for _ in range(1000):
+            t = " ".join(rng.choice(words) for _ in range(rng.randint(3, 250)))
+            texts.append(t[0].upper() + t[1:] + ".")
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write("\n".join(texts) + "\n")
+        os.replace(path + ".tmp", path)
+    varied = os.path.join(cache, "corpus-varied-2100.txt")
+    if not os.path.exists(varied):
+        with open(os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "minilm", "ids.json"), encoding="utf-8") as f:
+            rows = json.load(f)["rows"]
+        with open(varied + ".tmp", "w", encoding="utf-8") as f:
+            f.write("\n".join(r["text"].replace("\r", " ").replace("\n", " ") for r in rows) + "\n")
+        os.replace(varied + ".tmp", varied)
+    return path, varied
+
+
+def round_tokenize(r, res, wpack, files, model_dir, have, quick):
+    mixed, varied = mixed_corpus(os.environ["WPACK_BENCH_CACHE"], model_dir)
+    cases = [(TOKENIZE[n], os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", n, "tokenizer.json"), varied)
+             for n in ("minilm", "byte-level-bpe", "unigram-precompiled")]
+    cases.append((TOKENIZE["english-minilm"], os.path.join(model_dir, "tokenizer.json"), mixed))
+    reps = "3" if quick else "7"
+    env = dict(os.environ, RAYON_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    for row, tok, texts in cases:
+        peers = [("wpack", [wpack, "bench", "tokenize", tok, "--file", texts, "--repeats", reps, "--json"])]
+        if have["tokenizers"]:
+            peers.append(("tokenizers (1 thread)", [PY, PEERS, "tokenize", tok, texts, reps]))
+        for name, cmd in rotate(peers, r):
+            sample(res, row, name, "ms", lambda cmd=cmd: run_json(cmd, env=env)["median_ms"])
+
+
+def round_corpus(r, res, wpack, files, model_dir, have, quick):
+    mixed, _ = mixed_corpus(os.environ["WPACK_BENCH_CACHE"], model_dir)
+    models = [("minilm", model_dir, files["minilm.wpk"])]
+    if files.get("mpnet.wpk"):
+        models.append(("mpnet", files["mpnet-dir"], files["mpnet.wpk"]))
+    for name, folder, wpk in models:
+        # wpack: the whole process, as a user runs it; sentence-transformers: a warm encode in
+        # a process that has already loaded the model (its start-up is not counted).
+        peers = [("wpack (whole process)", lambda wpk=wpk: timed_process([wpack, "embed", wpk, "--file", mixed], 1))]
+        if have["torch"] and have["sentence_transformers"]:
+            peers.append(("sentence-transformers (warm, batch 32)",
+                          lambda folder=folder: run_json([PY, PEERS, "corpus", folder, mixed, "32", "1"])["median_ms"]))
+        for peer, measure in rotate(peers, r):
+            sample(res, CORPUS[name], peer, "ms", measure)
 
 
 def rotate(items, k):
@@ -305,7 +373,7 @@ def report(res, memory, shared, goals, meta):
                   "| peer | RSS, sum | PSS, sum (shared pages counted once) | shared pages |", "|---|---|---|---|"]
         for peer, m in shared.items():
             lines.append(f"| {peer} | {m['rss_bytes'] / 2**20:.0f} MiB | {m['pss_bytes'] / 2**20:.0f} MiB | {m['shared_bytes'] / 2**20:.0f} MiB |")
-    lines += ["", "## Goals (issue 6)", "", "| goal | measured | met |", "|---|---|---|"]
+    lines += ["", "## Goals (issues 6 and 10)", "", "| goal | measured | met |", "|---|---|---|"]
     for g in goals:
         lines.append(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else ('no' if g['met'] is False else 'not measured')} |")
     return "\n".join(lines) + "\n"
@@ -336,6 +404,14 @@ def evaluate_goals(res, memory, shared):
     w, n, ne = res.median(chain, "wpack"), res.median(chain, "numpy"), res.median(chain, "numexpr")
     add("fused chain: ≥ 3x NumPy", f"{n / w:.1f}x" if w and n else "—", (n / w >= 3) if w and n else None)
     add("fused chain: at least numexpr", f"{ne / w:.2f}x" if w and ne else "—", (ne / w >= 1) if w and ne else None)
+    for row in TOKENIZE.values():
+        w, t = res.median(row, "wpack"), res.median(row, "tokenizers (1 thread)")
+        add(f"{row[2:]}: at least half the throughput of tokenizers", f"{t / w:.2f}x its throughput" if w and t else "—",
+            (t / w >= 0.5) if w and t else None)
+    for row in CORPUS.values():
+        w, st = res.median(row, "wpack (whole process)"), res.median(row, "sentence-transformers (warm, batch 32)")
+        add(f"{row[2:]}: ≥ 2x sentence-transformers' warm encode", f"{st / w:.2f}x" if w and st else "—",
+            (st / w >= 2) if w and st else None)
     if "wpack" in shared:
         s = shared["wpack"]
         add("weights counted once: two processes' PSS < their RSS by about one model",
@@ -375,12 +451,12 @@ def main():
     ap.add_argument("--cache", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="open,cold,minilm,ops,cnn,memory",
-                    help="comma-separated subset of: open, cold, minilm, ops, cnn, memory")
+    ap.add_argument("--only", default="open,cold,minilm,ops,cnn,memory,tokenize,corpus",
+                    help="comma-separated subset of: open, cold, minilm, ops, cnn, memory, tokenize, corpus")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     a = ap.parse_args()
     only = set(a.only.split(","))
-    unknown = only - {"open", "cold", "minilm", "ops", "cnn", "memory"}
+    unknown = only - {"open", "cold", "minilm", "ops", "cnn", "memory", "tokenize", "corpus"}
     if unknown:
         ap.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     modules = ["numpy", "scipy", "torch", "sentence_transformers", "onnxruntime", "onnx", "numexpr", "safetensors", "tokenizers",
@@ -405,6 +481,10 @@ def main():
         if "cnn" in only:
             round_cnn(r, res, a.wpack, files, have, a.quick)
             round_contractions(r, res, a.wpack, have, a.quick)
+        if "tokenize" in only:
+            round_tokenize(r, res, a.wpack, files, a.model_dir, have, a.quick)
+        if "corpus" in only:
+            round_corpus(r, res, a.wpack, files, a.model_dir, have, a.quick)
     memory = {}
     for (kind, w, peer), values in res.extra.items():
         if kind == "peak_rss" and all(values):

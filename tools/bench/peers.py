@@ -10,6 +10,8 @@ library's thread pool or allocator state leaks into the next measurement.
     peers.py ops PEER REPEATS                  PEER: numpy | numexpr | torch
     peers.py cnn PEER FOLDER REPEATS           PEER: numpy | torch | onnxruntime
     peers.py contractions PEER REPEATS         PEER: numpy | torch
+    peers.py tokenize TOKENIZER_JSON TEXTS REPEATS   the tokenizers library, one thread
+    peers.py corpus MODEL_DIR TEXTS BATCH REPEATS    sentence-transformers' warm encode
     peers.py cold-onnxruntime MODEL_DIR ONNX TEXT
     peers.py export-onnx MODEL_DIR ONNX        (needs torch and onnx)
 
@@ -409,6 +411,39 @@ def bench_contractions(peer, repeats):
     emit([{"name": name, "median_ms": median_ms(f, repeats)} for name, f in work.items()])
 
 
+# ------------------------------------------------------------------------------- encoders
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().split("\n")[:-1]
+
+
+def bench_tokenize(tokenizer_json, texts_path, repeats):
+    # One thread: encode_batch is the library's fastest path; RAYON_NUM_THREADS=1 (set by
+    # compare for this process) keeps it on one core, as wpack's tokenizer runs.
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(tokenizer_json)
+    tok.no_truncation()
+    tok.no_padding()
+    texts = read_lines(texts_path)
+    count = [0]
+
+    def run():
+        count[0] = sum(len(e.ids) for e in tok.encode_batch(texts))
+    ms = median_ms(run, repeats)
+    emit({"median_ms": ms, "tokens": count[0], "texts": len(texts)})
+
+
+def bench_corpus(model_dir, texts_path, batch, repeats):
+    import torch
+    torch.set_num_threads(THREADS)
+    from sentence_transformers import SentenceTransformer
+    model = SentenceTransformer(model_dir, device="cpu")
+    texts = read_lines(texts_path)
+    ms = median_ms(lambda: model.encode(texts, batch_size=batch), repeats)
+    emit({"median_ms": ms, "texts": len(texts), "peak_rss_bytes": peak_rss()})
+
+
 def main(argv):
     what = argv[0]
     if what == "open":
@@ -421,6 +456,10 @@ def main(argv):
         bench_cnn(argv[1], argv[2], int(argv[3]))
     elif what == "contractions":
         bench_contractions(argv[1], int(argv[2]))
+    elif what == "tokenize":
+        bench_tokenize(argv[1], argv[2], int(argv[3]))
+    elif what == "corpus":
+        bench_corpus(argv[1], argv[2], int(argv[3]), int(argv[4]))
     elif what == "cold-onnxruntime":
         cold_onnxruntime(argv[1], argv[2], argv[3])
     elif what == "export-onnx":
