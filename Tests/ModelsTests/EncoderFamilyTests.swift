@@ -39,3 +39,24 @@ import WeightStore
         #expect(got == expected)
     }
 }
+
+@Suite struct BatchingTests {
+    @Test func batchesRespectBothLimits() {
+        let lengths = [300, 250, 100, 100, 100, 10, 10, 10, 10, 5]
+        let b = SentenceEncoder.batches(lengths, maxTexts: 4, maxTokens: 256)
+        #expect(b == [0..<1, 1..<2, 2..<4, 4..<6, 6..<10])
+        for r in b { #expect(r.count == 1 || lengths[r.lowerBound] * r.count <= 256) }
+        #expect(SentenceEncoder.batches([], maxTexts: 4, maxTokens: 256).isEmpty)
+    }
+
+    /// A text's vector does not depend on the batch it lands in.
+    @Test func vectorsDoNotDependOnBatching() throws {
+        let folder = TemporaryFolder()
+        try pack([Fixtures.path("encoders/mpnet")], to: folder.file("m.wpk"))
+        let model = try SentenceEncoder(store: WeightStore(path: folder.file("m.wpk")))
+        let texts = ["a", "a much longer text that pads the others", "middle length text", "x y z"]
+        let together = try model.embed(texts, batchSize: 4)
+        let apart = try model.embed(texts, batchSize: 4, maxBatchTokens: 1)
+        for (a, b) in zip(together, apart) { #expect(zip(a, b).map { abs($0 - $1) }.max()! <= 2e-6) }
+    }
+}

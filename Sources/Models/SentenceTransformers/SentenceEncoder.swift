@@ -89,12 +89,15 @@ public struct SentenceEncoder: Sendable {
 
     /// One vector per text, in input order. `prompt` is put before every text (and, where the
     /// Pooling module says include_prompt false, left out of the pooling); nil takes the
-    /// model's default prompt if it names one. Texts are sorted by length and run in batches
-    /// of `batchSize`, so a batch pads little; padding is masked out of attention and pooling,
-    /// so a text's vector does not depend on its batch.
-    /// `progress` is told how many texts each finished batch held.
-    public func embed(_ texts: [String], batchSize: Int = 32, prompt: String? = nil, progress: ((Int) -> Void)? = nil) throws -> [[Float]] {
+    /// model's default prompt if it names one. Texts are sorted by length, longest first, and
+    /// cut into batches of at most `batchSize` texts and `maxBatchTokens` padded tokens, so a
+    /// batch pads little (about 1% on a corpus of 5 to 256 tokens a text) and its activations
+    /// stay bounded; padding is masked out of attention and pooling, so a text's vector does
+    /// not depend on its batch. `progress` is told how many texts each finished batch held.
+    public func embed(_ texts: [String], batchSize: Int = 32, maxBatchTokens: Int = 16384, prompt: String? = nil,
+                      progress: ((Int) -> Void)? = nil) throws -> [[Float]] {
         guard batchSize >= 1 else { throw ModelError.badInput("batch size must be at least 1") }
+        guard maxBatchTokens >= 1 else { throw ModelError.badInput("the token budget of a batch must be at least 1") }
         let usedPrompt = prompt ?? modules.defaultPromptName.flatMap { modules.prompts[$0] }
         var promptLength = 0
         if let usedPrompt, !usedPrompt.isEmpty {
@@ -104,15 +107,28 @@ public struct SentenceEncoder: Sendable {
         let tokenized = texts.map { tokenize((usedPrompt ?? "") + $0) }
         let order = tokenized.indices.sorted { tokenized[$0].count != tokenized[$1].count ? tokenized[$0].count > tokenized[$1].count : $0 < $1 }
         var vectors = [[Float]](repeating: [], count: texts.count)
-        var start = 0
-        while start < order.count {
-            let indices = Array(order[start..<Swift.min(start + batchSize, order.count)])
+        for indices in Self.batches(order.map { tokenized[$0].count }, maxTexts: batchSize, maxTokens: maxBatchTokens).map({ $0.map { order[$0] } }) {
             let batch = indices.map { tokenized[$0] }
             for (i, v) in zip(indices, embedBatch(batch, promptLength: promptLength)) { vectors[i] = v }
             progress?(indices.count)
-            start += batchSize
         }
         return vectors
+    }
+
+    /// Consecutive ranges of `lengths` (sorted longest first) holding at most `maxTexts`
+    /// texts and `maxTokens` padded tokens (the first text's length times the count); a text
+    /// longer than the budget goes alone.
+    static func batches(_ lengths: [Int], maxTexts: Int, maxTokens: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = 0
+        while start < lengths.count {
+            let longest = Swift.max(lengths[start], 1)
+            let fit = Swift.max(1, Swift.min(maxTexts, maxTokens / longest))
+            let end = Swift.min(lengths.count, start + fit)
+            out.append(start..<end)
+            start = end
+        }
+        return out
     }
 
     /// The vectors of one padded batch, as a lazy [B, D] tensor.

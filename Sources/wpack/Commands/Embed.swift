@@ -22,8 +22,11 @@ struct Embed: ParsableCommand {
     @Flag(help: "Print the cosine similarity matrix of the texts instead of the vectors.")
     var similarity = false
 
-    @Option(name: .customLong("batch-size"), help: "Texts per forward pass.")
+    @Option(name: .customLong("batch-size"), help: "Texts per forward pass, at most.")
     var batchSize = 32
+
+    @Option(name: .customLong("max-batch-tokens"), help: "Padded tokens per forward pass, at most (texts are sorted by length first).")
+    var maxBatchTokens = 16384
 
     @Option(name: .customLong("prompt-name"), help: "A prompt the model defines (config_sentence_transformers.json), put before every text.")
     var promptName: String?
@@ -33,6 +36,7 @@ struct Embed: ParsableCommand {
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard maxBatchTokens >= 1 else { throw ValidationError("--max-batch-tokens must be at least 1") }
         guard !(json && similarity) else { throw ValidationError("--json and --similarity do not go together") }
         guard promptName == nil || prompt == nil else { throw ValidationError("--prompt-name and --prompt do not go together") }
     }
@@ -47,7 +51,7 @@ struct Embed: ParsableCommand {
         let progress = file != nil && all.count > batchSize && Terminal.stderrIsTerminal
             ? ProgressBar(label: "embedding", total: all.count, unit: "texts") : nil
         // All texts in one call, so that they are sorted by length across the whole input.
-        let vectors = try encoder.embed(all, batchSize: batchSize, prompt: promptText, progress: { progress?.advance($0) })
+        let vectors = try encoder.embed(all, batchSize: batchSize, maxBatchTokens: maxBatchTokens, prompt: promptText, progress: { progress?.advance($0) })
         progress?.finish()
         if similarity {
             let width = min(40, all.map(\.count).max() ?? 0)
