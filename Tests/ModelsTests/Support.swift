@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import Models
 import WeightStore
 import LazyTensor
@@ -55,6 +56,17 @@ struct Reference: Decodable {
         let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("minilm/reference.json")))
         return try! JSONDecoder().decode(Reference.self, from: data)
     }()
+}
+
+/// Every vector against its reference: cosine ≥ 0.99999 and max abs ≤ 1e-4, widths equal.
+func expectVectorsMatch(_ got: [[Float]], _ expected: JSONValue, texts: [String], _ label: String) {
+    let want = expected.array!.map(\.floats)
+    #expect(got.count == want.count, "\(label): \(got.count) vectors, expected \(want.count)")
+    for (text, (g, w)) in zip(texts, zip(got, want)) {
+        #expect(g.count == w.count, "\(label): width \(g.count), expected \(w.count)")
+        let (cosine, maxAbs) = compare(g, w)
+        #expect(cosine >= 0.99999 && maxAbs <= 1e-4, "\(label) \(text.debugDescription): cosine \(cosine), max abs \(maxAbs)")
+    }
 }
 
 /// Cosine and largest absolute difference of two vectors.

@@ -164,33 +164,29 @@ struct TokenizerJSONLoader {
         }
     }
 
+    /// A model's {token: id} vocabulary, in file order, ids checked.
+    func vocabulary(_ j: JSONValue, _ model: String) throws -> [(String, Int)] {
+        guard let vocab = j["vocab"]?.pairs else { throw ModelError.badConfig("tokenizer.json: \(model) without a vocab") }
+        return try vocab.map { token, id in
+            guard let i = id.int, i >= 0, i < 1 << 24 else { throw ModelError.badConfig("tokenizer.json: token '\(token)' has a bad id") }
+            return (token, i)
+        }
+    }
+
     func model(_ j: JSONValue) throws -> Tokenizer.Model {
         // Old files have no type; a WordPiece model is the one with continuing_subword_prefix
         // and max_input_chars_per_word.
         let t = j["type"]?.string ?? (j["max_input_chars_per_word"] != nil ? "WordPiece" : "")
         switch t {
         case "WordPiece":
-            guard let vocab = j["vocab"]?.pairs else { throw ModelError.badConfig("tokenizer.json: WordPiece without a vocab") }
-            var entries: [(String, Int)] = []
-            entries.reserveCapacity(vocab.count)
-            for (token, id) in vocab {
-                guard let i = id.int, i >= 0, i < 1 << 24 else { throw ModelError.badConfig("tokenizer.json: token '\(token)' has a bad id") }
-                entries.append((token, i))
-            }
-            return .wordPiece(try WordPiece(entries: entries, unkToken: j["unk_token"]?.string ?? "[UNK]",
+            return .wordPiece(try WordPiece(entries: try vocabulary(j, "WordPiece"), unkToken: j["unk_token"]?.string ?? "[UNK]",
                                             prefix: j["continuing_subword_prefix"]?.string ?? "##",
                                             maxInputCharsPerWord: j["max_input_chars_per_word"]?.int ?? 100))
         case "BPE":
             if let d = j["dropout"]?.double, d > 0 {
                 throw ModelError.badConfig("tokenizer.json: BPE with dropout \(d) is random; wpack tokenizes deterministically only")
             }
-            guard let vocab = j["vocab"]?.pairs else { throw ModelError.badConfig("tokenizer.json: BPE without a vocab") }
-            var entries: [(String, Int)] = []
-            entries.reserveCapacity(vocab.count)
-            for (token, id) in vocab {
-                guard let i = id.int, i >= 0, i < 1 << 24 else { throw ModelError.badConfig("tokenizer.json: token '\(token)' has a bad id") }
-                entries.append((token, i))
-            }
+            let entries = try vocabulary(j, "BPE")
             var merges: [(String, String)] = []
             for item in j["merges"]?.array ?? [] {
                 if let pair = item.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {

@@ -55,18 +55,7 @@ public indirect enum Decoder: Sendable {
                 return String(out)
             }
         case let .replace(pattern, content):
-            return tokens.map { token in
-                let text = token.codePoints
-                var out: [UInt32] = []
-                var previous = 0
-                for m in pattern.matches(in: text) {
-                    out += text[previous..<m.lowerBound]
-                    out += content.codePoints
-                    previous = m.upperBound
-                }
-                out += text[previous...]
-                return out.string
-            }
+            return tokens.map { pattern.replacingMatches(in: $0.codePoints, with: content.codePoints).string }
         case .byteFallback:
             var out: [String] = []
             var pending: [UInt8] = []

@@ -31,17 +31,7 @@ public indirect enum Normalizer: Sendable {
         // combining mark (a Devanagari vowel sign too), BertNormalizer only nonspacing ones.
         case .stripAccents: return text.allSatisfy({ $0 < 0x300 }) ? text : text.filter { !UnicodeData.combiningMark.contains($0) }
         case let .unicode(form): return UnicodeNormalization.apply(form, to: text)
-        case let .replace(pattern, content):
-            var out: [UInt32] = []
-            var previous = 0
-            for m in pattern.matches(in: text) {
-                out += text[previous..<m.lowerBound]
-                out += content
-                previous = m.upperBound
-            }
-            if previous == 0 { return text }
-            out += text[previous...]
-            return out
+        case let .replace(pattern, content): return pattern.replacingMatches(in: text, with: content)
         case let .precompiled(map): return map.apply(text)
         case .byteLevel: return ByteLevel.encode(text)
         case let .prepend(prefix): return text.isEmpty ? text : prefix + text

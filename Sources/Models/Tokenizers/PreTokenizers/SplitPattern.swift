@@ -60,6 +60,22 @@ public struct SplitPattern: @unchecked Sendable {
         return out
     }
 
+    /// `text` with every match replaced by `content` (the library's NormalizedString::replace).
+    func replacingMatches(in text: [UInt32], with content: [UInt32]) -> [UInt32] {
+        let found = matches(in: text)
+        guard !found.isEmpty else { return text }
+        var out: [UInt32] = []
+        out.reserveCapacity(text.count)
+        var previous = 0
+        for m in found {
+            out += text[previous..<m.lowerBound]
+            out += content
+            previous = m.upperBound
+        }
+        out += text[previous...]
+        return out
+    }
+
     /// Splits text at the matches (or, inverted, at what lies between them), keeping or
     /// merging the matched parts as `behavior` says: the library's NormalizedString::split.
     func split(_ text: [UInt32], behavior: PreTokenizer.Delimiter, invert: Bool) -> [[UInt32]] {
