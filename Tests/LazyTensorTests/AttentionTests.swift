@@ -82,3 +82,41 @@ extension Ref {
 }
 
 import Foundation
+
+/// Sequences packed along the token axis (no padding) attend only to their own tokens, and
+/// give what each gives alone; a mask is read from its corner for each sequence.
+@Suite struct PackedAttentionTests {
+    static func pieces(_ lengths: [Int], heads: Int, d: Int, seed: UInt64) -> Tensor {
+        Tensor.randn(shape: [1, lengths.reduce(0, +), heads, d], seed: seed).permuted([0, 2, 1, 3])
+    }
+
+    @Test(arguments: [[3, 1, 5], [70, 2, 100], [1]])
+    func packedEqualsEachAlone(lengths: [Int]) {
+        let (heads, d) = (3, 8)
+        let q = Self.pieces(lengths, heads: heads, d: d, seed: 1), k = Self.pieces(lengths, heads: heads, d: d, seed: 2)
+        let v = Self.pieces(lengths, heads: heads, d: d, seed: 3)
+        let longest = lengths.max()!
+        let bias = Tensor.randn(shape: [1, heads, longest, longest], seed: 4)
+        for mask in [nil, bias] as [Tensor?] {
+            let packed = scaledDotProductAttention(q, k, v, mask: mask, segments: lengths)
+            // Heads merged back ([1, N, heads, d]) is the kernel's own layout: one kernel, no copy.
+            let merged = packed.permuted([0, 2, 1, 3])
+            // The plan lists the copy; at run time its source is already contiguous, so it aliases.
+            #expect(merged.plan().kernelNames == ["attention, \(lengths.count) sequences packed", "copy"])
+            let (got, stats) = Stats.measure { merged.materialized().scalars }
+            #expect(stats.kernels == 1 && stats.bytesCopied == 0, "\(stats)")
+            var start = 0
+            for n in lengths {
+                let part = { (x: Tensor) in x.sliced(axis: 2, range: start..<(start + n)) }
+                let alone = scaledDotProductAttention(part(q), part(k), part(v),
+                                                      mask: mask?.sliced(axis: 2, range: 0..<n).sliced(axis: 3, range: 0..<n)).materialized()
+                // Output [1, heads, N, d]; compare this sequence's rows.
+                let mine = packed.sliced(axis: 2, range: start..<(start + n)).materialized().scalars
+                let diff = zip(mine, alone.scalars).map { abs($0 - $1) }.max() ?? 0
+                #expect(diff <= 1e-5, "lengths \(lengths), sequence at \(start): \(diff)")
+                start += n
+            }
+            #expect(got.count == lengths.reduce(0, +) * heads * d)
+        }
+    }
+}

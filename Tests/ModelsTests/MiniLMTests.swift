@@ -55,17 +55,29 @@ struct MiniLMTests {
 
     /// A forward pass copies no weight: every weight is a view into the mapping, read in place
     /// by the GEMMs. What it does copy is named: the token embedding rows it looks up (a gather)
-    /// and the attention context, [B, heads, T, d] made [B, T, H] for the output projection (a
-    /// pack per layer).
+    /// and the pooling mask built from a Swift array. Texts run packed with no padding, so
+    /// there is no attention mask to build, and the attention kernel writes its context in
+    /// [B, T, H] order, so no layer packs it.
     @Test func forwardCopiesNoWeights() throws {
         let model = Self.model
         let ids = model.tokenize("Memory-mapped weights load instantly.")
-        let t = ids.count, h = model.dimension
+        let t = ids.count, h = model.config.hiddenSize
         let (_, stats) = Stats.measure { _ = model.pooled([ids]).materialized() }
-        // userRequest: the two masks (additive for attention, 0/1 for pooling) built from Swift
-        // arrays. Nothing else: the attention kernel writes its context in [B, T, H] order, so
-        // no layer packs it any more (it was one pack per layer before).
-        #expect(stats.copiedByReason == [.gather: t * h * 4, .userRequest: 2 * t * 4], "\(stats)")
+        #expect(stats.copiedByReason == [.gather: t * h * 4, .userRequest: t * 4], "\(stats)")
+    }
+
+    /// Several texts in one batch: the encoder runs them packed (N real tokens, no padding), and
+    /// pooling reads them [B, T, H] through one gather of the last hidden states. Gathered: the
+    /// N word rows, the N position rows (each text numbered from 0), and the [B, T, H] layout
+    /// for pooling. (The masks are built with the graph, before the measured evaluation.)
+    @Test func batchRunsPackedWithoutPadding() throws {
+        let model = Self.model
+        let batch = ["short", "a somewhat longer sentence with more tokens in it"].map(model.tokenize)
+        let n = batch.reduce(0) { $0 + $1.count }, longest = batch.map(\.count).max()!, h = model.config.hiddenSize
+        let y = model.pooled(batch)
+        #expect(y.plan().kernelNames.filter { $0.hasPrefix("attention") } == [String](repeating: "attention, 2 sequences packed", count: 6))
+        let (_, stats) = Stats.measure { _ = y.materialized() }
+        #expect(stats.copiedByReason == [.gather: 2 * n * h * 4 + 2 * longest * h * 4], "\(stats)")
     }
 
     /// One encoder layer's plan, kernel by kernel:

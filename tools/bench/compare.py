@@ -135,9 +135,12 @@ CONTRACTIONS = {"conv2d 3x3 pad 1 [8,64,56,56] -> 64": "6 conv2d 3x3 [8, 64, 56,
                 "einsum nchw,oihw->no [32,64,8,8] [128,64,8,8]": "6 einsum nchw,oihw->no [32, 64, 8, 8]"}
 
 
-TOKENIZE = {"minilm": "7 tokenize 2,100 varied texts: MiniLM WordPiece", "byte-level-bpe": "7 tokenize 2,100 varied texts: byte-level BPE",
-            "unigram-precompiled": "7 tokenize 2,100 varied texts: Unigram + precompiled", "english-minilm": "7 tokenize 1,000 English texts: MiniLM WordPiece"}
-CORPUS = {"minilm": "8 embed 1,000 mixed texts (5-256 tokens), MiniLM", "mpnet": "8 embed 1,000 mixed texts (5-256 tokens), MPNet"}
+TOKENIZE = {"minilm": "7 tokenize 2,100 varied texts, one thread: MiniLM WordPiece",
+            "byte-level-bpe": "7 tokenize 2,100 varied texts, one thread: byte-level BPE",
+            "unigram-precompiled": "7 tokenize 2,100 varied texts, one thread: Unigram + precompiled",
+            "english-minilm": "7 tokenize 1,000 English texts, one thread: MiniLM WordPiece"}
+CORPUS = {"minilm": "8 embed 1,000 mixed texts (5-256 tokens), MiniLM (wpack: whole process; s-t: warm encode, batch 32)",
+          "mpnet": "8 embed 1,000 mixed texts (5-256 tokens), MPNet (wpack: whole process; s-t: warm encode, batch 32)"}
 
 
 def mixed_corpus(cache, model_dir):
@@ -177,7 +180,7 @@ def round_tokenize(r, res, wpack, files, model_dir, have, quick):
     for row, tok, texts in cases:
         peers = [("wpack", [wpack, "bench", "tokenize", tok, "--file", texts, "--repeats", reps, "--json"])]
         if have["tokenizers"]:
-            peers.append(("tokenizers (1 thread)", [PY, PEERS, "tokenize", tok, texts, reps]))
+            peers.append(("tokenizers", [PY, PEERS, "tokenize", tok, texts, reps]))
         for name, cmd in rotate(peers, r):
             sample(res, row, name, "ms", lambda cmd=cmd: run_json(cmd, env=env)["median_ms"])
 
@@ -190,9 +193,9 @@ def round_corpus(r, res, wpack, files, model_dir, have, quick):
     for name, folder, wpk in models:
         # wpack: the whole process, as a user runs it; sentence-transformers: a warm encode in
         # a process that has already loaded the model (its start-up is not counted).
-        peers = [("wpack (whole process)", lambda wpk=wpk: timed_process([wpack, "embed", wpk, "--file", mixed], 1))]
+        peers = [("wpack", lambda wpk=wpk: timed_process([wpack, "embed", wpk, "--file", mixed], 1))]
         if have["torch"] and have["sentence_transformers"]:
-            peers.append(("sentence-transformers (warm, batch 32)",
+            peers.append(("sentence-transformers",
                           lambda folder=folder: run_json([PY, PEERS, "corpus", folder, mixed, "32", "1"])["median_ms"]))
         for peer, measure in rotate(peers, r):
             sample(res, CORPUS[name], peer, "ms", measure)
@@ -405,12 +408,12 @@ def evaluate_goals(res, memory, shared):
     add("fused chain: ≥ 3x NumPy", f"{n / w:.1f}x" if w and n else "—", (n / w >= 3) if w and n else None)
     add("fused chain: at least numexpr", f"{ne / w:.2f}x" if w and ne else "—", (ne / w >= 1) if w and ne else None)
     for row in TOKENIZE.values():
-        w, t = res.median(row, "wpack"), res.median(row, "tokenizers (1 thread)")
+        w, t = res.median(row, "wpack"), res.median(row, "tokenizers")
         add(f"{row[2:]}: at least half the throughput of tokenizers", f"{t / w:.2f}x its throughput" if w and t else "—",
             (t / w >= 0.5) if w and t else None)
     for row in CORPUS.values():
-        w, st = res.median(row, "wpack (whole process)"), res.median(row, "sentence-transformers (warm, batch 32)")
-        add(f"{row[2:]}: ≥ 2x sentence-transformers' warm encode", f"{st / w:.2f}x" if w and st else "—",
+        w, st = res.median(row, "wpack"), res.median(row, "sentence-transformers")
+        add(f"{row[2:row.index(' (')]}: ≥ 2x sentence-transformers' warm encode", f"{st / w:.2f}x" if w and st else "—",
             (st / w >= 2) if w and st else None)
     if "wpack" in shared:
         s = shared["wpack"]

@@ -35,8 +35,11 @@ final class Node: Sendable {
         case pool2d(Pool2DParameters)
         /// inputs: q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv], then an additive mask
         /// already expanded to [B, H, T, S] when present. Shape [B, T, H, dv]: the heads are
-        /// written next to each other, the order a model merges them in.
-        case attention(scale: Float, hasMask: Bool)
+        /// written next to each other, the order a model merges them in. With `segments`
+        /// (B = 1, T = S = their sum), the tokens are several sequences packed one after
+        /// another: each attends only to its own, and the mask, [1, H, L, L] for the longest
+        /// length L, is read from its corner for each sequence.
+        case attention(scale: Float, hasMask: Bool, segments: [Int]?)
     }
 
     let op: Op

@@ -45,8 +45,8 @@ struct Executor {
         if case .matmul(let product) = kernel.kind {
             runMatmul(kernel, product: product, into: out, storage: storage)
         }
-        if case let .attention(scale, hasMask) = kernel.kind {
-            runAttention(kernel, scale: scale, hasMask: hasMask, into: out)
+        if case let .attention(scale, hasMask, segments) = kernel.kind {
+            runAttention(kernel, scale: scale, hasMask: hasMask, segments: segments, into: out)
         }
         if case let .conv2d(product, x, w, bias) = kernel.kind {
             runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage)
@@ -179,41 +179,54 @@ struct Executor {
     /// Up to this many queries and keys, a head's attention runs in wk_attention_head.
     static let directAttentionLength = 64
 
-    /// softmax(q·kᵀ·scale + mask)·v for each (batch, head) pair, with the scores of one pair in
-    /// a worker's scratch (128 x 128 floats for MiniLM: L2-resident) instead of three kernels
+    /// softmax(q·kᵀ·scale + mask)·v for each (sequence, head) pair, with the scores of one pair
+    /// in a worker's scratch (128 x 128 floats for MiniLM: L2-resident) instead of three kernels
     /// that each write and read [B, H, T, S] through memory. The output rows go straight to
-    /// [B, T, H, dv], so merging the heads afterwards is a view.
-    private func runAttention(_ kernel: Kernel, scale: Float, hasMask: Bool, into out: UnsafeMutablePointer<Float>) {
+    /// [B, T, H, dv], so merging the heads afterwards is a view. A sequence is one batch entry,
+    /// or, with `segments`, one of the sequences packed along T (each attends to its own keys
+    /// only, and reads the mask from its corner).
+    private func runAttention(_ kernel: Kernel, scale: Float, hasMask: Bool, segments: [Int]?, into out: UnsafeMutablePointer<Float>) {
         let q = operand(kernel.programs[0]), k = operand(kernel.programs[1]), v = operand(kernel.programs[2])
         let mask = hasMask ? operand(kernel.programs[3], forBLAS: false) : nil
         let qs = kernel.programs[0].space, ks = kernel.programs[1].space, vs = kernel.programs[2].space
         let (batch, heads, t, d) = (qs[0], qs[1], qs[2], qs[3])
         let (s, dv) = (ks[2], vs[3])
         guard batch * heads * t > 0, dv > 0 else { return }
+        // Each sequence: its batch entry, its first query and key row, its query and key counts.
+        var sequences: [(b: Int, row: Int, t: Int, s: Int)] = []
+        if let segments {
+            var start = 0
+            for n in segments { sequences.append((0, start, n, n)); start += n }
+        } else {
+            sequences = (0..<batch).map { ($0, 0, t, s) }
+        }
+        let longestT = sequences.map(\.t).max() ?? 0, longestS = sequences.map(\.s).max() ?? 0
         // kᵀ as the right operand: the same storage, the transpose flag flipped.
         let kT = BLAS.Layout(transposed: !k.layout.transposed, leadingDimension: k.layout.leadingDimension)
         // Short sequences with rows of unit stride (heads split from a linear layer's output)
         // run in one C pass per head (see attention.c: 24 -> 17 us a MiniLM layer at 16 tokens).
-        let direct = s <= Executor.directAttentionLength && t <= Executor.directAttentionLength
-            && !q.layout.transposed && !k.layout.transposed && !v.layout.transposed
-        let shared = Unchecked((q, k, v, mask, out))
+        let unitRows = !q.layout.transposed && !k.layout.transposed && !v.layout.transposed
+        let shared = Unchecked((q, k, v, mask, out, sequences))
+        let work = sequences.reduce(0) { $0 + $1.t * $1.s } * heads * (d + dv)
         withExtendedLifetime((q.storage, k.storage, v.storage, mask?.storage)) {
-            Parallel.forEach(items: batch * heads, work: batch * heads * t * s * (d + dv)) { range in
-                let (q, k, v, mask, out) = shared.value
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, t * s))
-                let maskRow = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, s))
+            Parallel.forEach(items: sequences.count * heads, work: work) { range in
+                let (q, k, v, mask, out, sequences) = shared.value
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, longestT * longestS))
+                let maskRow = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, longestS))
                 defer { scores.deallocate(); maskRow.deallocate() }
                 var factor = scale
                 for pair in range {
-                    let (b, h) = (pair / heads, pair % heads)
-                    let qBase = q.base + b * q.strides[0] + h * q.strides[1]
-                    let kBase = k.base + b * k.strides[0] + h * k.strides[1]
-                    let vBase = v.base + b * v.strides[0] + h * v.strides[1]
-                    if direct {
-                        let m = mask.map { $0.base + b * $0.strides[0] + h * $0.strides[1] }
+                    let (sequence, h) = (sequences[pair / heads], pair % heads)
+                    let (b, t, s) = (sequence.b, sequence.t, sequence.s)
+                    let qBase = q.base + b * q.strides[0] + h * q.strides[1] + sequence.row * q.strides[2]
+                    let kBase = k.base + b * k.strides[0] + h * k.strides[1] + sequence.row * k.strides[2]
+                    let vBase = v.base + b * v.strides[0] + h * v.strides[1] + sequence.row * v.strides[2]
+                    let maskBase = mask.map { $0.base + b * $0.strides[0] + h * $0.strides[1] }
+                    let o = out + ((b * qs[2] + sequence.row) * heads + h) * dv
+                    if unitRows && s <= Executor.directAttentionLength && t <= Executor.directAttentionLength {
                         wk_attention_head(t, s, d, dv, qBase, q.layout.leadingDimension, kBase, k.layout.leadingDimension,
-                                          vBase, v.layout.leadingDimension, m, mask?.strides[2] ?? 0, mask?.strides[3] ?? 0,
-                                          scale, scores, out + (b * t * heads + h) * dv, heads * dv)
+                                          vBase, v.layout.leadingDimension, maskBase, mask?.strides[2] ?? 0, mask?.strides[3] ?? 0,
+                                          scale, scores, o, heads * dv)
                         continue
                     }
                     if s > 0 && d > 0 {
@@ -224,8 +237,8 @@ struct Executor {
                     for row in 0..<t {
                         let r = scores + row * s
                         wk_binary(Int32(WK_MUL.rawValue), r, 1, &factor, 0, r, s)
-                        if let mask {
-                            let m = mask.base + b * mask.strides[0] + h * mask.strides[1] + row * mask.strides[2]
+                        if let mask, let maskBase {
+                            let m = maskBase + row * mask.strides[2]
                             let step = mask.strides[3]
                             if step == 0 || step == 1 {
                                 wk_binary(Int32(WK_ADD.rawValue), r, 1, m, step, r, s)
@@ -236,7 +249,6 @@ struct Executor {
                         }
                         wk_softmax_row(r, r, s, 0)
                     }
-                    let o = out + (b * t * heads + h) * dv
                     if s > 0 {
                         BLAS.gemm(m: t, n: dv, k: s, a: scores, BLAS.Layout(transposed: false, leadingDimension: s), b: vBase, v.layout,
                                   c: o, ldc: heads * dv, split: false)

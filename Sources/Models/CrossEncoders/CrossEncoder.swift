@@ -89,18 +89,14 @@ public struct CrossEncoder: Sendable {
         return s.enumerated().map { ($0.offset, $0.element[0]) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
     }
 
-    /// Lazy [B, labels] scores of one padded batch of encoded pairs.
+    /// Lazy [B, labels] scores of one batch of encoded pairs, run packed (no padding); the
+    /// head reads each pair's first token.
     func logits(_ batch: [Encoding]) -> Tensor {
-        let length = batch.map(\.count).max() ?? 1
-        let pad = tokenizer.padId ?? 0
-        var ids = [Int](), types = [Int](), mask = [Float]()
-        for e in batch {
-            let padding = length - e.count
-            ids += e.ids + [Int](repeating: pad, count: padding)
-            types += e.typeIds + [Int](repeating: 0, count: padding)
-            mask += [Float](repeating: 1, count: e.count) + [Float](repeating: 0, count: padding)
-        }
-        let hidden = encoder.hiddenStates(ids: ids, mask: mask, typeIds: types, batch: batch.count, length: length).last!
-        return activation.apply(head(hidden))
+        let packed = encoder.packedHiddenStates(batch.map(\.ids), typeIds: batch.map(\.typeIds))
+        var starts: [Int] = []
+        var start = 0
+        for e in batch { starts.append(start); start += e.count }
+        let first = packed.reshaped([start, packed.shape[2]]).gatherRows(starts, indexShape: [batch.count, 1])
+        return activation.apply(head(first))
     }
 }

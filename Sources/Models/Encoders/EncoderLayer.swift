@@ -24,8 +24,10 @@ public struct EncoderLayer: Sendable {
     }
 
     /// x: [B, T, H]; attentionBias: added to the scores, broadcasting to [B, heads, T, T]
-    /// (the padding mask [B, 1, 1, T], plus MPNet's relative position bias).
-    public func callAsFunction(_ x: Tensor, attentionBias: Tensor) -> Tensor {
+    /// (the padding mask [B, 1, 1, T], plus MPNet's relative position bias). With `segments`,
+    /// x is [1, N, H], several texts packed one after another with no padding, each attending
+    /// to its own tokens only; the bias, if any, is [1, heads, L, L] for the longest text.
+    public func callAsFunction(_ x: Tensor, attentionBias: Tensor?, segments: [Int]? = nil) -> Tensor {
         let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
         let d = h / heads
         // [B, T, H] -> [B, heads, T, d]: views of each projection's output, read by the
@@ -34,7 +36,7 @@ public struct EncoderLayer: Sendable {
         let q = split(query(x)), k = split(key(x)), v = split(value(x))
         // softmax(q·kᵀ/√d + bias)·v in one kernel, its output already in [B, T, heads, d]
         // order, so merging the heads back into [B, T, H] is a view.
-        let context = scaledDotProductAttention(q, k, v, mask: attentionBias, scale: 1 / Float(d).squareRoot())
+        let context = scaledDotProductAttention(q, k, v, mask: attentionBias, scale: 1 / Float(d).squareRoot(), segments: segments)
             .permuted([0, 2, 1, 3]).reshaped([b, t, h])
         let attended = attentionNorm(attentionOutput(context) + x)
         let inner = intermediate(attended)

@@ -98,6 +98,53 @@ public struct TransformerEncoder: Sendable {
         return positions(rows, shape: [batch, length])
     }
 
+    /// The last hidden states of several texts packed one after another with no padding,
+    /// [1, N, H] for N their total length (lazy). The linear layers run over the N real tokens
+    /// only and each text's attention over its own length, as text-embeddings-inference's
+    /// "nested" attention does: no work on padding. Row offsets of text i are the sum of the
+    /// lengths before it.
+    public func packedHiddenStates(_ texts: [[Int]], typeIds: [[Int]]? = nil) -> Tensor {
+        let lengths = texts.map(\.count)
+        let ids = texts.flatMap { $0 }
+        let n = ids.count
+        var embedded = words(ids, shape: [1, n]) + packedPositions(texts)
+        if let tokenTypes {
+            if let typeIds, typeIds.contains(where: { $0.contains { $0 != 0 } }) {
+                embedded = embedded + tokenTypes(typeIds.flatMap { $0 }, shape: [1, n])
+            } else {
+                embedded = embedded + tokenTypes.table.sliced(axis: 0, range: 0..<1)
+            }
+        }
+        var hidden = embeddingNorm(embedded)
+        if let projection { hidden = projection(hidden) }
+        let bias = relativePositionBias(length: lengths.max() ?? 0)
+        for layer in layers { hidden = layer(hidden, attentionBias: bias, segments: lengths) }
+        return hidden
+    }
+
+    /// Position rows for packed texts: each text numbered from its own start (a view when
+    /// there is one text and the numbering is the plain one).
+    func packedPositions(_ texts: [[Int]]) -> Tensor {
+        let first = config.firstPosition
+        if texts.count == 1 {
+            return positionEmbeddings(ids: texts[0], mask: [Float](repeating: 1, count: texts[0].count), batch: 1, length: texts[0].count)
+        }
+        let pad = config.positionPaddingIndex
+        var rows: [Int] = []
+        rows.reserveCapacity(texts.reduce(0) { $0 + $1.count })
+        for text in texts {
+            if config.architecture.positionsAfterPadding {
+                var count = 0
+                for id in text {
+                    if id == pad { rows.append(pad) } else { count += 1; rows.append(pad + count) }
+                }
+            } else {
+                rows += (0..<text.count).map { first + $0 }
+            }
+        }
+        return positions(rows, shape: [1, rows.count])
+    }
+
     /// Hidden states after the embeddings and after each layer (lazy; nothing runs yet).
     /// ids: [B·T] token ids, row-major; mask: [B·T] of 1 (token) or 0 (padding); typeIds:
     /// [B·T] token type ids (nil: all 0).

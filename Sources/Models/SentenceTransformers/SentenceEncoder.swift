@@ -131,18 +131,32 @@ public struct SentenceEncoder: Sendable {
         return out
     }
 
-    /// The vectors of one padded batch, as a lazy [B, D] tensor.
+    /// The vectors of one batch, as a lazy [B, D] tensor. The encoder runs the texts packed,
+    /// with no padding (TransformerEncoder.packedHiddenStates); pooling then reads them laid
+    /// out [B, T, H] under a mask, through one gather (none for a single text).
     public func pooled(_ batch: [[Int]], promptLength: Int = 0) -> Tensor {
         let length = batch.map(\.count).max() ?? 1
-        let pad = tokenizer.padId ?? 0
-        var ids = [Int](), mask = [Float]()
-        ids.reserveCapacity(batch.count * length)
+        var mask = [Float]()
         mask.reserveCapacity(batch.count * length)
         for row in batch {
-            ids += row + [Int](repeating: pad, count: length - row.count)
             mask += [Float](repeating: 1, count: row.count) + [Float](repeating: 0, count: length - row.count)
         }
-        let hidden = encoder.hiddenStates(ids: ids, mask: mask, batch: batch.count, length: length).last!
+        let packed = encoder.packedHiddenStates(batch)
+        let h = packed.shape[2]
+        let hidden: Tensor
+        if batch.count == 1 {
+            hidden = packed
+        } else {
+            // Padding positions repeat a real row of their text; the mask keeps them out.
+            var rows: [Int] = []
+            rows.reserveCapacity(batch.count * length)
+            var start = 0
+            for text in batch {
+                for t in 0..<length { rows.append(start + Swift.min(t, Swift.max(text.count - 1, 0))) }
+                start += text.count
+            }
+            hidden = packed.reshaped([start, h]).gatherRows(rows, indexShape: [batch.count, length])
+        }
         var v = pooling(hidden, mask: mask, promptLength: promptLength)
         for step in tail {
             switch step {
