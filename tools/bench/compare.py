@@ -413,7 +413,7 @@ def evaluate_goals(res, memory, shared):
             (t / w >= 0.5) if w and t else None)
     for row in CORPUS.values():
         w, st = res.median(row, "wpack"), res.median(row, "sentence-transformers")
-        add(f"{row[2:row.index(' (')]}: ≥ 2x sentence-transformers' warm encode", f"{st / w:.2f}x" if w and st else "—",
+        add(f"{row[2:row.rindex(' (')]}: ≥ 2x sentence-transformers' warm encode", f"{st / w:.2f}x" if w and st else "—",
             (st / w >= 2) if w and st else None)
     if "wpack" in shared:
         s = shared["wpack"]
