@@ -57,3 +57,22 @@ import WeightStore
         for (a, b) in zip(together, apart) { #expect(zip(a, b).map { abs($0 - $1) }.max()! <= 2e-6) }
     }
 }
+
+@Suite struct TokenizerModelAgreementTests {
+    /// A vocab.txt one token longer than vocab_size (the real MiniLM with a token appended did
+    /// it): refused when the model loads, not a trap when a text reaches that token.
+    @Test func idsPastTheEmbeddingTableAreRefused() throws {
+        let folder = TemporaryFolder()
+        let model = folder.file("model")
+        try FileManager.default.copyItem(atPath: Fixtures.path("encoders/bert"), toPath: model)
+        let vocabulary = try Tokenizer(tokenizerJSON: String(contentsOfFile: model + "/tokenizer.json", encoding: .utf8))
+        let size = vocabulary.largestID + 1
+        let lines = (0..<size).map { vocabulary.token(of: $0) ?? "[unused\($0)]" } + ["appended"]
+        try FileManager.default.removeItem(atPath: model + "/tokenizer.json")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: model + "/vocab.txt", atomically: true, encoding: .utf8)
+        try pack([model], to: folder.file("m.wpk"))
+        #expect(throws: ModelError.badConfig("the tokenizer has ids up to \(size), the model's embedding table only \(size) rows (vocab_size)")) {
+            try SentenceEncoder(store: WeightStore(path: folder.file("m.wpk")))
+        }
+    }
+}

@@ -56,6 +56,7 @@ public struct CrossEncoder: Sendable {
         maxLength = limit
         self.tokenizer = tokenizer
         encoder = try TransformerEncoder(store: store, config: config)
+        try encoder.check(tokenizer)
         head = try ClassificationHead(store: store, config: config, prefix: encoder.weightPrefix, labels: labels.count)
         self.store = store
     }

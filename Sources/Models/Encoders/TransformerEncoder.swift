@@ -42,6 +42,15 @@ public struct TransformerEncoder: Sendable {
         layers = try (0..<config.layers).map { try EncoderLayer(store: store, names: names.layer($0), config: config) }
     }
 
+    /// Refuses a tokenizer that can produce ids past the embedding table (a vocab.txt with a
+    /// token appended, say), which would otherwise index outside it.
+    public func check(_ tokenizer: Tokenizer) throws {
+        let largest = tokenizer.largestID
+        guard largest < config.vocabularySize else {
+            throw ModelError.badConfig("the tokenizer has ids up to \(largest), the model's embedding table only \(config.vocabularySize) rows (vocab_size)")
+        }
+    }
+
     /// The additive attention mask [B, 1, 1, T] for a 0/1 mask [B, T].
     static func additiveMask(_ mask: [Float], batch: Int, length: Int) -> Tensor {
         Tensor(shape: [batch, 1, 1, length], scalars: mask.map { $0 > 0 ? 0 : -1e30 })

@@ -39,6 +39,7 @@ public struct SentenceEncoder: Sendable {
         self.tokenizer = tokenizer
         lowercaseInput = lowercase
         encoder = try TransformerEncoder(store: store, config: config)
+        try encoder.check(tokenizer)
         var pooling: Pooling?
         var tail: [Tail] = []
         for module in modules.modules.dropFirst() {

@@ -53,6 +53,23 @@ public struct Tokenizer: Sendable {
 
     public var addedTokens: [AddedToken] { added.tokens }
 
+    /// The largest id this tokenizer can produce: its vocabulary's, its added tokens' and its
+    /// post-processor's special tokens'. A model whose embedding table is shorter would index
+    /// past it, so loaders check this.
+    public var largestID: Int {
+        var largest = model.vocabulary.count - 1
+        for t in added.tokens { largest = Swift.max(largest, t.id) }
+        func specials(_ p: PostProcessor?) -> [Int] {
+            switch p {
+            case let .bert(cls, sep)?, let .roberta(cls, sep)?: [cls, sep]
+            case let .template(_, _, tokens)?: tokens.values.flatMap { $0 }
+            case let .sequence(steps)?: steps.flatMap { specials($0) }
+            default: []
+            }
+        }
+        return Swift.max(largest, specials(postProcessor).max() ?? -1)
+    }
+
     /// The id of a token, added tokens first.
     public func id(of token: String) -> Int? {
         if let t = added.tokens.first(where: { Array($0.content.utf8) == Array(token.utf8) }) { return t.id }
