@@ -25,7 +25,9 @@ public struct SentenceEncoder: Sendable {
         config = try EncoderConfig(store: store)
         var tokenizer = try Tokenizer(store: store)
         modules = try SentenceTransformerModules(files: { store.metadata["file:" + $0] })
-        guard case let .transformer(maxSequenceLength, lowercase) = modules.modules[0] else { fatalError("checked by SentenceTransformerModules") }
+        guard case let .transformer(maxSequenceLength, lowercase)? = modules.modules.first else {
+            throw ModelError.badConfig("modules.json must start with a Transformer module")
+        }
         var limit = config.maxTokens
         if let m = maxSequenceLength {
             limit = Swift.min(m, limit)
@@ -59,7 +61,8 @@ public struct SentenceEncoder: Sendable {
             case .transformer: break
             }
         }
-        self.pooling = pooling!
+        guard let pooling else { throw ModelError.badConfig("modules.json has no Pooling module") }
+        self.pooling = pooling
         self.tail = tail
         self.store = store
     }
