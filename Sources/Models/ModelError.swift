@@ -21,6 +21,13 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 extension WeightStore {
+    /// The text of a model-folder file the .wpk keeps (metadata `file:NAME`), found by the
+    /// store's binary search: `metadata` builds a whole dictionary on every access.
+    func file(_ name: String) -> String? {
+        if case let .string(text)? = metadataValue("file:" + name) { return text }
+        return nil
+    }
+
     /// A float tensor the model needs, with its shape checked (a zero-copy view when stored as
     /// uncompressed float32).
     func weight(_ name: String, shape: [Int]? = nil) throws -> Tensor {

@@ -28,7 +28,7 @@ public struct ModelSummary: Sendable {
                 let ce = try CrossEncoder(store: store)
                 let c = ce.config
                 lines.append("cross-encoder: \(c.architecture.rawValue), \(c.layers) layers, hidden \(c.hiddenSize), up to \(ce.maxLength) tokens a pair")
-                lines.append("tokenizer: " + Tokenizer.describe(files: { meta["file:" + $0] }))
+                lines.append("tokenizer: \(ce.tokenizer.model.name) (\(ce.tokenizer.source))")
                 lines.append("labels: \(ce.labels.joined(separator: ", ")); activation \(ce.activation)")
                 runsWith = ["rerank"]
             } catch {
@@ -43,7 +43,7 @@ public struct ModelSummary: Sendable {
             let encoder = try SentenceEncoder(store: store)
             let c = encoder.config
             lines.append("encoder: \(c.architecture.rawValue), \(c.layers) layers, hidden \(c.hiddenSize), \(c.heads) heads, up to \(encoder.maxLength) tokens")
-            lines.append("tokenizer: " + Tokenizer.describe(files: { meta["file:" + $0] }))
+            lines.append("tokenizer: \(encoder.tokenizer.model.name) (\(encoder.tokenizer.source))")
             var pipeline = encoder.pooling.modes.map(\.rawValue).joined(separator: "+") + " pooling"
             for step in encoder.tail {
                 switch step {

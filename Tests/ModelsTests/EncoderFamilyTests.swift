@@ -39,11 +39,12 @@ import WeightStore
 
 @Suite struct BatchingTests {
     @Test func batchesRespectBothLimits() {
-        let lengths = [300, 250, 100, 100, 100, 10, 10, 10, 10, 5]
-        let b = SentenceEncoder.batches(lengths, maxTexts: 4, maxTokens: 256)
-        #expect(b == [0..<1, 1..<2, 2..<4, 4..<6, 6..<10])
-        for r in b { #expect(r.count == 1 || lengths[r.lowerBound] * r.count <= 256) }
-        #expect(SentenceEncoder.batches([], maxTexts: 4, maxTokens: 256).isEmpty)
+        let lengths = [10, 300, 100, 5, 250, 100, 10, 100, 10, 10]
+        let b = LengthBatches.plan(lengths, maxTexts: 4, maxTokens: 256)
+        // Longest first, ties in input order: 300, 250, 100 100 | 100 10 | 10 10 10 5.
+        #expect(b == [[1], [4], [2, 5], [7, 0], [6, 8, 9, 3]])
+        for batch in b { #expect(batch.count == 1 || lengths[batch[0]] * batch.count <= 256) }
+        #expect(LengthBatches.plan([], maxTexts: 4, maxTokens: 256).isEmpty)
     }
 
     /// A text's vector does not depend on the batch it lands in.

@@ -17,7 +17,7 @@ public struct CrossEncoder: Sendable {
     public let store: WeightStore
 
     public init(store: WeightStore) throws {
-        guard let text = store.metadata["file:config.json"] else {
+        guard let text = store.file("config.json") else {
             throw ModelError.notAModel(kind: "cross-encoder", reason: "no config.json inside")
         }
         let j: JSONValue
@@ -50,8 +50,7 @@ public struct CrossEncoder: Sendable {
         self.activation = activation
 
         var tokenizer = try Tokenizer(store: store)
-        var limit = config.maxTokens
-        if let m = try? TokenizerConfig(json: store.metadata["file:tokenizer_config.json"] ?? "{}").modelMaxLength { limit = Swift.min(m, limit) }
+        let limit = config.tokenLimit(sequenceLength: nil, tokenizer: tokenizer)
         tokenizer.maxLength = limit
         maxLength = limit
         self.tokenizer = tokenizer
@@ -68,16 +67,11 @@ public struct CrossEncoder: Sendable {
         if config.typeVocabularySize > 0, let bad = encoded.lazy.flatMap(\.typeIds).first(where: { $0 >= config.typeVocabularySize }) {
             throw ModelError.badConfig("the tokenizer gives token type \(bad), the model has \(config.typeVocabularySize) token types")
         }
-        let order = encoded.indices.sorted { encoded[$0].count != encoded[$1].count ? encoded[$0].count > encoded[$1].count : $0 < $1 }
         var out = [[Float]](repeating: [], count: pairs.count)
-        var start = 0
-        while start < order.count {
-            let indices = Array(order[start..<Swift.min(start + batchSize, order.count)])
-            let batch = indices.map { encoded[$0] }
-            let values = logits(batch).materialized().scalars
-            let n = labels.count
+        let n = labels.count
+        for indices in LengthBatches.plan(encoded.map(\.count), maxTexts: batchSize, maxTokens: .max) {
+            let values = logits(indices.map { encoded[$0] }).materialized().scalars
             for (row, i) in indices.enumerated() { out[i] = Array(values[(row * n)..<((row + 1) * n)]) }
-            start += batchSize
         }
         return out
     }

@@ -31,7 +31,7 @@ public struct EncoderConfig: Sendable, Equatable {
     public static let supportedActivations = ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "gelu_python"]
 
     public init(store: WeightStore) throws {
-        guard let text = store.metadata["file:config.json"] else {
+        guard let text = store.file("config.json") else {
             throw ModelError.notAModel(kind: "transformer encoder", reason: "no config.json inside (pack the model folder, not only its weights)")
         }
         try self.init(json: text)
@@ -106,4 +106,11 @@ public struct EncoderConfig: Sendable, Equatable {
 
     /// The longest input the position table allows.
     public var maxTokens: Int { maxPositions - firstPosition }
+
+    /// How many tokens a model takes, special tokens included: the position table's limit,
+    /// capped by the model's own sequence length (sentence-transformers' max_seq_length) or,
+    /// without one, by the tokenizer's model_max_length.
+    public func tokenLimit(sequenceLength: Int?, tokenizer: Tokenizer) -> Int {
+        Swift.min(maxTokens, sequenceLength ?? tokenizer.modelMaxLength ?? maxTokens)
+    }
 }

@@ -82,29 +82,39 @@ public struct TransformerEncoder: Sendable {
         return relativeBias.gatherRows(buckets, indexShape: [t, t]).permuted([2, 0, 1]).unsqueezed(axis: 0)
     }
 
-    /// The position rows of each token. BERT, DistilBERT and ELECTRA number tokens from 0. The
-    /// RoBERTa family and MPNet number them as transformers' create_position_ids_from_input_ids
+    /// transformers' position ids of one text's tokens. BERT, DistilBERT and ELECTRA number
+    /// tokens from 0. The RoBERTa family and MPNet number them as create_position_ids_from_input_ids
     /// does: from padding index + 1, skipping every token whose id is the padding id (which
-    /// takes the padding index itself). When no real token has that id (the usual case), that
-    /// is a slice of the table, a view; otherwise the exact rows are gathered.
-    func positionEmbeddings(ids: [Int], mask: [Float], batch: Int, length: Int) -> Tensor {
+    /// takes the padding index itself).
+    func positionIDs(_ text: [Int]) -> [Int] {
         let first = config.firstPosition
-        guard config.architecture.positionsAfterPadding else {
-            return positions.table.sliced(axis: 0, range: first..<(first + length))
-        }
+        guard config.architecture.positionsAfterPadding else { return (0..<text.count).map { first + $0 } }
         let pad = config.positionPaddingIndex
-        guard zip(ids, mask).contains(where: { $0.0 == pad && $0.1 > 0 }) else {
-            return positions.table.sliced(axis: 0, range: first..<(first + length))
+        var count = 0
+        return text.map { id in
+            if id == pad { return pad }
+            count += 1
+            return pad + count
         }
-        var rows = [Int](repeating: pad, count: ids.count)
-        for b in 0..<batch {
-            var count = 0
-            for t in 0..<length where ids[b * length + t] != pad {
-                count += 1
-                rows[b * length + t] = pad + count
-            }
+    }
+
+    /// The position rows of texts laid end to end ([1, N]) or, with `length`, each padded to
+    /// it ([B, length]). A slice of the table, a view, where every text is numbered plainly
+    /// from the first position in one shared layout (the usual case); else the rows gathered.
+    func positionEmbeddings(_ texts: [[Int]], paddedTo length: Int? = nil) -> Tensor {
+        let first = config.firstPosition
+        let plain = !config.architecture.positionsAfterPadding || !texts.contains { $0.contains(config.positionPaddingIndex) }
+        if plain, length != nil || texts.count == 1 {
+            let n = length ?? texts[0].count
+            return positions.table.sliced(axis: 0, range: first..<(first + n))
         }
-        return positions(rows, shape: [batch, length])
+        var rows: [Int] = []
+        for text in texts {
+            rows += positionIDs(text)
+            // Padding takes any valid row: the mask keeps it out of every real token.
+            if let length { rows += [Int](repeating: first, count: length - text.count) }
+        }
+        return positions(rows, shape: length.map { [texts.count, $0] } ?? [1, rows.count])
     }
 
     /// The last hidden states of several texts packed one after another with no padding,
@@ -116,7 +126,7 @@ public struct TransformerEncoder: Sendable {
         let lengths = texts.map(\.count)
         let ids = texts.flatMap { $0 }
         let n = ids.count
-        var embedded = words(ids, shape: [1, n]) + packedPositions(texts)
+        var embedded = words(ids, shape: [1, n]) + positionEmbeddings(texts)
         if let tokenTypes {
             if let typeIds, typeIds.contains(where: { $0.contains { $0 != 0 } }) {
                 embedded = embedded + tokenTypes(typeIds.flatMap { $0 }, shape: [1, n])
@@ -131,34 +141,13 @@ public struct TransformerEncoder: Sendable {
         return hidden
     }
 
-    /// Position rows for packed texts: each text numbered from its own start (a view when
-    /// there is one text and the numbering is the plain one).
-    func packedPositions(_ texts: [[Int]]) -> Tensor {
-        let first = config.firstPosition
-        if texts.count == 1 {
-            return positionEmbeddings(ids: texts[0], mask: [Float](repeating: 1, count: texts[0].count), batch: 1, length: texts[0].count)
-        }
-        let pad = config.positionPaddingIndex
-        var rows: [Int] = []
-        rows.reserveCapacity(texts.reduce(0) { $0 + $1.count })
-        for text in texts {
-            if config.architecture.positionsAfterPadding {
-                var count = 0
-                for id in text {
-                    if id == pad { rows.append(pad) } else { count += 1; rows.append(pad + count) }
-                }
-            } else {
-                rows += (0..<text.count).map { first + $0 }
-            }
-        }
-        return positions(rows, shape: [1, rows.count])
-    }
-
     /// Hidden states after the embeddings and after each layer (lazy; nothing runs yet).
     /// ids: [B·T] token ids, row-major; mask: [B·T] of 1 (token) or 0 (padding); typeIds:
     /// [B·T] token type ids (nil: all 0).
     public func hiddenStates(ids: [Int], mask: [Float], typeIds: [Int]? = nil, batch: Int, length: Int) -> [Tensor] {
-        var embedded = words(ids, shape: [batch, length]) + positionEmbeddings(ids: ids, mask: mask, batch: batch, length: length)
+        // Right-padded rows: each text is its first tokens, as many as its mask marks.
+        let texts = (0..<batch).map { b in (0..<length).filter { mask[b * length + $0] > 0 }.map { ids[b * length + $0] } }
+        var embedded = words(ids, shape: [batch, length]) + positionEmbeddings(texts, paddedTo: length)
         if let tokenTypes {
             if let typeIds, typeIds.contains(where: { $0 != 0 }) {
                 embedded = embedded + tokenTypes(typeIds, shape: [batch, length])

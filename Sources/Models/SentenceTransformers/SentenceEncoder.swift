@@ -24,16 +24,11 @@ public struct SentenceEncoder: Sendable {
     public init(store: WeightStore) throws {
         config = try EncoderConfig(store: store)
         var tokenizer = try Tokenizer(store: store)
-        modules = try SentenceTransformerModules(files: { store.metadata["file:" + $0] })
+        modules = try SentenceTransformerModules(files: store.file)
         guard case let .transformer(maxSequenceLength, lowercase)? = modules.modules.first else {
             throw ModelError.badConfig("modules.json must start with a Transformer module")
         }
-        var limit = config.maxTokens
-        if let m = maxSequenceLength {
-            limit = Swift.min(m, limit)
-        } else if let m = try? TokenizerConfig(json: store.metadata["file:tokenizer_config.json"] ?? "{}").modelMaxLength {
-            limit = Swift.min(m, limit)
-        }
+        let limit = config.tokenLimit(sequenceLength: maxSequenceLength, tokenizer: tokenizer)
         maxLength = limit
         // sentence-transformers passes max_length to the tokenizer, which replaces whatever
         // truncation tokenizer.json carries.
@@ -109,30 +104,13 @@ public struct SentenceEncoder: Sendable {
             promptLength = Swift.max(0, tokenize(usedPrompt).count - 1)
         }
         let tokenized = texts.map { tokenize((usedPrompt ?? "") + $0) }
-        let order = tokenized.indices.sorted { tokenized[$0].count != tokenized[$1].count ? tokenized[$0].count > tokenized[$1].count : $0 < $1 }
         var vectors = [[Float]](repeating: [], count: texts.count)
-        for indices in Self.batches(order.map { tokenized[$0].count }, maxTexts: batchSize, maxTokens: maxBatchTokens).map({ $0.map { order[$0] } }) {
+        for indices in LengthBatches.plan(tokenized.map(\.count), maxTexts: batchSize, maxTokens: maxBatchTokens) {
             let batch = indices.map { tokenized[$0] }
             for (i, v) in zip(indices, embedBatch(batch, promptLength: promptLength)) { vectors[i] = v }
             progress?(indices.count)
         }
         return vectors
-    }
-
-    /// Consecutive ranges of `lengths` (sorted longest first) holding at most `maxTexts`
-    /// texts and `maxTokens` padded tokens (the first text's length times the count); a text
-    /// longer than the budget goes alone.
-    static func batches(_ lengths: [Int], maxTexts: Int, maxTokens: Int) -> [Range<Int>] {
-        var out: [Range<Int>] = []
-        var start = 0
-        while start < lengths.count {
-            let longest = Swift.max(lengths[start], 1)
-            let fit = Swift.max(1, Swift.min(maxTexts, maxTokens / longest))
-            let end = Swift.min(lengths.count, start + fit)
-            out.append(start..<end)
-            start = end
-        }
-        return out
     }
 
     /// The vectors of one batch, as a lazy [B, D] tensor. The encoder runs the texts packed,

@@ -31,11 +31,18 @@ enum Segment {
 /// The added tokens and the two tries they are matched with.
 struct AddedVocabulary: Sendable {
     let tokens: [AddedToken]
+    /// id -> content, content bytes -> id, and the ids decode() leaves out.
+    let contentByID: [Int: String]
+    let idByContent: [[UInt8]: Int]
+    let specialIDs: Set<Int>
     private let raw: ScalarTrie
     private let normalized: ScalarTrie
 
     init(_ tokens: [AddedToken], normalizer: Normalizer?) {
         self.tokens = tokens
+        contentByID = Dictionary(tokens.map { ($0.id, $0.content) }, uniquingKeysWith: { a, _ in a })
+        idByContent = Dictionary(tokens.map { (Array($0.content.utf8), $0.id) }, uniquingKeysWith: { a, _ in a })
+        specialIDs = Set(tokens.filter(\.special).map(\.id))
         var raw: [([UInt32], Int)] = [], normalized: [([UInt32], Int)] = []
         for (i, t) in tokens.enumerated() where !t.content.isEmpty {
             if t.normalized {
@@ -47,8 +54,6 @@ struct AddedVocabulary: Sendable {
         self.raw = ScalarTrie(raw)
         self.normalized = ScalarTrie(normalized)
     }
-
-    var isEmpty: Bool { tokens.isEmpty }
 
     /// Splits text around the tokens matched by the raw (`normalizedText` false) or the
     /// normalized trie.

@@ -5,7 +5,7 @@ extension Tokenizer {
     /// tokenizer_config.json's options over it, as transformers applies them), else vocab.txt
     /// with tokenizer_config.json.
     public init(store: WeightStore) throws {
-        try self.init(files: { store.metadata["file:" + $0] })
+        try self.init(files: store.file)
     }
 
     /// `file` returns the text of a file of the model folder, or nil.
@@ -17,18 +17,6 @@ extension Tokenizer {
             try self.init(vocabularyText: vocab, config: config)
         } else {
             throw ModelError.notAModel(kind: "tokenizer", reason: "neither tokenizer.json nor vocab.txt inside")
-        }
-    }
-
-    /// How a tokenizer was described, for pack summaries: "WordPiece (tokenizer.json)".
-    public static func describe(files file: (String) -> String?) -> String {
-        let source = file("tokenizer.json") != nil ? "tokenizer.json" : file("vocab.txt") != nil ? "vocab.txt" : nil
-        guard let source else { return "none" }
-        do {
-            let t = try Tokenizer(files: file)
-            return "\(t.model.name) (\(source))"
-        } catch {
-            return "unusable (\(source)): \(error)"
         }
     }
 }

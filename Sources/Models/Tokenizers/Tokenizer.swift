@@ -36,18 +36,20 @@ public struct Tokenizer: Sendable {
     /// Token count (special tokens included) beyond which encode truncates; nil: no limit.
     public var maxLength: Int?
     public var truncationSide: TruncationSide = .right
-    /// Id of the padding token, where the tokenizer names one.
-    public var padId: Int?
+    /// tokenizer_config.json's model_max_length, where it gives one: models cap their input
+    /// with it when their own config does not (see EncoderConfig.tokenLimit).
+    public var modelMaxLength: Int?
+    /// What the tokenizer was built from ("tokenizer.json", "vocab.txt"), for summaries.
+    public var source = "tokenizer.json"
 
     init(normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: Model, postProcessor: PostProcessor?,
-         decoder: Decoder?, addedTokens: [AddedToken], padId: Int?, maxLength: Int?) {
+         decoder: Decoder?, addedTokens: [AddedToken], maxLength: Int?) {
         self.normalizer = normalizer
         self.preTokenizer = preTokenizer
         self.model = model
         self.postProcessor = postProcessor
         self.decoder = decoder
         self.added = AddedVocabulary(addedTokens, normalizer: normalizer)
-        self.padId = padId
         self.maxLength = maxLength
     }
 
@@ -72,7 +74,7 @@ public struct Tokenizer: Sendable {
 
     /// The id of a token, added tokens first.
     public func id(of token: String) -> Int? {
-        if let t = added.tokens.first(where: { Array($0.content.utf8) == Array(token.utf8) }) { return t.id }
+        if let id = added.idByContent[Array(token.utf8)] { return id }
         switch model {
         case let .wordPiece(m): return m.id(of: token)
         case let .bpe(m): return m.id(of: token)
@@ -82,7 +84,7 @@ public struct Tokenizer: Sendable {
 
     /// The text of a token id.
     public func token(of id: Int) -> String? {
-        if let t = added.tokens.first(where: { $0.id == id }) { return t.content }
+        if let content = added.contentByID[id] { return content }
         let vocabulary = model.vocabulary
         return id >= 0 && id < vocabulary.count && !vocabulary[id].isEmpty ? vocabulary[id] : nil
     }
@@ -156,9 +158,8 @@ public struct Tokenizer: Sendable {
 
     /// Text from ids, special tokens left out unless asked for.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) -> String {
-        let specials = Set(added.tokens.filter(\.special).map(\.id))
         let tokens = ids.compactMap { id -> String? in
-            if skipSpecialTokens && specials.contains(id) { return nil }
+            if skipSpecialTokens && added.specialIDs.contains(id) { return nil }
             return token(of: id)
         }
         guard let decoder else { return tokens.joined(separator: " ") }

@@ -34,12 +34,10 @@ extension Tokenizer {
         }
         var maxLength: Int?
         if let truncation = root["truncation"], !truncation.isNull { maxLength = truncation["max_length"]?.int }
-        var padId: Int?
-        if let padding = root["padding"], !padding.isNull { padId = padding["pad_id"]?.int }
         self.init(normalizer: normalizer, preTokenizer: preTokenizer, model: model, postProcessor: postProcessor,
-                  decoder: decoder, addedTokens: added, padId: padId, maxLength: maxLength)
+                  decoder: decoder, addedTokens: added, maxLength: maxLength)
         if let t = root["truncation"], !t.isNull, t["direction"]?.string == "Left" { truncationSide = .left }
-        if padId == nil, let pad = overrides.padToken { self.padId = id(of: pad) }
+        modelMaxLength = overrides.modelMaxLength
     }
 }
 

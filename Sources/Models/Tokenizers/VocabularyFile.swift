@@ -43,7 +43,10 @@ extension Tokenizer {
                                     stripAccents: config.stripAccents, lowercase: config.lowercase ?? true),
                   preTokenizer: .bert, model: .wordPiece(model), postProcessor: post,
                   decoder: .wordPiece(prefix: "##", cleanup: true), addedTokens: added,
-                  padId: model.id(of: pad), maxLength: config.modelMaxLength)
+                  maxLength: nil)
+        // As the tokenizers library built from these files would: no truncation unless asked.
+        modelMaxLength = config.modelMaxLength
+        source = "vocab.txt"
     }
 
     /// vocab.txt: one token per line, lines ended by \n, \r\n or \r (Python's universal

@@ -92,7 +92,7 @@ public indirect enum Decoder: Sendable {
             }
         case let .bpe(suffix):
             return tokens.enumerated().map { i, token in
-                token.replacingOccurrences(of: suffix, with: i == tokens.count - 1 ? "" : " ")
+                token.replacingOccurrences(of: suffix, with: i == tokens.count - 1 ? "" : " ", options: .literal)
             }
         case let .sequence(steps):
             return steps.reduce(tokens) { $1.decode($0) }
@@ -103,7 +103,8 @@ public indirect enum Decoder: Sendable {
         var t = s
         for (from, to) in [(" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
                            (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")] {
-            t = t.replacingOccurrences(of: from, with: to)
+            // Literal: Foundation's default search would also match canonically equivalent text.
+            t = t.replacingOccurrences(of: from, with: to, options: .literal)
         }
         return t
     }

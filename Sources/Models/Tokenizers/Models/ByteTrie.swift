@@ -10,35 +10,70 @@ struct ByteTrie: Sendable {
     /// The value stored at each node, or -1.
     private var values: [Int32] = []
 
+    /// The first entry of a repeated key keeps it. Built breadth-first, each node being the
+    /// run of keys that share its prefix, split by their next byte with a counting sort (an
+    /// MSD radix sort folded into the construction): no per-node dictionary and no comparison
+    /// sort, since a tokenizer's vocabulary is built on every cold start.
     init(_ entries: [(bytes: [UInt8], value: Int)]) {
-        // Build with per-node dictionaries, then flatten breadth-first.
-        var children: [[UInt8: Int]] = [[:]]
-        var nodeValues: [Int32] = [-1]
-        for (bytes, value) in entries {
-            var node = 0
-            for b in bytes {
-                if let next = children[node][b] { node = next } else {
-                    children.append([:]); nodeValues.append(-1)
-                    children[node][b] = children.count - 1
-                    node = children.count - 1
-                }
-            }
-            if nodeValues[node] < 0 { nodeValues[node] = Int32(value) }
+        self.init(keys: entries.lazy.map(\.bytes), values: entries.map(\.value))
+    }
+
+    /// `keys[i]` (a String's utf8, an array) holds `values[i]`.
+    init<Keys: Sequence>(keys: Keys, values ids: [Int]) where Keys.Element: Sequence, Keys.Element.Element == UInt8 {
+        var blob: [UInt8] = [], offsets: [Int] = [], lengths: [Int] = []
+        offsets.reserveCapacity(ids.count)
+        lengths.reserveCapacity(ids.count)
+        for key in keys {
+            offsets.append(blob.count)
+            blob.append(contentsOf: key)
+            lengths.append(blob.count - offsets[offsets.count - 1])
         }
-        var order = [0], position = [Int](repeating: 0, count: children.count)
+        precondition(offsets.count == ids.count, "ByteTrie: as many values as keys")
+        var order = Array(ids.indices), scratch = order
+        var counts = [Int](repeating: 0, count: 256)
+        // Each queued node: its run order[lo ..< hi] of keys sharing their first `depth` bytes,
+        // in input order.
+        var queue: [(lo: Int, hi: Int, depth: Int)] = [(0, order.count, 0)]
+        var present: [UInt8] = []
+        present.reserveCapacity(256)
         var head = 0
-        while head < order.count {
-            let n = order[head]; head += 1
-            for (_, child) in children[n].sorted(by: { $0.key < $1.key }) { position[child] = order.count; order.append(child) }
-        }
-        first.reserveCapacity(order.count + 1)
-        for n in order {
+        while head < queue.count {
+            let (lo, hi, depth) = queue[head]
+            head += 1
             first.append(Int32(edgeBytes.count))
-            for (b, child) in children[n].sorted(by: { $0.key < $1.key }) {
-                edgeBytes.append(b)
-                edgeTargets.append(Int32(position[child]))
+            // Keys that end here give the value (the earliest); the rest go on by next byte.
+            var value: Int32 = -1, rest = 0
+            present.removeAll(keepingCapacity: true)
+            for k in lo..<hi {
+                let key = order[k]
+                if lengths[key] == depth {
+                    if value < 0 { value = Int32(ids[key]) }
+                    continue
+                }
+                let b = Int(blob[offsets[key] + depth])
+                if counts[b] == 0 { present.append(UInt8(b)) }
+                counts[b] += 1
+                scratch[lo + rest] = key
+                rest += 1
             }
-            values.append(nodeValues[n])
+            values.append(value)
+            if present.count > 1 { present.sort() }
+            var start = lo
+            for b in present {
+                let n = counts[Int(b)]
+                counts[Int(b)] = start  // becomes the write position
+                edgeBytes.append(b)
+                edgeTargets.append(Int32(queue.count))
+                queue.append((start, start + n, depth + 1))
+                start += n
+            }
+            for k in lo..<(lo + rest) {
+                let key = scratch[k]
+                let b = Int(blob[offsets[key] + depth])
+                order[counts[b]] = key
+                counts[b] += 1
+            }
+            for b in present { counts[Int(b)] = 0 }
         }
         first.append(Int32(edgeBytes.count))
     }

@@ -7,14 +7,14 @@ public struct WordPiece: Sendable {
     let unk: Int
     let maxInputCharsPerWord: Int
     let prefix: String
-    /// Whole entries, and entries that start with the prefix (the prefix cut off).
-    private let starts: ByteTrie
-    private let continuations: ByteTrie
+    /// Every entry. The continuations (entries after the prefix) are the subtree under the
+    /// prefix's node, so one trie serves both lookups.
+    private let trie: ByteTrie
+    private let continuationRoot: Int?
 
     /// `entries`: (token, id) pairs, as tokenizer.json's vocab or vocab.txt's lines give them.
     public init(entries: [(String, Int)], unkToken: String, prefix: String = "##", maxInputCharsPerWord: Int = 100) throws {
-        let unkBytes = Array(unkToken.utf8)
-        guard let unk = entries.first(where: { Array($0.0.utf8) == unkBytes })?.1 else {
+        guard let unk = entries.first(where: { $0.0.utf8.elementsEqual(unkToken.utf8) })?.1 else {
             throw ModelError.badConfig("the WordPiece vocabulary has no unknown token '\(unkToken)'")
         }
         var vocabulary = [String](repeating: "", count: (entries.map(\.1).max() ?? -1) + 1)
@@ -23,18 +23,11 @@ public struct WordPiece: Sendable {
         self.unk = unk
         self.maxInputCharsPerWord = maxInputCharsPerWord
         self.prefix = prefix
-        let p = Array(prefix.utf8)
-        var whole: [(bytes: [UInt8], value: Int)] = [], rest: [(bytes: [UInt8], value: Int)] = []
-        for (token, id) in entries {
-            let bytes = Array(token.utf8)
-            whole.append((bytes, id))
-            if bytes.count > p.count, bytes.starts(with: p) { rest.append((Array(bytes.dropFirst(p.count)), id)) }
-        }
-        starts = ByteTrie(whole)
-        continuations = p.isEmpty ? starts : ByteTrie(rest)
+        trie = ByteTrie(keys: entries.lazy.map(\.0.utf8), values: entries.map(\.1))
+        continuationRoot = trie.walk(prefix.utf8)
     }
 
-    public func id(of token: String) -> Int? { starts.lookup(token.utf8) }
+    public func id(of token: String) -> Int? { trie.lookup(token.utf8) }
 
     public func tokenize(_ piece: [UInt32], into ids: inout [Int]) {
         if piece.count > maxInputCharsPerWord { ids.append(unk); return }
@@ -43,8 +36,10 @@ public struct WordPiece: Sendable {
         let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
             var start = 0
             while start < buffer.count {
-                let trie = start == 0 ? starts : continuations
-                guard let (id, end) = trie.longestPrefix(buffer, from: start) else { return false }
+                // A continuation is matched below the prefix's node (never the prefix alone:
+                // a match takes at least one byte).
+                guard let root = start == 0 ? 0 : continuationRoot,
+                      let (id, end) = trie.longestPrefix(buffer, from: start, root: root) else { return false }
                 ids.append(id)
                 start = end
             }

@@ -47,7 +47,6 @@ struct CharacterMapping: Sendable {
     @inline(__always)
     func callAsFunction(_ c: UInt32) -> [UInt32]? { table[c] }
 
-    var keys: Dictionary<UInt32, [UInt32]>.Keys { table.keys }
     func forEach(_ body: (UInt32, [UInt32]) -> Void) { for (k, v) in table { body(k, v) } }
 }
 
