@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// Keeps recently freed large heap blocks for reuse.
@@ -20,14 +25,20 @@ enum BlockPool {
 
     private static let state = Mutex(State())
 
-    /// Size class of a request: whole pages, so near sizes share blocks.
-    static func sizeClass(_ bytes: Int) -> Int { (bytes + 4095) & ~4095 }
+    /// Size class of a request: whole pages, so near sizes share blocks. nil when rounding up
+    /// would overflow (a request that no allocator could satisfy anyway).
+    static func sizeClass(_ bytes: Int) -> Int? {
+        let (rounded, overflow) = bytes.addingReportingOverflow(4095)
+        return overflow ? nil : rounded & ~4095
+    }
 
-    static func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
+    /// A block of at least `byteCount` bytes, or nil when the system refuses it. Blocks come
+    /// from posix_memalign and go back to free, so failure is an answer rather than a trap.
+    static func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer? {
         guard byteCount >= minimumSize else {
-            return .allocate(byteCount: Swift.max(byteCount, alignment), alignment: alignment)
+            return systemAllocate(Swift.max(byteCount, alignment), alignment: alignment)
         }
-        let size = sizeClass(byteCount)
+        guard let size = sizeClass(byteCount) else { return nil }
         if let reused = state.withLock({ s -> UInt? in
             guard let p = s.blocks[size]?.popLast() else { return nil }
             s.cached -= size
@@ -35,12 +46,11 @@ enum BlockPool {
         }), let pointer = UnsafeMutableRawPointer(bitPattern: reused) {
             return pointer
         }
-        return .allocate(byteCount: size, alignment: Swift.max(alignment, 4096))
+        return systemAllocate(size, alignment: Swift.max(alignment, 4096))
     }
 
     static func release(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
-        guard byteCount >= minimumSize else { pointer.deallocate(); return }
-        let size = sizeClass(byteCount)
+        guard byteCount >= minimumSize, let size = sizeClass(byteCount) else { free(pointer); return }
         let address = UInt(bitPattern: pointer)
         let kept = state.withLock { s -> Bool in
             guard s.cached + size <= capacity else { return false }
@@ -48,7 +58,13 @@ enum BlockPool {
             s.cached += size
             return true
         }
-        if !kept { pointer.deallocate() }
+        if !kept { free(pointer) }
+    }
+
+    private static func systemAllocate(_ size: Int, alignment: Int) -> UnsafeMutableRawPointer? {
+        var pointer: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&pointer, alignment, size) == 0 else { return nil }
+        return pointer
     }
 
     /// Returns every cached block to the system (for tests and long-idle servers).
@@ -59,6 +75,6 @@ enum BlockPool {
             s.cached = 0
             return all
         }
-        for a in addresses { UnsafeMutableRawPointer(bitPattern: a)?.deallocate() }
+        for a in addresses { free(UnsafeMutableRawPointer(bitPattern: a)) }
     }
 }

@@ -23,15 +23,36 @@ public final class Storage: @unchecked Sendable {
     /// Alignment of every heap block: a cache line, and enough for any SIMD load.
     public static let alignment = 64
 
-    /// Allocates an uninitialised, 64-byte-aligned block and counts it as allocated.
+    /// Allocates an uninitialised, 64-byte-aligned block and counts it as allocated. The engine
+    /// sizes these from shapes it has already checked; a request the system cannot meet stops
+    /// the process with the size in the message. Readers of untrusted sizes use the failable
+    /// `init(tryAllocatingByteCount:)` instead.
     public init(allocatingByteCount byteCount: Int) {
-        precondition(byteCount >= 0, "negative allocation")
+        guard let base = Storage.heapBlock(byteCount) else {
+            fatalError("wpack: out of memory: cannot allocate \(byteCount) bytes")
+        }
         kind = .heap
-        // A zero-byte request still gets a real, unique block so identity stays meaningful.
-        baseAddress = BlockPool.allocate(byteCount: byteCount, alignment: Storage.alignment)
+        baseAddress = base
         self.byteCount = byteCount
         owner = nil
         scope = Stats.recordAllocation(bytes: byteCount)
+    }
+
+    /// Allocates as above, or returns nil when the system refuses the block (or the size is
+    /// negative or too large to round), so a reader can turn that into an error.
+    public init?(tryAllocatingByteCount byteCount: Int) {
+        guard let base = Storage.heapBlock(byteCount) else { return nil }
+        kind = .heap
+        baseAddress = base
+        self.byteCount = byteCount
+        owner = nil
+        scope = Stats.recordAllocation(bytes: byteCount)
+    }
+
+    private static func heapBlock(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+        // A zero-byte request still gets a real, unique block so identity stays meaningful.
+        guard byteCount >= 0 else { return nil }
+        return BlockPool.allocate(byteCount: byteCount, alignment: alignment)
     }
 
     /// Wraps memory owned by someone else (a file mapping); nothing is allocated or copied.

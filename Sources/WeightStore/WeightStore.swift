@@ -145,7 +145,13 @@ public final class WeightStore: Sendable {
             case .none?:
                 guard Checksum.xxh3(stored(number)) == info.checksum else { throw .checksumMismatch(name: info.name) }
             case .zstd?:
-                _ = try decompress(number)
+                // Streamed through the hash in chunks: verify's memory does not grow with the
+                // tensor, and a frame that decodes to more than its record stops at the record.
+                let hash = Checksum.Stream()
+                if let message = Zstd.decompressStreaming(stored(number), rawSize: info.rawBytes, consume: hash.update) {
+                    throw .decompressionFailed(name: info.name, message: message)
+                }
+                guard hash.digest == info.checksum else { throw .checksumMismatch(name: info.name) }
             case nil:
                 throw .unknownCodec(name: info.name, code: info.codecCode)
             }
@@ -193,7 +199,10 @@ public final class WeightStore: Sendable {
     /// size and checksum. The block is counted as allocated and its bytes as copied (decode).
     private func decompress(_ number: Int) throws(WeightStoreError) -> Storage {
         let info = infos[number]
-        let block = Storage(allocatingByteCount: info.rawBytes)
+        if let message = Zstd.check(stored(number), rawSize: info.rawBytes) {
+            throw .decompressionFailed(name: info.name, message: message)
+        }
+        let block = try allocateForDecoding(info.name, bytes: info.rawBytes)
         let destination = UnsafeMutableRawBufferPointer(start: block.baseAddress, count: info.rawBytes)
         if let message = Zstd.decompress(stored(number), into: destination) {
             throw .decompressionFailed(name: info.name, message: message)
@@ -202,6 +211,16 @@ public final class WeightStore: Sendable {
             throw .checksumMismatch(name: info.name)
         }
         Stats.recordCopy(bytes: info.rawBytes, reason: .decode)
+        return block
+    }
+
+    /// A block for decoded data, whose size comes from the file: refused with an error, not a
+    /// trap, when it exceeds the machine's memory or the system will not give it.
+    private func allocateForDecoding(_ name: String, bytes: Int) throws(WeightStoreError) -> Storage {
+        let limit = MemoryLimit.physicalBytes
+        guard bytes <= limit, let block = Storage(tryAllocatingByteCount: bytes) else {
+            throw .decodedTooLarge(name: name, bytes: bytes, limit: limit)
+        }
         return block
     }
 
@@ -220,7 +239,8 @@ public final class WeightStore: Sendable {
             raw = stored(number)
         }
         let count = info.elementCount
-        let out = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let out = try allocateForDecoding(info.name, bytes: overflow ? .max : bytes)
         let dst = out.baseAddress.assumingMemoryBound(to: Float.self)
         withExtendedLifetime(keepAlive) {
             Widening.toFloat32(raw, dtype: info.dtype!, count: count, into: dst)

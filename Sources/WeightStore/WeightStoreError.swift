@@ -46,6 +46,7 @@ public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertibl
     case tensorNotFound(String)
     case checksumMismatch(name: String)
     case decompressionFailed(name: String, message: String)
+    case decodedTooLarge(name: String, bytes: Int, limit: Int)
     case notFloatingPoint(name: String, dtype: String)
 
     // Writing
@@ -92,6 +93,8 @@ public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .tensorNotFound(name): "no tensor named '\(name)'"
         case let .checksumMismatch(name): "tensor '\(name)': checksum mismatch, its bytes are damaged"
         case let .decompressionFailed(name, message): "tensor '\(name)': zstd data is damaged (\(message))"
+        case let .decodedTooLarge(name, bytes, limit):
+            "tensor '\(name)': decoding needs \(bytes) bytes, which this machine cannot provide (\(limit) bytes of memory)"
         case let .notFloatingPoint(name, dtype): "tensor '\(name)' holds \(dtype), not floating-point data"
         case let .invalidTensor(name, reason): "tensor '\(name)': \(reason)"
         case let .writerMisuse(message): message

@@ -74,12 +74,10 @@ public final class WeightStoreWriter {
         guard !names.contains(name) else { throw .duplicateName(name) }
         guard shape.count <= WPKFormat.maxRank else { throw .rankTooLarge(name: name, rank: shape.count) }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw .invalidTensor(name: name, reason: "negative dimension in \(shape)") }
-        var size = dtype.byteSize
-        for d in shape {
-            let (p, o) = size.multipliedReportingOverflow(by: d)
-            guard !o else { throw .sizeOverflow(name: name) }
-            size = p
+        guard let elements = ShapeRules.elementCount(shape, elementSize: dtype.byteSize) else {
+            throw .sizeOverflow(name: name)
         }
+        let size = elements * dtype.byteSize
         names.insert(name)
         // Compressing nothing would only add a frame header.
         entries.append(Entry(name: name, dtype: dtype, shape: shape, codec: size == 0 ? .none : codec,

@@ -1,24 +1,65 @@
 import CZstd
 
-/// The zstd codec: streaming compression for the writer, one-shot checked decompression for the
-/// store (a tensor's raw size is known from its record, so the output buffer is exact and a
-/// frame that claims more is rejected rather than trusted).
+/// The zstd codec: streaming compression for the writer; checked decompression for the store,
+/// one-shot into a buffer of the record's exact raw size, or streamed in chunks for verify. A
+/// frame is checked against its record before anything is allocated for it, so a 16 KB file
+/// claiming 2^45 bytes is refused rather than trusted.
 enum Zstd {
     static let defaultLevel = 3
     static var levelRange: ClosedRange<Int> { Int(ZSTD_minCLevel())...Int(ZSTD_maxCLevel()) }
 
-    /// Decompresses exactly `into.count` bytes; returns an error message or nil on success.
-    static func decompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> String? {
+    /// Checks a stored frame against its record before anything is allocated for it: exactly
+    /// one frame fills the stored bytes, and it declares `rawSize` or, when it declares nothing,
+    /// could decode to that many bytes at all. Returns an error message or nil.
+    static func check(_ source: UnsafeRawBufferPointer, rawSize: Int) -> String? {
+        let frameSize = ZSTD_findFrameCompressedSize(source.baseAddress, source.count)
+        if ZSTD_isError(frameSize) != 0 { return "not a complete zstd frame" }
+        if frameSize != source.count { return "\(source.count - frameSize) bytes follow the zstd frame" }
         let declared = ZSTD_getFrameContentSize(source.baseAddress, source.count)
         if declared == ZSTD_CONTENTSIZE_ERROR { return "not a zstd frame" }
-        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(destination.count) {
-            return "frame declares \(declared) bytes, record says \(destination.count)"
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN {
+            return declared == UInt64(rawSize) ? nil : "frame declares \(declared) bytes, record says \(rawSize)"
         }
+        let bound = ZSTD_decompressBound(source.baseAddress, source.count)
+        if bound == ZSTD_CONTENTSIZE_ERROR { return "not a zstd frame" }
+        return bound >= UInt64(rawSize) ? nil : "frame can decode to at most \(bound) bytes, record says \(rawSize)"
+    }
+
+    /// Decompresses exactly `into.count` bytes; returns an error message or nil on success.
+    static func decompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> String? {
+        if let problem = check(source, rawSize: destination.count) { return problem }
         let written = ZSTD_decompress(destination.baseAddress, destination.count,
                                       source.baseAddress, source.count)
         if ZSTD_isError(written) != 0 { return String(cString: ZSTD_getErrorName(written)) }
         if written != destination.count { return "decoded \(written) bytes, record says \(destination.count)" }
         return nil
+    }
+
+    /// Decodes in fixed-size chunks handed to `consume`, never holding the whole output: verify
+    /// hashes a 4 GiB tensor in a few megabytes of memory. Produces exactly `rawSize` bytes or
+    /// returns an error message.
+    static func decompressStreaming(_ source: UnsafeRawBufferPointer, rawSize: Int,
+                                    consume: (UnsafeRawBufferPointer) -> Void) -> String? {
+        if let problem = check(source, rawSize: rawSize) { return problem }
+        guard let stream = ZSTD_createDCtx() else { return "cannot create a zstd decoder" }
+        defer { ZSTD_freeDCtx(stream) }
+        let chunkSize = ZSTD_DStreamOutSize() * 8
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
+        defer { chunk.deallocate() }
+        var input = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
+        var produced = 0
+        while true {
+            var output = ZSTD_outBuffer(dst: chunk.baseAddress, size: chunkSize, pos: 0)
+            let status = ZSTD_decompressStream(stream, &output, &input)
+            if ZSTD_isError(status) != 0 { return String(cString: ZSTD_getErrorName(status)) }
+            produced += output.pos
+            if produced > rawSize { return "decodes to more than the record's \(rawSize) bytes" }
+            if output.pos > 0 { consume(UnsafeRawBufferPointer(rebasing: chunk[0..<output.pos])) }
+            if status == 0 { break }
+            // No progress with input left and the buffer not full: the frame is cut short.
+            if input.pos == input.size && output.pos < chunkSize { return "frame is truncated" }
+        }
+        return produced == rawSize ? nil : "decoded \(produced) bytes, record says \(rawSize)"
     }
 
     /// A streaming compressor: feed raw chunks, get compressed chunks through `emit`.

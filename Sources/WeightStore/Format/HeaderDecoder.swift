@@ -122,17 +122,18 @@ struct HeaderDecoder {
             if r.dims[rank...].contains(where: { $0 != 0 }) {
                 throw .reservedFieldNotZero(field: "unused dimensions of '\(name)'")
             }
-            var elements: UInt64 = 1
-            for d in r.dims[0..<rank] {
-                let (product, o) = elements.multipliedReportingOverflow(by: d)
-                guard !o, d <= UInt64(Int.max) else { throw .sizeOverflow(name: name) }
-                elements = product
+            // Sizes must fit in Int with every dimension counted, zeros as ones (NumPy's rule):
+            // [0, 2^62, 2^62] holds nothing, yet its strides overflow on any access.
+            guard let elements = ShapeRules.elementCount(r.dims[0..<rank], elementSize: dtype?.byteSize ?? 1) else {
+                throw .sizeOverflow(name: name)
             }
             if let dtype {
-                let (bytes, o) = elements.multipliedReportingOverflow(by: UInt64(dtype.byteSize))
-                guard !o, bytes <= UInt64(Int.max) else { throw .sizeOverflow(name: name) }
+                let bytes = UInt64(elements) * UInt64(dtype.byteSize)
                 guard r.rawSize == bytes else { throw .rawSizeMismatch(name: name, declared: r.rawSize, expected: bytes) }
             }
+            // An unknown dtype from a newer minor version has no size to check the record
+            // against, but its sizes must still be representable to be listed.
+            guard r.rawSize <= UInt64(Int.max), r.storedSize <= UInt64(Int.max) else { throw .sizeOverflow(name: name) }
             if codec == Codec.none, r.storedSize != r.rawSize {
                 throw .storedSizeMismatch(name: name, stored: r.storedSize, raw: r.rawSize)
             }
