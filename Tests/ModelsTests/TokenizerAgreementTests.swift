@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WeightStore
 @testable import Models
 
 /// Token ids against the tokenizers library (PyPI) on 2,100 varied texts per tokenizer (every

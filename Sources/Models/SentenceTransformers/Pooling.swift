@@ -1,3 +1,4 @@
+import WeightStore
 import LazyTensor
 
 /// sentence-transformers' Pooling module: token vectors [B, T, H] to one vector per text,

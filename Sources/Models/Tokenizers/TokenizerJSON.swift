@@ -1,3 +1,5 @@
+import WeightStore
+
 /// Builds a Tokenizer from tokenizer.json, the tokenizers library's own serialization. Every
 /// component type and option it does not implement is refused by name: a tokenizer that
 /// silently skipped a step would give other ids.

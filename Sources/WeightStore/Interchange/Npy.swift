@@ -26,56 +26,53 @@ public enum Npy {
         default: throw fail("unsupported .npy version \(major)")
         }
         guard let text = c.readBytes(headerLength) else { throw fail("truncated .npy header") }
+        // Versions 1 and 2 are latin-1, 3 is UTF-8; the keys and values NumPy writes are ASCII.
         guard let dict = String(validating: text, as: UTF8.self) else { throw fail(".npy header is not text") }
-        guard let descr = pythonValue(dict, key: "descr"), let fortran = pythonValue(dict, key: "fortran_order"),
-              let shapeText = pythonValue(dict, key: "shape") else { throw fail("malformed .npy header: \(dict)") }
-        let quoted = descr.trimmingCharacters(in: "'\"")
-        guard let (dtype, bigEndian) = numpyDType(quoted) else {
-            throw fail("unsupported dtype '\(quoted)' (float16/32/64, bfloat16 is not numpy; ints, uints and bool are kept)")
+        let entries: [(String, PythonLiteral)]
+        do { entries = try PythonLiteral.parseDict(dict) } catch {
+            throw fail("malformed .npy header (\(error.reason)): \(DisplayText.excerpt(dict.trimmingCharacters(in: " \n")))")
         }
-        let inner = shapeText.trimmingCharacters(in: "() ")
-        var shape: [Int] = []
-        for part in inner.split(separator: ",") {
-            let t = part.trimmingCharacters(in: " L")
-            if t.isEmpty { continue }
-            guard let d = Int(t), d >= 0 else { throw fail("bad shape \(shapeText)") }
-            shape.append(d)
+        // NumPy evaluates the header as a Python dict: a repeated key takes its last value, and
+        // the keys must then be exactly these three.
+        var fields: [String: PythonLiteral] = [:]
+        for (key, value) in entries { fields[key] = value }
+        guard fields.keys.sorted() == ["descr", "fortran_order", "shape"] else {
+            throw fail(".npy header must have exactly the keys descr, fortran_order and shape; it has \(fields.keys.sorted().map(DisplayText.escaped))")
+        }
+        guard case let .string(descr)? = fields["descr"] else {
+            throw fail("unsupported dtype: structured arrays (a list descr) are not read")
+        }
+        guard let (dtype, bigEndian) = numpyDType(descr) else {
+            throw fail("unsupported dtype '\(DisplayText.excerpt(descr))' (float16/32/64, ints, uints and bool are read)")
+        }
+        guard case let .bool(fortranOrder)? = fields["fortran_order"] else { throw fail("fortran_order is not True or False") }
+        guard case let .tuple(dims)? = fields["shape"] else { throw fail("shape is not a tuple") }
+        let shape = try dims.map { d -> Int in
+            guard case let .int(n) = d, n >= 0 else { throw fail("shape must be a tuple of non-negative integers") }
+            return n
         }
         guard shape.count <= WPKFormat.maxRank else { throw fail("rank \(shape.count) exceeds 8") }
-        var count = dtype.byteSize
-        for d in shape {
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o else { throw fail("shape \(shape) is too large") }
-            count = p
+        guard let elements = ShapeRules.elementCount(shape, elementSize: dtype.byteSize) else {
+            throw fail("shape \(shape) is too large")
         }
-        guard bytes.count - c.position >= count else {
-            throw fail("array data is truncated: \(bytes.count - c.position) bytes, shape needs \(count)")
+        let count = elements * dtype.byteSize
+        let available = bytes.count - c.position
+        guard available >= count else {
+            throw fail("array data is truncated: \(available) bytes, shape needs \(count)")
         }
-        guard fortran == "True" || fortran == "False" else { throw fail("bad fortran_order \(fortran)") }
-        return Header(dtype: dtype, bigEndian: bigEndian, fortranOrder: fortran == "True", shape: shape,
+        guard available == count else { throw fail("\(available - count) bytes follow the array data") }
+        if dtype == .bool, let bad = UnsafeRawBufferPointer(rebasing: bytes[c.position...]).firstIndex(where: { $0 > 1 }) {
+            throw fail("bool element \(bad) is \(bytes[c.position + bad]), not 0 or 1")
+        }
+        return Header(dtype: dtype, bigEndian: bigEndian, fortranOrder: fortranOrder, shape: shape,
                       dataOffset: c.position)
     }
 
-    /// The value text of `'key': value` in a Python dict literal (values here are simple).
-    private static func pythonValue(_ dict: String, key: String) -> String? {
-        guard let k = dict.range(of: "'\(key)'") ?? dict.range(of: "\"\(key)\"") else { return nil }
-        var rest = dict[k.upperBound...].drop { $0 == " " }
-        guard rest.first == ":" else { return nil }
-        rest = rest.dropFirst().drop { $0 == " " }
-        if rest.first == "(" {
-            guard let close = rest.firstIndex(of: ")") else { return nil }
-            return String(rest[...close])
-        }
-        let end = rest.firstIndex { $0 == "," || $0 == "}" } ?? rest.endIndex
-        return String(rest[..<end]).trimmingCharacters(in: " ")
-    }
-
     static func numpyDType(_ descr: String) -> (DType, Bool)? {
-        guard descr.count >= 3 else { return nil }
-        let order = descr.first!
-        let code = String(descr.dropFirst())
+        // A bare code ("f4") is native order, which on every machine wpack runs on is little.
+        let order = "<>|=".contains(descr.first ?? " ") ? descr.first! : "="
+        let code = order == descr.first ? String(descr.dropFirst()) : descr
         let big = order == ">"
-        guard "<>|=".contains(order) else { return nil }
         let table: [String: DType] = [
             "f2": .float16, "f4": .float32, "f8": .float64, "i1": .int8, "i2": .int16, "i4": .int32,
             "i8": .int64, "u1": .uint8, "u2": .uint16, "u4": .uint32, "u8": .uint64, "b1": .bool,

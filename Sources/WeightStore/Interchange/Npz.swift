@@ -10,6 +10,7 @@ public enum Npz {
         let file = try MappedFile(path: path)
         let bytes = file.bytes
         func fail(_ reason: String) -> InterchangeError { InterchangeError(path, reason) }
+        guard bytes.count >= 22 else { throw fail("not a zip (.npz) file: \(bytes.count) bytes is too small") }
 
         // The end-of-central-directory record is in the last 64 KiB + 22 bytes.
         var eocd = -1
@@ -19,44 +20,66 @@ public enum Npz {
             position -= 1
         }
         guard eocd >= 0 else { throw fail("not a zip (.npz) file: no end-of-central-directory record") }
-        var c = ByteCursor(bytes, at: eocd + 10)
+        var c = ByteCursor(bytes, at: eocd + 4)
+        let disk = c.read(UInt16.self)!, directoryDisk = c.read(UInt16.self)!
+        _ = c.read(UInt16.self)!
         var entryCount = UInt64(c.read(UInt16.self)!)
-        _ = c.read(UInt32.self)!
+        var directorySize = UInt64(c.read(UInt32.self)!)
         var directoryOffset = UInt64(c.read(UInt32.self)!)
-        if entryCount == 0xFFFF || directoryOffset == 0xFFFF_FFFF {
+        guard disk == 0 || disk == 0xFFFF, directoryDisk == 0 || directoryDisk == 0xFFFF else {
+            throw fail("multi-disk zip archives are not read")
+        }
+        // Where the central directory must end: at the zip64 end record if there is one.
+        var directoryEnd = eocd
+        if entryCount == 0xFFFF || directoryOffset == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF {
             // Zip64: the locator sits just before the EOCD and points at the zip64 EOCD.
             guard eocd >= 20, bytes.loadUnaligned(fromByteOffset: eocd - 20, as: UInt32.self) == 0x0706_4B50 else {
                 throw fail("zip64 locator missing")
             }
             var l = ByteCursor(bytes, at: eocd - 20 + 8)
-            let z = Int(clamping: l.read(UInt64.self)!)
-            guard z >= 0, z + 56 <= bytes.count, bytes.loadUnaligned(fromByteOffset: z, as: UInt32.self) == 0x0606_4B50 else {
+            let declared = l.read(UInt64.self)!
+            guard declared <= UInt64(eocd - 20 - 56) else { throw fail("zip64 end record offset \(declared) is outside the file") }
+            let z = Int(declared)
+            guard bytes.loadUnaligned(fromByteOffset: z, as: UInt32.self) == 0x0606_4B50 else {
                 throw fail("zip64 end record is damaged")
             }
-            var zc = ByteCursor(bytes, at: z + 32)
+            var zc = ByteCursor(bytes, at: z + 24)
             entryCount = zc.read(UInt64.self)!
             _ = zc.read(UInt64.self)!
+            directorySize = zc.read(UInt64.self)!
             directoryOffset = zc.read(UInt64.self)!
+            directoryEnd = z
         }
+        // The directory is read by its own extent, and its count must agree: an archive whose
+        // end record says "0 entries" over a full directory is damaged, not empty.
+        guard directoryOffset <= UInt64(directoryEnd), directorySize == UInt64(directoryEnd) - directoryOffset else {
+            throw fail("central directory (offset \(directoryOffset), \(directorySize) bytes) does not end where the end record starts")
+        }
+        let directory = UnsafeRawBufferPointer(rebasing: bytes[Int(directoryOffset)..<directoryEnd])
+        var d = ByteCursor(directory)
         var bundle = InputBundle()
-        var d = ByteCursor(bytes, at: Int(clamping: directoryOffset))
-        guard directoryOffset < UInt64(bytes.count) else { throw fail("central directory outside the file") }
-        for _ in 0..<entryCount {
+        var names = Set<[UInt8]>()
+        var walked: UInt64 = 0
+        while d.remaining > 0 {
             guard d.read(UInt32.self) == 0x0201_4B50, d.skip(4), let flags = d.read(UInt16.self),
-                  let method = d.read(UInt16.self), d.skip(8), let compressed32 = d.read(UInt32.self),
+                  let method = d.read(UInt16.self), d.skip(4), let crc = d.read(UInt32.self), let compressed32 = d.read(UInt32.self),
                   let uncompressed32 = d.read(UInt32.self), let nameLength = d.read(UInt16.self),
                   let extraLength = d.read(UInt16.self), let commentLength = d.read(UInt16.self), d.skip(8),
                   let localOffset32 = d.read(UInt32.self), let nameBytes = d.readBytes(Int(nameLength)),
                   let extra = d.readBytes(Int(extraLength)), d.skip(Int(commentLength))
-            else { throw fail("zip central directory is damaged") }
-            guard flags & 1 == 0 else { throw fail("encrypted zip members are not supported") }
+            else { throw fail("zip central directory is damaged (entry \(walked))") }
+            walked += 1
+            let memberName = String(decoding: nameBytes, as: UTF8.self)
+            let shown = DisplayText.escaped(memberName)
+            guard flags & 1 == 0 else { throw fail("member '\(shown)' is encrypted; encrypted zip members are not read") }
+            guard names.insert(Array(nameBytes)).inserted else { throw fail("member '\(shown)' appears twice") }
             var compressed = UInt64(compressed32), uncompressed = UInt64(uncompressed32)
             var localOffset = UInt64(localOffset32)
             // Zip64 extended information: only the fields that overflowed are present, in order.
             var e = ByteCursor(extra)
             while e.remaining >= 4 {
                 let tag = e.read(UInt16.self)!, size = Int(e.read(UInt16.self)!)
-                guard let field = e.readBytes(size) else { break }
+                guard let field = e.readBytes(size) else { throw fail("member '\(shown)': extra field is truncated") }
                 if tag == 1 {
                     var f = ByteCursor(field)
                     if uncompressed32 == 0xFFFF_FFFF { uncompressed = f.read(UInt64.self) ?? uncompressed }
@@ -64,33 +87,56 @@ public enum Npz {
                     if localOffset32 == 0xFFFF_FFFF { localOffset = f.read(UInt64.self) ?? localOffset }
                 }
             }
-            let memberName = String(decoding: nameBytes, as: UTF8.self)
-            guard memberName.hasSuffix(".npy") else { continue }
+            guard memberName.hasSuffix(".npy") else {
+                bundle.notes.append("skipped '\(shown)' in \(path): not a .npy member")
+                continue
+            }
             let name = String(memberName.dropLast(4))
-            var l = ByteCursor(bytes, at: Int(clamping: localOffset))
-            guard localOffset < UInt64(bytes.count), l.read(UInt32.self) == 0x0403_4B50, l.skip(22),
+            guard localOffset < directoryOffset else { throw fail("member '\(shown)' starts outside the archive's data") }
+            var l = ByteCursor(bytes, at: Int(localOffset))
+            guard l.read(UInt32.self) == 0x0403_4B50, l.skip(22),
                   let localName = l.read(UInt16.self), let localExtra = l.read(UInt16.self),
-                  l.skip(Int(localName) + Int(localExtra)), UInt64(l.remaining) >= compressed
-            else { throw fail("member '\(memberName)' is damaged or truncated") }
+                  let localNameBytes = l.readBytes(Int(localName)), l.skip(Int(localExtra)),
+                  compressed <= directoryOffset, UInt64(l.position) <= directoryOffset - compressed
+            else { throw fail("member '\(shown)' is damaged or truncated") }
+            guard Array(localNameBytes) == Array(nameBytes) else { throw fail("member '\(shown)': local header names another file") }
             let data = UnsafeRawBufferPointer(rebasing: bytes[l.position..<l.position + Int(compressed)])
-            let member = "\(path)[\(memberName)]"
+            let member = "\(path)[\(shown)]"
             switch method {
             case 0:
+                guard compressed == uncompressed else { throw fail("member '\(shown)' is stored but its sizes differ") }
+                // A flipped byte in a stored member would otherwise become a value, and the new
+                // .wpk's checksum would vouch for it.
+                guard crc32(data) == crc else { throw InterchangeError(member, "CRC-32 mismatch: the member is damaged") }
                 bundle.tensors += try Npy.read(bytes: data, owner: file, path: member, name: name, policy: policy).tensors
             case 8:
-                guard uncompressed < UInt64(Int.max) else { throw fail("member '\(memberName)' is too large") }
-                let block = Storage(allocatingByteCount: Int(uncompressed))
+                // Deflate expands at most about 1032:1; a larger claim is a lie, refused before
+                // any memory is set aside for it.
+                let (bound, o) = compressed.multipliedReportingOverflow(by: 1032)
+                guard !o, uncompressed <= bound + 64 else {
+                    throw InterchangeError(member, "claims \(uncompressed) bytes from \(compressed) deflated bytes, more than deflate can produce")
+                }
+                guard uncompressed <= UInt64(MemoryLimit.physicalBytes),
+                      let block = Storage(tryAllocatingByteCount: Int(uncompressed)) else {
+                    throw InterchangeError(member, "inflating needs \(uncompressed) bytes, more than this machine can provide")
+                }
                 let out = UnsafeMutableRawBufferPointer(start: block.baseAddress, count: Int(uncompressed))
                 try inflate(data, into: out, member: member)
+                guard crc32(UnsafeRawBufferPointer(out)) == crc else { throw InterchangeError(member, "CRC-32 mismatch: the member is damaged") }
                 bundle.tensors += try Npy.read(bytes: UnsafeRawBufferPointer(out), owner: block, path: member,
                                                name: name, policy: policy).tensors
             default:
-                throw fail("member '\(memberName)' uses zip method \(method); only stored and deflated are read")
+                throw fail("member '\(shown)' uses zip method \(method); only stored and deflated are read")
             }
+        }
+        guard walked == entryCount else {
+            throw fail("the end record counts \(entryCount) members, the central directory holds \(walked)")
         }
         return bundle
     }
 
+    /// Inflates raw deflate data into exactly `output.count` bytes, in steps that fit zlib's
+    /// 32-bit counters, so members past 4 GiB inflate as well.
     private static func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
                                 member: String) throws {
         var stream = z_stream()
@@ -98,13 +144,24 @@ public enum Npz {
             throw InterchangeError(member, "zlib could not start")
         }
         defer { inflateEnd(&stream) }
-        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-        stream.avail_in = uInt(input.count)
-        stream.next_out = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
-        stream.avail_out = uInt(output.count)
-        let status = CZlib.inflate(&stream, Z_FINISH)
-        guard status == Z_STREAM_END, Int(stream.total_out) == output.count else {
-            throw InterchangeError(member, "deflated data is damaged (zlib status \(status))")
+        let step = 1 << 30
+        var consumed = 0, produced = 0
+        var status = Z_OK
+        while status == Z_OK {
+            let inChunk = min(step, input.count - consumed), outChunk = min(step, output.count - produced)
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress.map { $0.assumingMemoryBound(to: Bytef.self) + consumed })
+            stream.avail_in = uInt(inChunk)
+            stream.next_out = output.baseAddress.map { $0.assumingMemoryBound(to: Bytef.self) + produced }
+            stream.avail_out = uInt(outChunk)
+            status = CZlib.inflate(&stream, Z_NO_FLUSH)
+            consumed += inChunk - Int(stream.avail_in)
+            produced += outChunk - Int(stream.avail_out)
+            if status == Z_OK && inChunk - Int(stream.avail_in) == 0 && outChunk - Int(stream.avail_out) == 0 { break }
+        }
+        guard status == Z_STREAM_END, produced == output.count, consumed == input.count else {
+            throw InterchangeError(member, status == Z_STREAM_END
+                ? "deflated data decodes to \(produced) bytes, the directory says \(output.count)"
+                : "deflated data is damaged (zlib status \(status))")
         }
     }
 

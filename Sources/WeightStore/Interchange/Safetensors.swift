@@ -23,56 +23,99 @@ public enum Safetensors {
             throw fail("header length \(headerLength) does not fit in the file: not a .safetensors file?")
         }
         let dataStart = 8 + Int(headerLength)
-        let json = Data(bytes[8..<dataStart])
-        guard let object = try? JSONSerialization.jsonObject(with: json), let header = object as? [String: Any] else {
-            throw fail("header is not a JSON object")
-        }
+        let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])
+        // The reference reader's rules: UTF-8 text starting with '{', one JSON object.
+        guard let text = String(validating: headerBytes, as: UTF8.self) else { throw fail("header is not valid UTF-8") }
+        guard headerBytes.first == UInt8(ascii: "{") else { throw fail("header does not start with '{': not a .safetensors file?") }
+        let header: JSONValue
+        do { header = try JSONValue.parse(text) } catch { throw fail("header is not JSON (\(error))") }
+        guard let pairs = header.pairs else { throw fail("header is not a JSON object") }
+        if let key = header.duplicateKey { throw fail("header names '\(DisplayText.escaped(key))' twice") }
+
         var bundle = InputBundle()
-        var entries: [(name: String, begin: Int, tensor: InputTensor)] = []
-        for (name, value) in header {
+        var entries: [(name: String, begin: Int, end: Int, tensor: InputTensor)] = []
+        for (name, value) in pairs {
+            let shown = DisplayText.escaped(name)
             if name == "__metadata__" {
-                guard let meta = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
+                if value.isNull { continue }
+                guard let meta = value.pairs else { throw fail("__metadata__ is not an object") }
+                if let key = value.duplicateKey { throw fail("__metadata__ names '\(DisplayText.escaped(key))' twice") }
                 for (k, v) in meta {
-                    guard let s = v as? String else { throw fail("__metadata__ value for '\(k)' is not a string") }
+                    guard let s = v.string else { throw fail("__metadata__ value for '\(DisplayText.escaped(k))' is not a string") }
                     bundle.metadata.append((k, .string(s)))
                 }
                 continue
             }
-            guard let entry = value as? [String: Any], let dtypeName = entry["dtype"] as? String,
-                  let shapeAny = entry["shape"] as? [Any], let offsetsAny = entry["data_offsets"] as? [Any],
-                  offsetsAny.count == 2 else { throw fail("tensor '\(name)' has a malformed entry") }
+            guard let fields = value.pairs else { throw fail("tensor '\(shown)': entry is not an object") }
+            if let key = value.duplicateKey { throw fail("tensor '\(shown)': '\(DisplayText.escaped(key))' given twice") }
+            if let unknown = fields.first(where: { !["dtype", "shape", "data_offsets"].contains($0.0) }) {
+                throw fail("tensor '\(shown)': unknown field '\(DisplayText.escaped(unknown.0))'")
+            }
+            guard let dtypeName = value["dtype"]?.string else { throw fail("tensor '\(shown)': dtype missing or not a string") }
             guard let dtype = dtypes[dtypeName] else {
-                throw fail("tensor '\(name)' has dtype \(dtypeName), which .wpk cannot store (float8 is not supported)")
+                throw fail("tensor '\(shown)' has dtype \(DisplayText.escaped(dtypeName)), which .wpk cannot store (float8 is not supported)")
             }
-            let shape = try shapeAny.map { d -> Int in
-                guard let n = (d as? NSNumber)?.intValue, n >= 0 else { throw fail("tensor '\(name)' has a bad shape") }
+            // Integers only, as the reference reader's usize fields: 4.7, 4.0, true and -1
+            // are errors, not 4, 4, 1 and a wrapped size.
+            guard let shapeItems = value["shape"]?.array else { throw fail("tensor '\(shown)': shape missing or not a list") }
+            let shape = try shapeItems.map { d -> Int in
+                guard let n = d.exactInt, n >= 0 else { throw fail("tensor '\(shown)': shape \(shapeItems.map(Self.text)) is not a list of non-negative integers") }
                 return n
             }
-            guard shape.count <= WPKFormat.maxRank else { throw fail("tensor '\(name)' has rank \(shape.count) > 8") }
-            let offsets = try offsetsAny.map { d -> Int in
-                guard let n = (d as? NSNumber)?.intValue, n >= 0 else { throw fail("tensor '\(name)' has bad offsets") }
-                return n
+            guard shape.count <= WPKFormat.maxRank else { throw fail("tensor '\(shown)' has rank \(shape.count) > 8") }
+            guard let offsetItems = value["data_offsets"]?.array, offsetItems.count == 2,
+                  let begin = offsetItems[0].exactInt, let end = offsetItems[1].exactInt, begin >= 0, begin <= end else {
+                throw fail("tensor '\(shown)': data_offsets must be two non-negative integers [begin, end] with begin <= end")
             }
-            var expected = dtype.byteSize
-            for d in shape {
-                let (p, o) = expected.multipliedReportingOverflow(by: d)
-                guard !o else { throw fail("tensor '\(name)' is too large") }
-                expected = p
+            guard let elements = ShapeRules.elementCount(shape, elementSize: dtype.byteSize) else {
+                throw fail("tensor '\(shown)': shape \(shape) is too large")
             }
-            guard offsets[0] <= offsets[1], offsets[1] - offsets[0] == expected,
-                  offsets[1] <= bytes.count - dataStart else {
-                throw fail("tensor '\(name)': data_offsets \(offsets) do not match its shape \(shape) or the file size")
+            guard end - begin == elements * dtype.byteSize else {
+                throw fail("tensor '\(shown)': data_offsets [\(begin), \(end)] hold \(end - begin) bytes, its shape \(shape) of \(dtypeName) needs \(elements * dtype.byteSize)")
             }
-            let data = UnsafeRawBufferPointer(rebasing: bytes[(dataStart + offsets[0])..<(dataStart + offsets[1])])
+            guard end <= bytes.count - dataStart else {
+                throw fail("tensor '\(shown)': data_offsets [\(begin), \(end)] reach past the end of the file")
+            }
+            let data = UnsafeRawBufferPointer(rebasing: bytes[(dataStart + begin)..<(dataStart + end)])
+            if dtype == .bool, let bad = data.firstIndex(where: { $0 > 1 }) {
+                throw fail("tensor '\(shown)': BOOL element \(bad) is \(data[bad]), not 0 or 1")
+            }
             let stored = ElementConversion.storedType(for: dtype, policy: policy)
             let source = ElementConversion.source(bytes: data, owner: file, from: dtype, to: stored, shape: shape,
                                                   bigEndian: false, fortranOrder: false)
-            entries.append((name, offsets[0], InputTensor(name: prefix + name, dtype: stored, sourceDType: dtype,
-                                                           shape: shape, source: source)))
+            entries.append((name, begin, end, InputTensor(name: prefix + name, dtype: stored, sourceDType: dtype,
+                                                          shape: shape, source: source)))
+        }
+        // The data must be exactly the tensors, back to back: no overlap, no gap, nothing after.
+        entries.sort { a, b in
+            (a.begin, a.end) != (b.begin, b.end) ? (a.begin, a.end) < (b.begin, b.end) : compareBytes(a.name, b.name) < 0
+        }
+        var expected = 0
+        for e in entries {
+            guard e.begin == expected else {
+                throw fail(e.begin > expected
+                    ? "\(e.begin - expected) bytes before tensor '\(DisplayText.escaped(e.name))' belong to no tensor"
+                    : "tensor '\(DisplayText.escaped(e.name))' overlaps the tensor before it")
+            }
+            expected = e.end
+        }
+        guard expected == bytes.count - dataStart else {
+            throw fail("\(bytes.count - dataStart - expected) bytes after the last tensor belong to no tensor")
         }
         // File order, so packing reads the input front to back.
-        bundle.tensors = entries.sorted { ($0.begin, $0.name) < ($1.begin, $1.name) }.map(\.tensor)
+        bundle.tensors = entries.map(\.tensor)
         return bundle
+    }
+
+    private static func text(_ v: JSONValue) -> String {
+        switch v {
+        case let .integer(i): "\(i)"
+        case let .number(d): "\(d)"
+        case let .bool(b): "\(b)"
+        case let .string(s): "\"\(DisplayText.escaped(s))\""
+        case .null: "null"
+        default: "..."
+        }
     }
 
     static func name(of dtype: DType) -> String { dtypes.first { $0.value == dtype }!.key }
@@ -82,7 +125,11 @@ public enum Safetensors {
         var header: [String: Any] = [:]
         var offset = 0
         for info in store.infos {
-            guard let dtype = info.dtype else { throw InterchangeError(path, "tensor '\(info.name)' has an unknown dtype") }
+            guard let dtype = info.dtype else { throw InterchangeError(path, "tensor '\(DisplayText.escaped(info.name))' has an unknown dtype") }
+            // safetensors reserves the name for its metadata: writing it would lose the tensor.
+            guard info.name != "__metadata__" else {
+                throw InterchangeError(path, "a tensor named '__metadata__' cannot be written to .safetensors (the name is reserved); unpack to .npz instead")
+            }
             header[info.name] = ["dtype": name(of: dtype), "shape": info.shape, "data_offsets": [offset, offset + info.rawBytes]]
             offset += info.rawBytes
         }

@@ -7,7 +7,11 @@ import Foundation
 public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
+    /// A literal with a fraction or exponent (or NaN/Infinity, which Python's json writes).
     case number(Double)
+    /// A literal of digits alone that fits in Int: kept exact, so 2^60 stays 2^60 and a reader
+    /// can tell 4 from 4.0 or 4.7.
+    case integer(Int)
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
@@ -17,6 +21,8 @@ public indirect enum JSONValue: Sendable, Equatable {
         case (.null, .null): true
         case let (.bool(x), .bool(y)): x == y
         case let (.number(x), .number(y)): x == y
+        case let (.integer(x), .integer(y)): x == y
+        case let (.integer(x), .number(y)), let (.number(y), .integer(x)): Double(x) == y
         case let (.string(x), .string(y)): Array(x.utf8) == Array(y.utf8)
         case let (.array(x), .array(y)): x == y
         case let (.object(x), .object(y)): x.count == y.count && zip(x, y).allSatisfy { Array($0.0.utf8) == Array($1.0.utf8) && $0.1 == $1.1 }
@@ -31,10 +37,30 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     public var string: String? { if case let .string(s) = self { s } else { nil } }
     public var bool: Bool? { if case let .bool(b) = self { b } else { nil } }
-    public var double: Double? { if case let .number(n) = self { n } else { nil } }
+    public var double: Double? {
+        switch self {
+        case let .number(n): n
+        case let .integer(i): Double(i)
+        default: nil
+        }
+    }
+    /// An integral value, written as an integer or as a whole number like 12.0 (configs written
+    /// by Python sometimes have those).
     public var int: Int? {
+        if case let .integer(i) = self { return i }
         guard case let .number(n) = self, n.rounded() == n, abs(n) < 9.0e15 else { return nil }
         return Int(n)
+    }
+    /// Only a literal written as an integer: what a strict format (safetensors' shapes and
+    /// offsets) accepts.
+    public var exactInt: Int? { if case let .integer(i) = self { i } else { nil } }
+    /// The first key that appears twice in this object, if any (JSON allows it; formats whose
+    /// reference readers refuse it must too).
+    public var duplicateKey: String? {
+        guard case let .object(pairs) = self else { return nil }
+        var seen = Set<[UInt8]>()
+        for (key, _) in pairs where !seen.insert(Array(key.utf8)).inserted { return key }
+        return nil
     }
     public var array: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
     public var pairs: [(String, JSONValue)]? { if case let .object(o) = self { o } else { nil } }
@@ -117,22 +143,28 @@ public indirect enum JSONValue: Sendable, Equatable {
             case UInt8(ascii: "n"): try expect("null"); return .null
             case UInt8(ascii: "N"): try expect("NaN"); return .number(.nan)
             case UInt8(ascii: "I"): try expect("Infinity"); return .number(.infinity)
-            default: return .number(try number())
+            default: return try number()
             }
         }
 
-        mutating func number() throws -> Double {
+        mutating func number() throws -> JSONValue {
             let start = at
             if at < bytes.count, bytes[at] == UInt8(ascii: "-") {
                 at += 1
-                if at < bytes.count, bytes[at] == UInt8(ascii: "I") { try expect("Infinity"); return -.infinity }
+                if at < bytes.count, bytes[at] == UInt8(ascii: "I") { try expect("Infinity"); return .number(-.infinity) }
             }
-            while at < bytes.count, (48...57).contains(bytes[at]) || bytes[at] == UInt8(ascii: ".")
-                    || bytes[at] == UInt8(ascii: "e") || bytes[at] == UInt8(ascii: "E")
-                    || bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
+            var integral = true
+            while at < bytes.count {
+                let b = bytes[at]
+                if (48...57).contains(b) || b == UInt8(ascii: "-") { at += 1; continue }
+                guard b == UInt8(ascii: ".") || b == UInt8(ascii: "e") || b == UInt8(ascii: "E") || b == UInt8(ascii: "+") else { break }
+                integral = false
+                at += 1
+            }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self)
+            if integral, let i = Int(text) { return .integer(i) }
             guard at > start, let v = Double(text) else { at = start; throw fail("expected a value") }
-            return v
+            return .number(v)
         }
 
         mutating func hex4() throws -> UInt32 {
@@ -193,7 +225,7 @@ public indirect enum JSONValue: Sendable, Equatable {
                     }
                     // A lone surrogate cannot be UTF-8; it becomes U+FFFD, as Python's json does on encode.
                     if (0xD800...0xDFFF).contains(c) { c = 0xFFFD }
-                    out += [c].utf8Bytes
+                    out += Array(String(Unicode.Scalar(c)!).utf8)
                 default: throw fail("bad escape")
                 }
             }
