@@ -82,8 +82,19 @@ public struct EncoderConfig: Sendable, Equatable {
         guard heads > 0, hiddenSize > 0, hiddenSize % heads == 0 else {
             throw ModelError.badConfig("hidden_size \(hiddenSize) is not a positive multiple of \(heads) heads")
         }
-        guard intermediateSize > 0, maxPositions > 0, vocabularySize > 0, embeddingSize > 0 else {
-            throw ModelError.badConfig("config.json has a size that is not positive")
+        for (key, value) in [("intermediate_size", intermediateSize), ("max_position_embeddings", maxPositions),
+                             ("vocab_size", vocabularySize), ("embedding_size", embeddingSize)] where value <= 0 {
+            throw ModelError.badConfig("config.json: \(key) \(value) is not positive")
+        }
+        // Families with token types index row 0 for every text: an empty table cannot be read.
+        if arch != .distilbert && arch != .mpnet && typeVocabularySize <= 0 {
+            throw ModelError.badConfig("config.json: type_vocab_size \(typeVocabularySize) is not positive")
+        }
+        guard maxTokens > 0 else {
+            throw ModelError.badConfig("config.json: max_position_embeddings \(maxPositions) leaves no position after the padding index \(positionPaddingIndex)")
+        }
+        guard padTokenId >= 0, padTokenId < vocabularySize else {
+            throw ModelError.badConfig("config.json: pad_token_id \(padTokenId) is outside the vocabulary of \(vocabularySize)")
         }
         guard Self.supportedActivations.contains(activation) else {
             throw ModelError.badConfig("activation '\(activation)' is not implemented by wpack (it runs \(Self.supportedActivations.joined(separator: ", ")))")
