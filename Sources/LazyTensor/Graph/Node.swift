@@ -5,7 +5,10 @@ import Synchronization
 /// Nodes are immutable once built, except for the cached result of an evaluation. A `.buffer`
 /// node is data that already exists (a heap block or a mapped file region, seen through
 /// strides); everything else is a recipe that runs only when a result is asked for.
-final class Node: Sendable {
+///
+/// Unchecked Sendable: `inputs` is a var only so that deinit can take a deep graph apart
+/// without recursion; nothing else writes it, and deinit runs when no one else can read it.
+final class Node: @unchecked Sendable {
     enum Op: Sendable {
         /// Existing data: storage, element offset, strides (0 = broadcast).
         case buffer(Storage, offset: Int, strides: [Int])
@@ -43,7 +46,7 @@ final class Node: Sendable {
     }
 
     let op: Op
-    let inputs: [Node]
+    private(set) var inputs: [Node]
     let shape: [Int]
     /// The evaluated result of a lazy node, kept so that asking twice computes once.
     private let cached = Mutex<Node?>(nil)
@@ -54,7 +57,46 @@ final class Node: Sendable {
         self.shape = shape
     }
 
+    /// Releasing the last reference to the root of a 100,000-op chain would otherwise release
+    /// each input from inside its consumer's deinit, one stack frame per node, and overflow
+    /// the stack. Inputs only this node holds are unlinked here and released one at a time.
+    deinit {
+        guard !inputs.isEmpty else { return }
+        var pending = inputs
+        inputs = []
+        while var node = pending.popLast() {
+            if isKnownUniquelyReferenced(&node) {
+                pending.append(contentsOf: node.inputs)
+                node.inputs = []
+            }
+        }
+    }
+
     var isBuffer: Bool { if case .buffer = op { true } else { false } }
+
+    /// Every node reachable from `roots`, each once, inputs before the nodes that read them, in
+    /// the order a recursive depth-first walk would list them. Nodes for which `enter` is
+    /// false are listed but not entered. Iterative, so a graph 100,000 ops deep needs no deep
+    /// stack: every walk of the planner and the plan cache goes through here.
+    static func postOrder(_ roots: [Node], enter: (Node) -> Bool) -> [Node] {
+        var order: [Node] = []
+        var seen = Set<ObjectIdentifier>()
+        var stack: [(node: Node, next: Int, enters: Bool)] = []
+        for root in roots where seen.insert(ObjectIdentifier(root)).inserted {
+            stack.append((root, 0, enter(root)))
+            while let top = stack.last {
+                if top.enters && top.next < top.node.inputs.count {
+                    stack[stack.count - 1].next += 1
+                    let input = top.node.inputs[top.next]
+                    if seen.insert(ObjectIdentifier(input)).inserted { stack.append((input, 0, enter(input))) }
+                } else {
+                    stack.removeLast()
+                    order.append(top.node)
+                }
+            }
+        }
+        return order
+    }
 
     var result: Node? {
         get { cached.withLock { $0 } }

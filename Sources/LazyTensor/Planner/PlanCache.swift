@@ -31,7 +31,7 @@ enum PlanCache {
     /// The kernels for `roots`: a cached plan rebound to these nodes, or a new plan.
     static func kernels(for roots: [Node]) -> [Kernel] {
         var walk = Walk()
-        for root in roots { walk.visit(root) }
+        for node in Node.postOrder(roots, enter: { $0.realized == nil }) { walk.visit(node) }
         walk.words.append(-1)
         for root in roots { walk.words.append(walk.number[ObjectIdentifier(root)]!) }
         let key = Fingerprint(words: walk.words)
@@ -60,11 +60,10 @@ enum PlanCache {
         var nodes: [Node] = []
         var words: [Int] = []
 
+        /// Numbers `node`, whose inputs (if it is lazy) have been numbered already.
         mutating func visit(_ node: Node) {
             let id = ObjectIdentifier(node)
-            guard number[id] == nil else { return }
             let evaluated = node.realized
-            if evaluated == nil { for input in node.inputs { visit(input) } }
             number[id] = nodes.count
             nodes.append(node)
             words.append(-2)

@@ -16,25 +16,23 @@ struct Planner {
     /// Nodes that get a buffer, in the order they are computed.
     private var boundary: Set<ObjectIdentifier> = []
     private var consumers: [ObjectIdentifier: Int] = [:]
-    private var visited: Set<ObjectIdentifier> = []
-    private var planned: Set<ObjectIdentifier> = []
     private var costMemo: [ObjectIdentifier: Int] = [:]
     private var roots: Set<ObjectIdentifier> = []
     /// Matmul nodes whose single consumer applies an elementwise epilogue to their output in
     /// place: consumer → product.
     private var epilogues: [ObjectIdentifier: Node] = [:]
     private var fusedProducts: Set<ObjectIdentifier> = []
-    /// Nodes already visited by `schedule`: a graph shares nodes (every residual does), and
-    /// walking it as a tree would take exponential time.
-    private var scheduled: Set<ObjectIdentifier> = []
 
     init(roots: [Node]) {
         self.roots = Set(roots.map { ObjectIdentifier($0) })
-        for root in roots { countConsumers(root) }
+        // One iterative walk, inputs first; every pass below runs down this list instead of
+        // recursing, so depth costs no stack.
+        let lazy = Node.postOrder(roots) { $0.realized == nil }.filter { $0.realized == nil }
+        for node in lazy { for input in node.inputs { consumers[ObjectIdentifier(input), default: 0] += 1 } }
         for root in roots where root.realized == nil { boundary.insert(ObjectIdentifier(root)) }
-        for root in roots { markBoundaries(root) }
-        for root in roots { findEpilogues(root) }
-        for root in roots { schedule(root) }
+        for node in lazy { markBoundaries(node) }
+        for node in lazy { findEpilogues(node) }
+        for node in lazy { schedule(node) }
         // A root that is a strided view of a buffer is made contiguous by a copy kernel.
         for root in roots where root.isBuffer && !kernels.contains(where: { $0.node === root }) {
             if case let .buffer(_, _, strides) = root.op, !Layout.isRowMajor(shape: root.shape, strides: strides) {
@@ -50,14 +48,6 @@ struct Planner {
         return counts
     }
 
-    private mutating func countConsumers(_ node: Node) {
-        guard node.realized == nil, visited.insert(ObjectIdentifier(node)).inserted else { return }
-        for input in node.inputs {
-            consumers[ObjectIdentifier(input), default: 0] += 1
-            countConsumers(input)
-        }
-    }
-
     private func isBoundaryKind(_ node: Node) -> Bool {
         switch node.op {
         case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention: true
@@ -65,26 +55,32 @@ struct Planner {
         }
     }
 
-    /// Cost of computing a node inline: its op count within the fused group, transcendental
-    /// functions counted heavier.
+    /// Cost of computing a node inline: its op count within the fused group (a shared input
+    /// counted for each use), transcendental functions counted heavier, saturating at
+    /// `costCeiling` since it is only ever compared with small limits.
     private mutating func inlineCost(_ node: Node) -> Int {
-        if node.realized != nil || boundary.contains(ObjectIdentifier(node)) { return 0 }
-        if let c = costMemo[ObjectIdentifier(node)] { return c }
-        var cost: Int
-        switch node.op {
-        case .unary(let op): cost = op.isTranscendental ? 8 : 1
-        case .binary(let op): cost = op == .pow || op == .div ? 4 : 1
-        case .view, .constant: cost = 0
-        default: cost = 1
+        let region = Node.postOrder([node]) { [boundary, costMemo] n in
+            n.realized == nil && !boundary.contains(ObjectIdentifier(n)) && costMemo[ObjectIdentifier(n)] == nil
         }
-        for input in node.inputs { cost += inlineCost(input) }
-        costMemo[ObjectIdentifier(node)] = cost
-        return cost
+        for n in region where costMemo[ObjectIdentifier(n)] == nil {
+            if n.realized != nil || boundary.contains(ObjectIdentifier(n)) { costMemo[ObjectIdentifier(n)] = 0; continue }
+            var cost: Int
+            switch n.op {
+            case .unary(let op): cost = op.isTranscendental ? 8 : 1
+            case .binary(let op): cost = op == .pow || op == .div ? 4 : 1
+            case .view, .constant: cost = 0
+            default: cost = 1
+            }
+            for input in n.inputs { cost = Swift.min(cost + (costMemo[ObjectIdentifier(input)] ?? 0), Planner.costCeiling) }
+            costMemo[ObjectIdentifier(n)] = cost
+        }
+        return costMemo[ObjectIdentifier(node)] ?? 0
     }
 
+    static let costCeiling = 1 << 20
+
+    /// Decides whether `node` gets a buffer; its inputs have been decided already.
     private mutating func markBoundaries(_ node: Node) {
-        guard node.realized == nil, planned.insert(ObjectIdentifier(node)).inserted else { return }
-        for input in node.inputs { markBoundaries(input) }
         let id = ObjectIdentifier(node)
         if isBoundaryKind(node) { boundary.insert(id) }
         if case .row = node.op {
@@ -113,10 +109,10 @@ struct Planner {
         }
         // Cap the fused group: store the largest inlined inputs until the rest fits.
         while true {
-            let size = groupSize(node, root: true)
+            let size = groupSize(node)
             if size <= Planner.maxGroup { break }
             guard let biggest = node.inputs.filter({ $0.realized == nil && !boundary.contains(ObjectIdentifier($0)) })
-                .max(by: { groupSize($0, root: true) < groupSize($1, root: true) }) else { break }
+                .max(by: { groupSize($0) < groupSize($1) }) else { break }
             boundary.insert(ObjectIdentifier(biggest))
             costMemo = [:]
         }
@@ -125,9 +121,7 @@ struct Planner {
     /// An elementwise kernel whose chain reads, at its own shape and without any view, a matmul
     /// used nowhere else takes that matmul in: the GEMM writes straight into the kernel's
     /// output and the chain (bias, residual, activation) runs over it once, in place.
-    private mutating func findEpilogues(_ node: Node, seen: inout Set<ObjectIdentifier>) {
-        guard node.realized == nil, seen.insert(ObjectIdentifier(node)).inserted else { return }
-        for input in node.inputs { findEpilogues(input, seen: &seen) }
+    private mutating func findEpilogues(_ node: Node) {
         guard boundary.contains(ObjectIdentifier(node)), !isBoundaryKind(node) else { return }
         var candidates: [Node] = []
         func walk(_ n: Node) {
@@ -151,23 +145,25 @@ struct Planner {
         }
     }
 
-    private mutating func findEpilogues(_ root: Node) {
-        var seen: Set<ObjectIdentifier> = []
-        findEpilogues(root, seen: &seen)
-    }
-
-    /// Instructions a node contributes to its kernel (stopping at boundaries).
-    private func groupSize(_ node: Node, root: Bool) -> Int {
-        if !root && (node.realized != nil || boundary.contains(ObjectIdentifier(node))) { return 1 }
-        var size = 1
-        for input in node.inputs { size += groupSize(input, root: false) }
+    /// Instructions a node contributes to its kernel (stopping at boundaries), counted up to
+    /// just past the cap: all the caller needs to know is whether the group fits.
+    private func groupSize(_ node: Node) -> Int {
+        let limit = Planner.maxGroup * 4
+        var size = 0
+        var stack = [node]
+        var isRoot = true
+        while let n = stack.popLast() {
+            size += 1
+            if size > limit { return size }
+            if !isRoot && (n.realized != nil || boundary.contains(ObjectIdentifier(n))) { continue }
+            isRoot = false
+            stack.append(contentsOf: n.inputs)
+        }
         return size
     }
 
-    /// Emits kernels for boundary nodes in dependency order.
+    /// Emits the kernel of a boundary node; nodes arrive in dependency order.
     private mutating func schedule(_ node: Node) {
-        guard node.realized == nil, scheduled.insert(ObjectIdentifier(node)).inserted else { return }
-        for input in node.inputs { schedule(input) }
         let id = ObjectIdentifier(node)
         guard boundary.contains(id), !fusedProducts.contains(id) else { return }
         kernels.append(makeKernel(node))

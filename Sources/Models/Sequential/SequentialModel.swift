@@ -39,56 +39,110 @@ public struct SequentialModel: Sendable {
         try self.init(store: store, layerList: text)
     }
 
+    /// The keys each op reads; any other key is refused, so a misspelt "strides" is an error
+    /// rather than a layer run with the default.
+    static let keys: [String: Set<String>] = [
+        "conv2d": ["weight", "bias", "stride", "padding", "dilation", "groups"],
+        "linear": ["weight", "bias"],
+        "maxPool2d": ["kernel", "stride", "padding"], "avgPool2d": ["kernel", "stride", "padding"],
+        "softmax": ["axis"], "logSoftmax": ["axis"],
+        "layerNorm": ["weight", "bias", "eps"],
+        "relu": [], "gelu": [], "tanh": [], "sigmoid": [], "silu": [], "dropout": ["p"], "identity": [], "flatten": [],
+    ]
+
     public init(store: WeightStore, layerList text: String) throws {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let list = object["layers"] as? [[String: Any]] else {
+        let object: JSONValue
+        do { object = try JSONValue.parse(text) } catch { throw ModelError.badConfig("the layer list is not JSON (\(error))") }
+        guard object.pairs != nil, let list = object["layers"]?.array else {
             throw ModelError.badConfig("the layer list is not a JSON object with a \"layers\" array")
         }
         self.store = store
-        inputShape = object["input"] as? [Int]
-        func pair(_ spec: [String: Any], _ key: String, _ fallback: (Int, Int)) throws -> (Int, Int) {
-            guard let v = spec[key] else { return fallback }
-            if let n = v as? Int { return (n, n) }
-            guard let a = v as? [Int], a.count == 2 else { throw ModelError.badConfig("'\(key)' must be a number or two numbers") }
-            return (a[0], a[1])
+        if let input = object["input"] {
+            guard let dims = input.array?.compactMap(\.exactInt), dims.count == input.array?.count, dims.allSatisfy({ $0 > 0 }),
+                  dims.count <= 7 else {
+                throw ModelError.badConfig("the layer list's \"input\" must be a list of up to 7 positive integers")
+            }
+            inputShape = dims
+        } else {
+            inputShape = nil
         }
-        func name(_ spec: [String: Any], _ key: String, _ i: Int) throws -> String {
-            guard let n = spec[key] as? String else { throw ModelError.badConfig("layer \(i) needs a '\(key)' tensor name") }
+        layers = try list.enumerated().map { i, spec in try Self.layer(i, spec, store: store) }
+    }
+
+    private static func layer(_ i: Int, _ spec: JSONValue, store: WeightStore) throws -> Layer {
+        func bad(_ reason: String) -> ModelError { .badConfig("layer \(i): \(reason)") }
+        guard let fields = spec.pairs, let op = spec["op"]?.string else { throw bad("not an object with an \"op\"") }
+        guard let allowed = keys[op] else { throw bad("unknown op '\(DisplayText.escaped(op))'") }
+        if let key = spec.duplicateKey { throw bad("'\(DisplayText.escaped(key))' given twice") }
+        if let unknown = fields.first(where: { $0.0 != "op" && !allowed.contains($0.0) }) {
+            throw bad("\(op) takes no '\(DisplayText.escaped(unknown.0))' (it reads \(allowed.sorted().joined(separator: ", ")))")
+        }
+        /// A number or two numbers, each at least `minimum`.
+        func pair(_ key: String, _ fallback: (Int, Int), minimum: Int) throws -> (Int, Int) {
+            guard let v = spec[key] else { return fallback }
+            let values: [Int]
+            if let n = v.exactInt { values = [n, n] } else if let a = v.array, a.count == 2, let x = a[0].exactInt, let y = a[1].exactInt {
+                values = [x, y]
+            } else { throw bad("'\(key)' must be an integer or two integers") }
+            guard values.allSatisfy({ $0 >= minimum && $0 <= 1 << 20 }) else {
+                throw bad("'\(key)' \(values) must be at least \(minimum)")
+            }
+            return (values[0], values[1])
+        }
+        func name(_ key: String) throws -> String {
+            guard let n = spec[key]?.string else { throw bad("needs a '\(key)' tensor name") }
             return n
         }
-        layers = try list.enumerated().map { i, spec -> Layer in
-            guard let op = spec["op"] as? String else { throw ModelError.badConfig("layer \(i) has no \"op\"") }
-            switch op {
-            case "conv2d":
-                let w = try store.weight(try name(spec, "weight", i))
-                guard w.rank == 4 else { throw ModelError.wrongShape(name: try name(spec, "weight", i), expected: [-1, -1, -1, -1], actual: w.shape) }
-                let b = try (spec["bias"] as? String).map { try store.weight($0, shape: [w.shape[0]]) }
-                let groups = spec["groups"] as? Int ?? 1
-                guard groups >= 1, w.shape[0] % groups == 0 else { throw ModelError.badConfig("layer \(i): bad groups \(groups)") }
-                return .conv2d(weight: w, bias: b, stride: try pair(spec, "stride", (1, 1)), padding: try pair(spec, "padding", (0, 0)),
-                               dilation: try pair(spec, "dilation", (1, 1)), groups: groups)
-            case "linear":
-                return .linear(try Linear(store: store, prefix: String(try name(spec, "weight", i).dropLast(".weight".count)))
-                    .checkedBias(spec["bias"] as? String, store: store))
-            case "relu", "gelu", "tanh", "sigmoid", "silu":
-                return .activation(op)
-            case "dropout", "identity":
-                return .activation("identity")
-            case "maxPool2d", "avgPool2d":
-                let kernel = try pair(spec, "kernel", (2, 2))
-                return .pool(max: op == "maxPool2d", kernel: kernel, stride: spec["stride"] == nil ? nil : try pair(spec, "stride", kernel),
-                             padding: try pair(spec, "padding", (0, 0)))
-            case "flatten":
-                return .flatten
-            case "softmax", "logSoftmax":
-                return .softmax(axis: spec["axis"] as? Int ?? -1, log: op == "logSoftmax")
-            case "layerNorm":
-                let w = try store.weight(try name(spec, "weight", i))
-                let b = try store.weight(try name(spec, "bias", i), shape: w.shape)
-                return .layerNorm(weight: w, bias: b, eps: Float(spec["eps"] as? Double ?? 1e-5))
-            default:
-                throw ModelError.badConfig("layer \(i): unknown op '\(op)'")
+        func optionalName(_ key: String) throws -> String? {
+            guard let v = spec[key] else { return nil }
+            guard let n = v.string else { throw bad("'\(key)' must be a tensor name") }
+            return n
+        }
+        switch op {
+        case "conv2d":
+            let weightName = try name("weight")
+            let w = try store.weight(weightName)
+            guard w.rank == 4, w.shape.allSatisfy({ $0 > 0 }) else {
+                throw ModelError.wrongShape(name: weightName, expected: [-1, -1, -1, -1], actual: w.shape)
             }
+            let b = try optionalName("bias").map { try store.weight($0, shape: [w.shape[0]]) }
+            let groups = try pair("groups", (1, 1), minimum: 1)
+            guard groups.0 == groups.1, w.shape[0] % groups.0 == 0 else {
+                throw bad("groups \(groups.0) must divide the \(w.shape[0]) output channels")
+            }
+            return .conv2d(weight: w, bias: b, stride: try pair("stride", (1, 1), minimum: 1),
+                           padding: try pair("padding", (0, 0), minimum: 0),
+                           dilation: try pair("dilation", (1, 1), minimum: 1), groups: groups.0)
+        case "linear":
+            let weightName = try name("weight")
+            let w = try store.weight(weightName)
+            guard w.rank == 2 else { throw ModelError.wrongShape(name: weightName, expected: [-1, -1], actual: w.shape) }
+            let b = try optionalName("bias").map { try store.weight($0, shape: [w.shape[0]]) }
+            return .linear(Linear(weight: w, bias: b))
+        case "relu", "gelu", "tanh", "sigmoid", "silu":
+            return .activation(op)
+        case "dropout", "identity":
+            return .activation("identity")
+        case "maxPool2d", "avgPool2d":
+            let kernel = try pair("kernel", (2, 2), minimum: 1)
+            let padding = try pair("padding", (0, 0), minimum: 0)
+            // PyTorch's rule: a window must hold at least one real element.
+            guard padding.0 <= kernel.0 / 2, padding.1 <= kernel.1 / 2 else {
+                throw bad("padding \(padding) must be at most half the kernel \(kernel)")
+            }
+            return .pool(max: op == "maxPool2d", kernel: kernel,
+                         stride: spec["stride"] == nil ? nil : try pair("stride", kernel, minimum: 1), padding: padding)
+        case "flatten":
+            return .flatten
+        case "softmax", "logSoftmax":
+            guard let axis = spec["axis"].map({ $0.exactInt }) ?? -1 else { throw bad("'axis' must be an integer") }
+            return .softmax(axis: axis, log: op == "logSoftmax")
+        default: // layerNorm
+            let weightName = try name("weight")
+            let w = try store.weight(weightName)
+            let b = try store.weight(try name("bias"), shape: w.shape)
+            guard let eps = spec["eps"].map({ $0.double }) ?? 1e-5, eps >= 0, eps.isFinite else { throw bad("'eps' must be a non-negative number") }
+            return .layerNorm(weight: w, bias: b, eps: Float(eps))
         }
     }
 
@@ -108,6 +162,7 @@ public struct SequentialModel: Sendable {
                 let h = x.shape[2] + 2 * padding.0 - dilation.0 * (w.shape[2] - 1) - 1
                 let wd = x.shape[3] + 2 * padding.1 - dilation.1 * (w.shape[3] - 1) - 1
                 guard h >= 0, wd >= 0 else { throw ModelError.badInput("layer \(i) (conv2d): input \(x.shape) is smaller than the kernel") }
+                guard x.shape[0] > 0, x.shape[1] > 0 else { throw ModelError.badInput("layer \(i) (conv2d): empty input \(x.shape)") }
                 x = conv2d(x, w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
             case let .linear(l):
                 guard x.rank >= 1, x.shape.last == l.inFeatures else {
@@ -131,20 +186,15 @@ public struct SequentialModel: Sendable {
             case .flatten:
                 x = x.rank <= 2 ? x : x.flattened(from: 1)
             case let .softmax(axis, log):
+                guard axis >= -x.rank, axis < x.rank else {
+                    throw ModelError.badInput("layer \(i) (softmax) has axis \(axis), the input \(x.shape) has \(x.rank) axes")
+                }
                 x = log ? x.logSoftmax(axis: axis) : x.softmax(axis: axis)
             case let .layerNorm(w, b, eps):
-                guard x.shape.last == w.scalarCount else { throw ModelError.badInput("layer \(i) (layerNorm) needs [..., \(w.scalarCount)], got \(x.shape)") }
+                guard w.rank == 1, x.shape.last == w.scalarCount else { throw ModelError.badInput("layer \(i) (layerNorm) needs [..., \(w.scalarCount)], got \(x.shape)") }
                 x = x.layerNorm(axis: -1, eps: eps, weight: w, bias: b)
             }
         }
         return x
-    }
-}
-
-extension Linear {
-    /// The bias named in a layer list, or none when the list names none.
-    func checkedBias(_ name: String?, store: WeightStore) throws -> Linear {
-        guard let name else { return Linear(weight: weight, bias: nil) }
-        return Linear(weight: weight, bias: try store.weight(name, shape: [outFeatures]))
     }
 }

@@ -1,0 +1,53 @@
+import Testing
+@testable import LazyTensor
+
+/// Graphs far deeper than any stack frame budget: every walk of the planner, the plan cache
+/// and the nodes' own release is iterative, so depth costs time, not stack.
+@Suite struct DeepGraphTests {
+    static let depth = 100_000
+
+    @Test func aHundredThousandElementwiseOpsEvaluate() {
+        let x = Tensor(shape: [4], scalars: [1, 2, 3, 4])
+        var y = x
+        for i in 0..<Self.depth { y = i % 2 == 0 ? y + 1 : y * 1 }
+        // Chains are cut into groups of at most Planner.maxGroup instructions.
+        let kernels = y.plan().kernelCount
+        #expect(kernels >= Self.depth / Planner.maxGroup)
+        #expect(y.scalars == [50_001, 50_002, 50_003, 50_004])
+    }
+
+    @Test func aHundredThousandViewsAndBoundariesEvaluate() {
+        var y = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        for i in 0..<Self.depth {
+            switch i % 4 {
+            case 0: y = y.transposed()
+            case 1: y = y.reshaped([y.shape[1], y.shape[0]])
+            case 2: y = y.softmax(axis: -1) * 0 + y  // a row kernel, its result multiplied away
+            default: y = y.reshaped([y.shape[0], y.shape[1]])
+            }
+        }
+        let expected = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        #expect(y.shape == expected.shape || y.shape == [3, 2])
+        #expect(y.materialized().scalars.sorted() == [1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func aDeepGraphIsReleasedWithoutRecursion() {
+        // Built and dropped without evaluating: the release of its root frees every node.
+        var y = Tensor(shape: [1], scalars: [0])
+        for _ in 0..<(Self.depth * 3) { y = y + 1 }
+        y = Tensor(shape: [1], scalars: [1])
+        #expect(y.scalars == [1])
+    }
+
+    @Test func aDeepGraphPlansTheSameTheSecondTime() {
+        func build() -> Tensor {
+            var y = Tensor(shape: [8], scalars: Array(repeating: 1, count: 8))
+            for _ in 0..<20_000 { y = (y * 2).sqrt() }
+            return y
+        }
+        let (first, a) = Stats.measure { build().materialized().scalars }
+        let (second, b) = Stats.measure { build().materialized().scalars }
+        #expect(first == second)
+        #expect(a.plans == 1 && b.plans == 0)
+    }
+}
