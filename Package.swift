@@ -26,12 +26,14 @@ let package = Package(
         // run time (no compiler flags needed, so the package also works as a dependency).
         .target(name: "CKernels",
                 linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
+        // Process-level guards: the fault handler for mapped files, stdout's final status.
+        .target(name: "CSystem"),
         .target(name: "LazyTensor", dependencies: ["CKernels", "CBLAS"]),
-        .target(name: "WeightStore", dependencies: ["LazyTensor", "CKernels", "CZstd", "CXXHash", "CZlib"]),
+        .target(name: "WeightStore", dependencies: ["LazyTensor", "CKernels", "CSystem", "CZstd", "CXXHash", "CZlib"]),
         .target(name: "Models", dependencies: ["LazyTensor", "WeightStore"]),
         .target(name: "WPack", dependencies: ["LazyTensor", "WeightStore", "Models"]),
         .executableTarget(name: "wpack", dependencies: [
-            "WPack", "CBLAS",
+            "WPack", "CBLAS", "CSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -34,13 +34,16 @@ public final class WeightStore: Sendable {
     private let decoded = Mutex<[Int: Storage]>([:])
     private let verified = Mutex<Set<Int>>([])
 
-    public convenience init(contentsOf url: URL, verify: VerifyMode = .none) throws(WeightStoreError) {
-        try self.init(path: url.path, verify: verify)
+    public convenience init(contentsOf url: URL, verify: VerifyMode = .none,
+                            access: MappedFile.Access = .mapped) throws(WeightStoreError) {
+        try self.init(path: url.path, verify: verify, access: access)
     }
 
-    public init(path: String, verify: VerifyMode = .none) throws(WeightStoreError) {
+    /// `access: .readIntoMemory` copies the file once instead of mapping it: for a server whose
+    /// files may be rewritten in place under it (see `MappedFile`).
+    public init(path: String, verify: VerifyMode = .none, access: MappedFile.Access = .mapped) throws(WeightStoreError) {
         self.path = path
-        file = try MappedFile(path: path)
+        file = try MappedFile(path: path, access: access)
         if file.bytes.count >= WPKFormat.preambleSize + WPKFormat.footerSize {
             // Header length is not trusted yet: the range is clipped to the file.
             let length = Int(clamping: UInt64(littleEndian: file.bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
@@ -60,6 +63,13 @@ public final class WeightStore: Sendable {
     }
 
     public var tensorNames: [String] { infos.map(\.name) }
+
+    /// Throws when the file was changed in place since it was opened (its size or modification
+    /// time differ): whatever was computed from its views may have read other bytes. Files
+    /// replaced by a rename never trip this; their old contents stay mapped.
+    public func checkUnchanged() throws(WeightStoreError) {
+        guard file.isUnchanged else { throw .fileChanged(path: path) }
+    }
 
     /// Metadata values rendered as strings (typed values keep their type in `typedMetadata`).
     public var metadata: [String: String] {

@@ -4,6 +4,7 @@
 public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertible {
     // The file as a whole
     case io(path: String, message: String)
+    case fileChanged(path: String)
     case fileTooSmall(size: Int)
     case notAWpkFile(hint: String)
     case badEndianMark(UInt32)
@@ -57,6 +58,8 @@ public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String {
         switch self {
         case let .io(path, message): "\(path): \(message)"
+        case let .fileChanged(path):
+            "\(path): the file was changed in place while wpack was reading it; results from it cannot be trusted (replace files by renaming a new one over them)"
         case let .fileTooSmall(size): "file is \(size) bytes, smaller than the smallest .wpk file (128 + 32 bytes)"
         case let .notAWpkFile(hint): "not a .wpk file: \(hint)"
         case let .badEndianMark(mark): "endianness mark is 0x\(String(mark, radix: 16)), expected 0xa0b0c0d (little-endian)"

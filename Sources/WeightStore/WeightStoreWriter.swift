@@ -90,7 +90,9 @@ public final class WeightStoreWriter {
     }
 
     /// Streams every tensor to disk, writes header and footer, fsyncs and renames into place.
-    public func finish() throws {
+    /// `check`, when given, is called with a readable path of the complete file before it is
+    /// put in place: if it throws, nothing appears at `path` (pack loads a model this way).
+    public func finish(checkingBeforeCommit check: ((String) throws -> Void)? = nil) throws {
         guard !finished else { throw WeightStoreError.writerMisuse("the writer has already finished") }
         finished = true
         // Mappable tensors first, compressed ones after them (a rule of the format), each group
@@ -160,6 +162,10 @@ public final class WeightStoreWriter {
             preamble.alignment = UInt32(options.alignment)
             try out.patch(header.bytes, at: UInt64(WPKFormat.preambleSize))
             try out.patch(preamble.encoded(), at: 0)
+            if let check {
+                try out.sync()
+                try check(out.temporaryPath)
+            }
             try out.commit()
         } catch {
             out.abandon()

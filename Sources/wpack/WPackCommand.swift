@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSystem
 import Foundation
 import WPack
 
@@ -13,9 +14,14 @@ struct WPackCommand: ParsableCommand {
     /// Exit codes are part of the interface: 1 for bad input, 2 for usage (ArgumentParser's own
     /// default for usage errors is 64, so errors are mapped here rather than left to it).
     static func main() {
+        // A closed pipe ends wpack quietly, as it does any Unix tool; a mapped .wpk truncated
+        // under it ends it with one line naming the file, not a crash.
+        wpack_default_sigpipe()
+        MappedFile.installFaultGuard()
         do {
             var command = try parseAsRoot()
             try command.run()
+            finishOutput()
         } catch let failure as CommandFailure {
             fail(failure.message)
         } catch let error as WeightStoreError {
@@ -25,20 +31,57 @@ struct WPackCommand: ParsableCommand {
         } catch let error as ModelError {
             fail(error.description)
         } catch let code as ExitCode {
+            finishOutput()
             Foundation.exit(code.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
+                finishOutput()
                 Foundation.exit(0)
             }
-            Terminal.error(fullMessage(for: error))
+            let message = message(for: error)
+            guard code == .validationFailure else {
+                // Not a usage error: some other failure reached here (a file the system
+                // refused, say). Still one line, and exit 1.
+                fail(message.isEmpty ? String(describing: error) : message)
+            }
+            // One line: the reason and where the usage is, not the usage itself.
+            let help = helpHint(for: CommandLine.arguments)
+            Terminal.error("wpack: error: " + Terminal.oneLine(message) + " (see '\(help) --help')")
             Foundation.exit(2)
         }
     }
 
+    /// "wpack SUBCOMMAND" when the arguments name one, else "wpack".
+    static func helpHint(for arguments: [String]) -> String {
+        let names = configuration.subcommands.map { $0._commandName }
+        guard arguments.count > 1, names.contains(arguments[1]) else { return "wpack" }
+        if arguments[1] == "bench", arguments.count > 2,
+           Bench.configuration.subcommands.map({ $0._commandName }).contains(arguments[2]) {
+            return "wpack bench \(arguments[2])"
+        }
+        return "wpack \(arguments[1])"
+    }
+
+    /// Everything printed must have reached stdout's file: a full disk or a closed descriptor
+    /// is exit 1 with one line, never a quiet exit 0 with output missing.
+    static func finishOutput() {
+        let status = wpack_stdout_finish()
+        if status == 0 { return }
+        if status == EPIPE {
+            // The reader went away: end as a Unix tool does when SIGPIPE stops it.
+            raise(SIGPIPE)
+            Foundation.exit(1)
+        }
+        Terminal.error("wpack: error: cannot write the output: " + String(cString: strerror(status)))
+        Foundation.exit(1)
+    }
+
     static func fail(_ message: String) -> Never {
-        Terminal.error("wpack: error: " + message)
+        // Output already printed is flushed first, so it and the error keep their order.
+        _ = wpack_stdout_finish()
+        Terminal.error("wpack: error: " + Terminal.oneLine(message))
         Foundation.exit(1)
     }
 }

@@ -211,6 +211,8 @@ public enum Npz {
             end.write(UInt16(store.infos.count)); end.write(UInt16(store.infos.count))
             end.write(UInt32(central.count)); end.write(UInt32(directoryOffset)); end.write(UInt16(0))
             try out.write(end.bytes)
+            // Bytes read from a file changed in place would be written as if they were its own.
+            try store.checkUnchanged()
             try out.commit()
         } catch {
             out.abandon()

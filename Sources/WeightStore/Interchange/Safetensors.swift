@@ -146,6 +146,8 @@ public enum Safetensors {
             try out.write(prefix.bytes)
             try out.write(Array(json))
             for info in store.infos { try store.withRawBytes(info.name) { try out.write($0) } }
+            // Bytes read from a file changed in place would be written as if they were its own.
+            try store.checkUnchanged()
             try out.commit()
         } catch {
             out.abandon()

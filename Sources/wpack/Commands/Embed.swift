@@ -53,6 +53,9 @@ struct Embed: ParsableCommand {
         // All texts in one call, so that they are sorted by length across the whole input.
         let vectors = try encoder.embed(all, batchSize: batchSize, maxBatchTokens: maxBatchTokens, prompt: promptText, progress: { progress?.advance($0) })
         progress?.finish()
+        // The vectors came from views of the mapping: if the file changed under them, say so
+        // instead of printing numbers read from other bytes.
+        try store.checkUnchanged()
         if similarity {
             let width = min(40, all.map(\.count).max() ?? 0)
             for (i, text) in all.enumerated() {

@@ -28,16 +28,19 @@ struct Inspect: ParsableCommand {
                 "version": "\(store.version.major).\(store.version.minor)", "file_size": store.file.bytes.count,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            try store.checkUnchanged()
             print(String(decoding: data, as: UTF8.self))
             return
         }
         print("\(file): wpk \(store.version.major).\(store.version.minor), \(store.infos.count) tensors, "
               + "\(Terminal.formatBytes(store.file.bytes.count)), alignment \(store.alignment)")
-        let nameWidth = min(60, store.infos.map(\.name.count).max() ?? 4)
-        for info in store.infos {
+        // Names come from the file: escaped, so none can move the cursor or split a line.
+        let names = store.infos.map { DisplayText.escaped($0.name) }
+        let nameWidth = min(60, names.map(\.count).max() ?? 4)
+        for (info, shownName) in zip(store.infos, names) {
             let shape = "[" + info.shape.map(String.init).joined(separator: ", ") + "]"
             let codec = info.codec == Codec.none ? "" : "  zstd \(Terminal.formatBytes(info.storedBytes))"
-            let name = info.name.padding(toLength: max(nameWidth, info.name.count), withPad: " ", startingAt: 0)
+            let name = shownName.padding(toLength: max(nameWidth, shownName.count), withPad: " ", startingAt: 0)
             print("  \(name)  \((info.dtype?.name ?? "?").padding(toLength: 8, withPad: " ", startingAt: 0)) "
                   + "\(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) @\(info.offset)  xxh3 \(info.checksumHex)\(codec)")
         }
@@ -46,9 +49,10 @@ struct Inspect: ParsableCommand {
             for (key, value) in store.typedMetadata {
                 let text = value.description
                 let shown = key.hasPrefix("file:") || text.count > 80 || text.contains("\n")
-                    ? "(\(text.utf8.count) bytes)" : text
-                print("  \(key) = \(shown)")
+                    ? "(\(text.utf8.count) bytes)" : DisplayText.escaped(text)
+                print("  \(DisplayText.escaped(key)) = \(shown)")
             }
         }
+        try store.checkUnchanged()
     }
 }

@@ -61,7 +61,8 @@ struct Pack: ParsableCommand {
             userMeta.append((String(item[..<eq]), String(item[item.index(after: eq)...])))
         }
         let outputPath = URL(fileURLWithPath: output).standardizedFileURL.path
-        for input in inputs where URL(fileURLWithPath: input).standardizedFileURL.path == outputPath {
+        for input in inputs where URL(fileURLWithPath: input).standardizedFileURL.path == outputPath
+            || FileIdentity.same(input, output) {
             throw CommandFailure("the output '\(output)' is also an input")
         }
 
@@ -90,10 +91,9 @@ struct Pack: ParsableCommand {
             notes += bundle.notes
         }
 
-        // Written under a temporary name first: a model folder is checked by loading the
-        // result as wpack will load it, and the output appears only if that passes.
-        let staging = output + ".wpack-staging"
-        let writer = try WeightStoreWriter(path: staging, options: .init(alignment: alignment, zstdLevel: level))
+        // A model folder is checked by loading the result as wpack will load it, before the
+        // output appears: it appears only if that passes.
+        let writer = try WeightStoreWriter(path: output, options: .init(alignment: alignment, zstdLevel: level))
         for (key, value) in metadata { try writer.setMetadata(key, value) }
         for (key, value) in userMeta { try writer.setMetadata(key, .string(value)) }
         if let layerList { try writer.setMetadata(SequentialModel.metadataKey, .string(layerList)) }
@@ -115,27 +115,18 @@ struct Pack: ParsableCommand {
             try writer.addTensor(name: t.name, dtype: t.dtype, shape: t.shape, codec: codec, source: source)
         }
         defer { progress?.finish() }
-        try writer.finish()
-        let summary: ModelSummary
-        do {
-            summary = ModelSummary(store: try WeightStore(path: staging))
-        } catch {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw error
-        }
-        if let problem = summary.problem {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw CommandFailure("the model in '\(inputs.joined(separator: ", "))' would not run: \(problem)")
-        }
-        guard rename(staging, output) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: staging)
-            throw CommandFailure("cannot move the packed file to '\(output)': \(reason)")
+        var summary: ModelSummary?
+        try writer.finish { written in
+            let found = ModelSummary(store: try WeightStore(path: written))
+            summary = found
+            if let problem = found.problem {
+                throw CommandFailure("the model in '\(inputs.joined(separator: ", "))' would not run: \(problem)")
+            }
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         print("wrote \(output): \(tensors.count) tensors, \(Terminal.formatBytes(size)), alignment \(alignment)")
-        for line in summary.lines { print("  " + line) }
+        for line in summary?.lines ?? [] { print("  " + line) }
         for note in notes { print("  " + note) }
-        if !summary.runsWith.isEmpty { print("  runs with: " + summary.runsWith.map { "wpack " + $0 }.joined(separator: ", ")) }
+        if let summary, !summary.runsWith.isEmpty { print("  runs with: " + summary.runsWith.map { "wpack " + $0 }.joined(separator: ", ")) }
     }
 }

@@ -33,8 +33,10 @@ struct Rerank: ParsableCommand {
         var all = documents
         if let file { all += try Embed.lines(of: file) }
         guard !all.isEmpty else { throw CommandFailure("no documents: give them as arguments or with --file") }
-        let encoder = try CrossEncoder(store: try WeightStore(path: model))
+        let store = try WeightStore(path: model)
+        let encoder = try CrossEncoder(store: store)
         let scores = try encoder.scores(all.map { (query, $0) }, batchSize: batchSize)
+        try store.checkUnchanged()
         let order = scores.indices.sorted { scores[$0][0] != scores[$1][0] ? scores[$0][0] > scores[$1][0] : $0 < $1 }
         if json {
             let rows: [[String: Any]] = order.map { i in

@@ -22,12 +22,16 @@ struct Run: ParsableCommand {
     var stats = false
 
     func run() throws {
+        if let output, FileIdentity.same(output, model) || FileIdentity.same(output, input) {
+            throw CommandFailure("the output '\(output)' is also an input")
+        }
         let store = try WeightStore(path: model)
         let net = try SequentialModel(store: store)
         let x = try ArrayFile.readNpy(path: input)
         let start = DispatchTime.now().uptimeNanoseconds
         let (y, measured) = try Stats.measure { try net(x).materialized() }
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        try store.checkUnchanged()
         let rows = y.shape.first ?? 1
         let width = y.scalarCount / max(rows, 1)
         let values = y.scalars

@@ -20,6 +20,7 @@ struct Unpack: ParsableCommand {
     }
 
     func run() throws {
+        if FileIdentity.same(file, output) { throw CommandFailure("the output '\(output)' is the input file") }
         let store = try WeightStore(path: file, verify: .onFirstTouch)
         if URL(fileURLWithPath: output).pathExtension.lowercased() == "npz" {
             try Npz.write(store, to: output)

@@ -14,6 +14,7 @@ struct Verify: ParsableCommand {
         let start = Date()
         let store = try WeightStore(path: file)
         try store.verify()
+        try store.checkUnchanged()
         let bytes = store.infos.reduce(0) { $0 + $1.storedBytes }
         let milliseconds = String(format: "%.1f", Date().timeIntervalSince(start) * 1000)
         print("ok: \(store.infos.count) tensors, \(Terminal.formatBytes(bytes)) checked in \(milliseconds) ms")

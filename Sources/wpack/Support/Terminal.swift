@@ -1,8 +1,27 @@
 import Foundation
+import WPack
 
 enum Terminal {
+    /// Writes a line to stderr. Errors writing it are ignored: there is nowhere left to report
+    /// them (FileHandle would trap on a closed descriptor instead).
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        Terminal.writeToStandardError(line + "\n")
+    }
+
+    static func writeToStandardError(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+
+    /// A message as one line: embedded line breaks become " / ", control characters escapes.
+    static func oneLine(_ message: String) -> String {
+        message.split(whereSeparator: \.isNewline).map { DisplayText.escaped($0.trimmingCharacters(in: .whitespaces)) }
+            .filter { !$0.isEmpty }.joined(separator: " / ")
     }
 
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
@@ -43,7 +62,7 @@ final class ProgressBar: @unchecked Sendable {
 
     func finish() {
         lock.lock(); defer { lock.unlock() }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        Terminal.writeToStandardError("\r\u{1B}[K")
     }
 
     private func draw() {
@@ -54,6 +73,6 @@ final class ProgressBar: @unchecked Sendable {
         // No %@ with Swift strings: on Linux that is undefined behaviour (it crashed in release).
         let line = "\r\(label) [\(bar)] " + String(format: "%3.0f%%", fraction * 100)
             + (unit.map { " \(done) / \(total) \($0)" } ?? " \(Terminal.formatBytes(done)) / \(Terminal.formatBytes(total))")
-        FileHandle.standardError.write(Data(line.utf8))
+        Terminal.writeToStandardError(line)
     }
 }
