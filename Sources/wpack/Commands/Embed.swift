@@ -42,11 +42,12 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
+        // The model first: a bad model fails before a long text file is read.
+        let store = try WeightStore(path: model)
+        let encoder = try SentenceEncoder(store: store)
         var all = texts
         if let file { all += try Self.lines(of: file) }
         guard !all.isEmpty else { throw CommandFailure("no texts: give them as arguments or with --file") }
-        let store = try WeightStore(path: model)
-        let encoder = try SentenceEncoder(store: store)
         let promptText = try promptName.map { try encoder.prompt(named: $0) } ?? prompt
         let progress = file != nil && all.count > batchSize && Terminal.stderrIsTerminal
             ? ProgressBar(label: "embedding", total: all.count, unit: "texts") : nil
@@ -74,7 +75,11 @@ struct Embed: ParsableCommand {
     /// The texts of a file, one a line: lines end at \n or \r\n (a final line ending adds no
     /// text). An empty file, or one that is not UTF-8, is an error.
     static func lines(of path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read '\(path)'") }
+        // Read to the end rather than by size, so a pipe or FIFO (--file /dev/stdin) works.
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandFailure("cannot open '\(path)'") }
+        defer { try? handle.close() }
+        let data: Data
+        do { data = try handle.readToEnd() ?? Data() } catch { throw CommandFailure("cannot read '\(path)': \(error.localizedDescription)") }
         guard let text = String(data: data, encoding: .utf8) else { throw CommandFailure("'\(path)' is not UTF-8 text") }
         guard !text.isEmpty else { throw CommandFailure("'\(path)' is empty: it holds no text") }
         var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
