@@ -28,6 +28,7 @@ typedef struct {
     wk_task_fn fn;
     void *ctx;
     long index;
+    int baseline;   // the submitting thread's kernel choice, for the job's duration
     int sleeping;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -66,7 +67,9 @@ static void *helper_main(void *arg) {
             pthread_mutex_unlock(&b->mu);
         }
         seen = __atomic_load_n(&b->posted, __ATOMIC_ACQUIRE);
+        wk_force_baseline(b->baseline);
         b->fn(b->ctx, b->index);
+        wk_force_baseline(0);
         __atomic_store_n(&b->done, seen, __ATOMIC_RELEASE);
     }
     return NULL;
@@ -111,7 +114,8 @@ void wk_pool_run(long count, wk_task_fn fn, void *ctx) {
         b->fn = fn;
         b->ctx = ctx;
         b->index = h + 1;
-        long seq = b->done + 1;
+        b->baseline = wk_forced_baseline();
+        long seq = __atomic_load_n(&b->done, __ATOMIC_ACQUIRE) + 1;
         __atomic_store_n(&b->posted, seq, __ATOMIC_RELEASE);
         pthread_mutex_lock(&b->mu);
         if (b->sleeping) pthread_cond_signal(&b->cv);

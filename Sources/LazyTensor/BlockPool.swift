@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// Keeps recently freed large heap blocks for reuse.
 ///
@@ -23,7 +22,7 @@ enum BlockPool {
         var cached = 0
     }
 
-    private static let state = Mutex(State())
+    private static let state = Locked(State())
 
     /// Size class of a request: whole pages, so near sizes share blocks. nil when rounding up
     /// would overflow (a request that no allocator could satisfy anyway).

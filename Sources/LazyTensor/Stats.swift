@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Why bytes were copied. Every copy the library makes names one of these, so a test can
 /// prove which copies happened and a user can see where memory traffic comes from.
@@ -113,7 +112,7 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
             var live = 0
         }
         let parent: Collector?
-        let state = Mutex(State())
+        let state = Locked(State())
         init(parent: Collector?) { self.parent = parent }
         func snapshot() -> Stats { state.withLock { $0.stats } }
     }

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// NumPy's einsum, lowered to views, reductions and (batched) GEMMs.
 ///
@@ -52,7 +51,7 @@ enum Einsum {
         var path: [(Int, Int)]
     }
 
-    private static let cache = Mutex<[String: Plan]>([:])
+    private static let cache = Locked<[String: Plan]>([:])
 
     private static func key(_ equation: String, _ shapes: [[Int]]) -> String {
         equation + "|" + shapes.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";")

@@ -1,6 +1,5 @@
 import Foundation
 import LazyTensor
-import Synchronization
 
 /// A .wpk file, memory-mapped and validated.
 ///
@@ -31,8 +30,8 @@ public final class WeightStore: Sendable {
     private let dataOffset: Int
     private let headerEnd: Int
 
-    private let decoded = Mutex<[Int: Storage]>([:])
-    private let verified = Mutex<Set<Int>>([])
+    private let decoded = Locked<[Int: Storage]>([:])
+    private let verified = Locked<Set<Int>>([])
 
     public convenience init(contentsOf url: URL, verify: VerifyMode = .none,
                             access: MappedFile.Access = .mapped) throws(WeightStoreError) {

@@ -22,9 +22,12 @@ typedef enum { WK_SUM, WK_RMAX, WK_RMIN } wk_reduce_op;
 
 /// 1 when the AVX2+FMA versions are in use.
 int wk_uses_avx2(void);
-/// Tests: 1 forces the baseline versions even on an AVX2 machine, 0 restores detection.
-/// Both versions must give results within the stated tolerances, so flipping it is safe.
+/// 1 forces the baseline versions even on an AVX2 machine, 0 restores detection. The choice
+/// belongs to the calling thread and to the pool jobs it submits (tests of the baseline path
+/// use it; both versions give results within the stated tolerances).
 void wk_force_baseline(int on);
+/// The calling thread's choice.
+int wk_forced_baseline(void);
 
 /// out[i] = a[i*sa] op b[i*sb]; sa and sb are 0 (broadcast a scalar) or 1.
 void wk_binary(int op, const float *a, long sa, const float *b, long sb, float *out, long n);

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A node of the lazy graph: an operation, its inputs, and the shape of its result.
 ///
@@ -48,8 +47,9 @@ final class Node: @unchecked Sendable {
     let op: Op
     private(set) var inputs: [Node]
     let shape: [Int]
-    /// The evaluated result of a lazy node, kept so that asking twice computes once.
-    private let cached = Mutex<Node?>(nil)
+    /// The evaluated result of a lazy node, kept so that asking twice computes once; guarded
+    /// by the node's striped lock.
+    private var cached: Node?
 
     init(_ op: Op, _ inputs: [Node], shape: [Int]) {
         self.op = op
@@ -99,10 +99,10 @@ final class Node: @unchecked Sendable {
     }
 
     var result: Node? {
-        get { cached.withLock { $0 } }
+        get { StripedLocks.withLock(for: self) { cached } }
     }
 
-    func setResult(_ node: Node?) { cached.withLock { $0 = node } }
+    func setResult(_ node: Node?) { StripedLocks.withLock(for: self) { cached = node } }
 
     /// The buffer this node is or has been evaluated into.
     var realized: Node? { isBuffer ? self : result }

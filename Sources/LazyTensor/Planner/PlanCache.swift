@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Plans reused across graphs of the same structure.
 ///
@@ -22,7 +21,7 @@ enum PlanCache {
         let numbering: [ObjectIdentifier: Int]
     }
 
-    private static let entries = Mutex<(plans: [Fingerprint: Entry], order: [Fingerprint])>(([:], []))
+    private static let entries = Locked<(plans: [Fingerprint: Entry], order: [Fingerprint])>(([:], []))
 
     struct Fingerprint: Hashable, Sendable {
         let words: [Int]
