@@ -201,63 +201,125 @@ class WpkFile:
         if fsize != size:
             raise WpkError(f"file size {size} != declared {fsize}")
         foot = self.raw[size - FOOTER:].tobytes()
-        fhash, fsize2, _fres = struct.unpack("<QQQ", foot[:24])
+        fhash, fsize2, _fres = struct.unpack("<QQQ", foot[:24])  # reserved checked below
         if foot[24:] != MAGIC or fsize2 != fsize or fhash != hhash:
             raise WpkError("footer mismatch")
-        if hlen < HEADER_FIXED or PREAMBLE + hlen > size - FOOTER:
+        same_minor = minor == 0
+        if same_minor and (reserved or _fres):
+            raise WpkError("reserved field not zero")
+        if hlen < HEADER_FIXED or PREAMBLE + hlen > size - FOOTER or hlen > 64 << 20:
             raise WpkError("header length out of bounds")
         header = self.raw[PREAMBLE:PREAMBLE + hlen].tobytes()
         if xxh3_64(header) != hhash:
             raise WpkError("header checksum mismatch")
         tcount, mcount, slen, data_offset, data_length = struct.unpack("<IIQQQ", header[:32])
+        if tcount * (RECORD + INDEX_ENTRY) + mcount * META_RECORD > hlen - 32:
+            raise WpkError("counts exceed the header")
         if 32 + tcount * (RECORD + INDEX_ENTRY) + mcount * META_RECORD + slen != hlen:
             raise WpkError("header length mismatch")
         if data_offset != (PREAMBLE + hlen + align - 1) // align * align:
             raise WpkError("bad data offset")
         if data_offset + data_length + FOOTER != size:
             raise WpkError("data length mismatch")
+        if any(self.raw[PREAMBLE + hlen:data_offset]):
+            raise WpkError("non-zero padding")
         strings_at = 32 + tcount * (RECORD + INDEX_ENTRY) + mcount * META_RECORD
         strings = header[strings_at:]
+
+        def text(offset, length, what):
+            if offset + length > len(strings):
+                raise WpkError(f"{what} lies outside the string table")
+            raw = strings[offset:offset + length]
+            if b"\0" in raw:
+                raise WpkError(f"{what} contains a NUL byte")
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise WpkError(f"{what} is not valid UTF-8") from None
+
         self.alignment, self.version = align, (major, minor)
         self.tensors = []
         position = data_offset
+        seen_compressed = False
         for i in range(tcount):
             rec = header[32 + i * RECORD: 32 + (i + 1) * RECORD]
-            noff, nlen, dtype, codec, rank = struct.unpack("<IIBBB", rec[:11])
+            noff, nlen, dtype, codec, rank, rbyte, rword = struct.unpack("<IIBBBBI", rec[:16])
             dims = struct.unpack("<8Q", rec[16:80])
-            offset, stored, raw_size, checksum = struct.unpack("<QQQQ", rec[80:112])
-            name = strings[noff:noff + nlen].decode("utf-8")
-            if dtype not in DTYPE_SIZES or codec not in CODECS or rank > 8:
+            offset, stored, raw_size, checksum, tail0, tail1 = struct.unpack("<QQQQQQ", rec[80:128])
+            name = text(noff, nlen, f"name of tensor record {i}")
+            if not name or nlen > 1024:
+                raise WpkError(f"tensor record {i}: name must be 1 to 1024 bytes")
+            if same_minor and (rbyte or rword or tail0 or tail1):
+                raise WpkError(f"tensor {name!r}: reserved field not zero")
+            if rank > 8 or any(dims[rank:]):
+                raise WpkError(f"tensor {name!r}: bad rank or unused dimensions")
+            known = dtype in DTYPE_SIZES and codec in CODECS
+            if not known and same_minor:
                 raise WpkError(f"tensor {name!r}: bad dtype, codec or rank")
             shape = list(dims[:rank])
-            if raw_size != int(np.prod(shape, dtype=object)) * DTYPE_SIZES[dtype]:
+            # Every dimension counted, zeros as ones, must keep sizes inside a signed 64-bit int.
+            bound = DTYPE_SIZES.get(dtype, 1)
+            for d in shape:
+                bound *= max(d, 1)
+            if bound > 2**63 - 1 or raw_size > 2**63 - 1 or stored > 2**63 - 1:
+                raise WpkError(f"tensor {name!r}: size overflow")
+            if dtype in DTYPE_SIZES and raw_size != int(np.prod(shape, dtype=object)) * DTYPE_SIZES[dtype]:
                 raise WpkError(f"tensor {name!r}: raw size mismatch")
+            if codec == 0 and stored != raw_size:
+                raise WpkError(f"tensor {name!r}: stored size differs from raw size")
+            if codec != 0:
+                seen_compressed = True
+            elif seen_compressed:
+                raise WpkError(f"tensor {name!r}: uncompressed tensor after a compressed one")
             expected = (position + align - 1) // align * align
             if offset != expected:
                 raise WpkError(f"tensor {name!r}: offset {offset}, expected {expected}")
+            if offset + stored > size - FOOTER:
+                raise WpkError(f"tensor {name!r}: outside the data")
             position = offset + stored
-            self.tensors.append(dict(name=name, dtype=DTYPE_NAMES[dtype], dtype_code=dtype, shape=shape,
-                                     offset=offset, stored_bytes=stored, raw_bytes=raw_size,
-                                     codec=CODECS[codec], checksum=f"{checksum:016x}"))
+            self.tensors.append(dict(name=name, dtype=DTYPE_NAMES.get(dtype, f"unknown({dtype})"), dtype_code=dtype,
+                                     shape=shape, offset=offset, stored_bytes=stored, raw_bytes=raw_size,
+                                     codec=CODECS.get(codec, f"unknown({codec})"), checksum=f"{checksum:016x}"))
         if (position if tcount else data_offset) != data_offset + data_length:
             raise WpkError("trailing bytes after the last tensor")
+        index_at = 32 + tcount * RECORD
+        order = [struct.unpack_from("<I", header, index_at + 4 * i)[0] for i in range(tcount)]
+        if sorted(order) != list(range(tcount)):
+            raise WpkError("name index is not a permutation of the records")
+        names = [self.tensors[i]["name"].encode() for i in order]
+        if any(a >= b for a, b in zip(names, names[1:])):
+            raise WpkError("name index not strictly sorted by name bytes (or a name repeats)")
         self.metadata = {}
         base = 32 + tcount * (RECORD + INDEX_ENTRY)
+        previous = None
         for i in range(mcount):
             rec = header[base + i * META_RECORD: base + (i + 1) * META_RECORD]
             koff, klen, typ = struct.unpack("<IIB", rec[:9])
             a, b = struct.unpack("<QQ", rec[16:32])
-            key = strings[koff:koff + klen].decode("utf-8")
+            key = text(koff, klen, f"key of metadata record {i}")
+            if not key or klen > 1024:
+                raise WpkError(f"metadata record {i}: key must be 1 to 1024 bytes")
+            if same_minor and any(rec[9:16]):
+                raise WpkError(f"metadata {key!r}: reserved field not zero")
+            if previous is not None and previous >= key.encode():
+                raise WpkError(f"metadata key {key!r} repeats or is out of order")
+            previous = key.encode()
+            if typ != 1 and b and same_minor:
+                raise WpkError(f"metadata {key!r}: length field not zero")
             if typ == 1:
-                value = strings[a:a + b].decode("utf-8")
+                value = text(a, b, f"value of metadata {key!r}")
             elif typ == 2:
                 value = struct.unpack("<q", struct.pack("<Q", a))[0]
             elif typ == 3:
                 value = struct.unpack("<d", struct.pack("<Q", a))[0]
             elif typ == 4:
+                if a > 1:
+                    raise WpkError(f"metadata {key!r}: bool value {a}")
                 value = bool(a)
-            else:
+            elif same_minor:
                 raise WpkError(f"metadata {key!r}: unknown type {typ}")
+            else:
+                continue
             self.metadata[key] = value
         self.by_name = {t["name"]: t for t in self.tensors}
 

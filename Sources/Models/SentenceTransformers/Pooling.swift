@@ -26,7 +26,11 @@ public struct Pooling: Sendable, Equatable {
         guard let pairs = j.pairs else { throw ModelError.badConfig("pooling config.json is not an object") }
         var modes: [Mode] = []
         if let given = j["pooling_mode"] {
-            let names = given.string.map { [$0] } ?? given.array?.compactMap(\.string) ?? []
+            guard let names = given.string.map({ [$0] }) ?? given.array.flatMap({ list in
+                list.allSatisfy({ $0.string != nil }) ? list.map { $0.string! } : nil
+            }), !names.isEmpty else {
+                throw ModelError.badConfig("pooling config.json: pooling_mode must be a mode name or a non-empty list of them")
+            }
             for name in names {
                 guard let m = Mode(rawValue: name) else {
                     throw ModelError.badConfig("pooling mode '\(name)' is not one wpack implements (\(Mode.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -37,7 +41,11 @@ public struct Pooling: Sendable, Equatable {
             let legacy: [(String, Mode)] = [("pooling_mode_cls_token", .cls), ("pooling_mode_max_tokens", .max),
                                             ("pooling_mode_mean_tokens", .mean), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLen),
                                             ("pooling_mode_weightedmean_tokens", .weightedMean), ("pooling_mode_lasttoken", .lastToken)]
-            for (key, mode) in legacy where j[key]?.bool == true { modes.append(mode) }
+            for (key, mode) in legacy {
+                guard let value = j[key] else { continue }
+                guard let on = value.bool else { throw ModelError.badConfig("pooling config.json: \(key) must be true or false") }
+                if on { modes.append(mode) }
+            }
             if modes.isEmpty { modes = [.mean] }
         }
         let known: Set<String> = ["pooling_mode", "include_prompt", "word_embedding_dimension", "embedding_dimension",
@@ -48,8 +56,12 @@ public struct Pooling: Sendable, Equatable {
             if value.isNull || value.bool == false { continue }
             throw ModelError.badConfig("pooling option '\(key)' is not implemented by wpack")
         }
-        self.init(modes: modes, includePrompt: j["include_prompt"]?.bool ?? true,
-                  dimension: j["word_embedding_dimension"]?.int ?? j["embedding_dimension"]?.int)
+        if let v = j["include_prompt"], v.bool == nil { throw ModelError.badConfig("pooling config.json: include_prompt must be true or false") }
+        let dimension = j["word_embedding_dimension"] ?? j["embedding_dimension"]
+        if let dimension, !dimension.isNull, (dimension.exactInt ?? 0) <= 0 {
+            throw ModelError.badConfig("pooling config.json: the embedding dimension must be a positive integer")
+        }
+        self.init(modes: modes, includePrompt: j["include_prompt"]?.bool ?? true, dimension: dimension?.exactInt)
     }
 
     public func outputDimension(hidden: Int) -> Int { modes.count * hidden }

@@ -15,7 +15,9 @@ public enum Npy {
     static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Header {
         func fail(_ reason: String) -> InterchangeError { InterchangeError(path, reason) }
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("not a .npy file (bad magic)") }
-        let major = bytes[6]
+        let major = bytes[6], minor = bytes[7]
+        // NumPy knows versions 1.0, 2.0 and 3.0 only.
+        guard minor == 0, (1...3).contains(major) else { throw fail("unsupported .npy version \(major).\(minor)") }
         var c = ByteCursor(bytes, at: 8)
         let headerLength: Int
         switch major {

@@ -33,9 +33,11 @@ public enum Npz {
         var directoryEnd = eocd
         if entryCount == 0xFFFF || directoryOffset == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF {
             // Zip64: the locator sits just before the EOCD and points at the zip64 EOCD.
-            guard eocd >= 20, bytes.loadUnaligned(fromByteOffset: eocd - 20, as: UInt32.self) == 0x0706_4B50 else {
-                throw fail("zip64 locator missing")
-            }
+            // Without one the 32-bit fields are taken as they are (zipfile does the same), and
+            // the directory checks below decide.
+        }
+        if (entryCount == 0xFFFF || directoryOffset == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF),
+           eocd >= 20, bytes.loadUnaligned(fromByteOffset: eocd - 20, as: UInt32.self) == 0x0706_4B50 {
             var l = ByteCursor(bytes, at: eocd - 20 + 8)
             let declared = l.read(UInt64.self)!
             guard declared <= UInt64(eocd - 20 - 56) else { throw fail("zip64 end record offset \(declared) is outside the file") }
@@ -50,8 +52,8 @@ public enum Npz {
             directoryOffset = zc.read(UInt64.self)!
             directoryEnd = z
         }
-        // The directory is read by its own extent, and its count must agree: an archive whose
-        // end record says "0 entries" over a full directory is damaged, not empty.
+        // The directory is read by its own extent, not by the end record's count: an archive
+        // whose end record says "0 entries" over a full directory is not empty.
         guard directoryOffset <= UInt64(directoryEnd), directorySize == UInt64(directoryEnd) - directoryOffset else {
             throw fail("central directory (offset \(directoryOffset), \(directorySize) bytes) does not end where the end record starts")
         }
@@ -129,8 +131,10 @@ public enum Npz {
                 throw fail("member '\(shown)' uses zip method \(method); only stored and deflated are read")
             }
         }
-        guard walked == entryCount else {
-            throw fail("the end record counts \(entryCount) members, the central directory holds \(walked)")
+        if walked != entryCount {
+            // Python's zipfile (and so NumPy) reads the directory by its extent and ignores the
+            // count; so does wpack, but it says so.
+            bundle.notes.append("\(path): the zip end record counts \(entryCount) members, its central directory holds \(walked); read them all")
         }
         return bundle
     }

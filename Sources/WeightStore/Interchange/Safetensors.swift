@@ -26,7 +26,10 @@ public enum Safetensors {
         let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])
         // The reference reader's rules: UTF-8 text starting with '{', one JSON object.
         guard let text = String(validating: headerBytes, as: UTF8.self) else { throw fail("header is not valid UTF-8") }
-        guard headerBytes.first == UInt8(ascii: "{") else { throw fail("header does not start with '{': not a .safetensors file?") }
+        // The reference parser allows JSON whitespace before the object.
+        guard headerBytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") else {
+            throw fail("header does not start with '{': not a .safetensors file?")
+        }
         let header: JSONValue
         do { header = try JSONValue.parse(text) } catch { throw fail("header is not JSON (\(error))") }
         guard let pairs = header.pairs else { throw fail("header is not a JSON object") }
