@@ -196,4 +196,19 @@ import Testing
             #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("--help"), "\(args): \(r.stderr)")
         }
     }
+
+    @Test func inspectEscapesNamesAndValuesFromTheFile() throws {
+        let folder = CLI.Folder()
+        let json = "{\"__metadata__\":{\"note\":\"a\\u001b[2Jb\"},\"x\\u001b[31m\\ny\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { bytes += $0 }
+        bytes += Array(json.utf8) + [0, 0, 0x80, 0x3F]
+        try Data(bytes).write(to: URL(fileURLWithPath: folder.file("e.safetensors")))
+        #expect(try CLI.wpack("pack", folder.file("e.safetensors"), "-o", folder.file("e.wpk")).status == 0)
+        let r = try CLI.wpack("inspect", folder.file("e.wpk"))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x1B }, "raw escape reached the terminal")
+        #expect(r.stdout.contains("x\\u{1B}[31m\\ny"), "\(r.stdout)")
+        #expect(r.stdout.contains("note = a\\u{1B}[2Jb"), "\(r.stdout)")
+    }
 }

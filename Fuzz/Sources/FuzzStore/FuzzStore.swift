@@ -58,11 +58,32 @@ private func check(_ error: any Error) {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
-    if memoryFile < 0 { memoryFile = memfd_create("wpack-fuzz", 0) }
+    if memoryFile < 0 {
+        // A file in shared memory, unlinked at once: reached through /proc/self/fd only.
+        var template = Array("/dev/shm/wpack-fuzz-XXXXXX".utf8CString)
+        memoryFile = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+    }
     var bytes = Array(UnsafeBufferPointer(start: data, count: count))
     repair(&bytes)
     ftruncate(memoryFile, 0)
     _ = bytes.withUnsafeBytes { pwrite(memoryFile, $0.baseAddress, $0.count, 0) }
     exercise("/proc/self/fd/\(memoryFile)")
     return 0
+}
+
+// SwiftPM links an executable's entry point as `<Target>_main` (renamed to main by the linker),
+// while libFuzzer brings its own main. The workaround: define the renamed entry and hand over to
+// libFuzzer's driver, so SwiftPM's link step is satisfied and libFuzzer's main is never pulled in.
+@_silgen_name("LLVMFuzzerRunDriver")
+private func runDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@_cdecl("FuzzStore_main")
+public func fuzzStoreMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return runDriver(&count, &arguments) { data, size in fuzz(data, size) }
 }
