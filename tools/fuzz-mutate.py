@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 import zlib
 
@@ -556,6 +557,7 @@ def main():
     ap.add_argument("--cases", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(4), "little"))
     args = ap.parse_args()
+    warnings.simplefilter("ignore")  # NumPy warns about some of the headers it is given
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="wpack-mutate-")
     r = Runner(os.path.abspath(args.wpack), work)

@@ -64,6 +64,9 @@ public struct CrossEncoder: Sendable {
     public func scores(_ pairs: [(String, String)], batchSize: Int = 32) throws -> [[Float]] {
         guard batchSize >= 1 else { throw ModelError.badInput("batch size must be at least 1") }
         let encoded = pairs.map { tokenizer.encode($0.0, pair: $0.1) }
+        if let empty = encoded.firstIndex(where: { $0.count == 0 }) {
+            throw ModelError.badInput("pair \(empty) gives no tokens at all (its tokenizer adds no special tokens)")
+        }
         if config.typeVocabularySize > 0, let bad = encoded.lazy.flatMap(\.typeIds).first(where: { $0 >= config.typeVocabularySize }) {
             throw ModelError.badConfig("the tokenizer gives token type \(bad), the model has \(config.typeVocabularySize) token types")
         }

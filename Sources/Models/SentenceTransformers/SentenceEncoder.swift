@@ -104,6 +104,10 @@ public struct SentenceEncoder: Sendable {
             promptLength = Swift.max(0, tokenize(usedPrompt).count - 1)
         }
         let tokenized = texts.map { tokenize((usedPrompt ?? "") + $0) }
+        if let empty = tokenized.firstIndex(where: \.isEmpty) {
+            // Only a tokenizer that adds no special tokens can do this; the encoder needs one.
+            throw ModelError.badInput("text \(empty) gives no tokens at all (its tokenizer adds no special tokens)")
+        }
         var vectors = [[Float]](repeating: [], count: texts.count)
         for indices in LengthBatches.plan(tokenized.map(\.count), maxTexts: batchSize, maxTokens: maxBatchTokens) {
             let batch = indices.map { tokenized[$0] }

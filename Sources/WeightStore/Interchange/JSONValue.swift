@@ -189,7 +189,12 @@ public indirect enum JSONValue: Sendable, Equatable {
             at += 1 // opening quote
             let start = at
             // Fast path: no escapes.
-            while at < bytes.count, bytes[at] != UInt8(ascii: "\""), bytes[at] != UInt8(ascii: "\\") { at += 1 }
+            while at < bytes.count, bytes[at] != UInt8(ascii: "\""), bytes[at] != UInt8(ascii: "\\") {
+                // JSON (and every reference parser: serde_json, Python's json) refuses raw
+                // control characters inside strings; they must be escaped.
+                guard bytes[at] >= 0x20 else { throw fail("unescaped control character in a string") }
+                at += 1
+            }
             guard at < bytes.count else { throw fail("unterminated string") }
             if bytes[at] == UInt8(ascii: "\"") {
                 let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self)
@@ -201,7 +206,10 @@ public indirect enum JSONValue: Sendable, Equatable {
                 guard at < bytes.count else { throw fail("unterminated string") }
                 let b = bytes[at]
                 if b == UInt8(ascii: "\"") { at += 1; break }
-                if b != UInt8(ascii: "\\") { out.append(b); at += 1; continue }
+                if b != UInt8(ascii: "\\") {
+                    guard b >= 0x20 else { throw fail("unescaped control character in a string") }
+                    out.append(b); at += 1; continue
+                }
                 at += 1
                 guard at < bytes.count else { throw fail("unterminated escape") }
                 let e = bytes[at]
