@@ -171,7 +171,9 @@ import Testing
         #expect(killedMidway > 0, "no pack was killed while it was writing")
     }
 
-    @Test func aFullDiskDuringPackLeavesNothing() throws {
+    /// Sanitizer runtimes write their own files and shadow maps, which a file size limit breaks.
+    @Test(.disabled(if: ProcessInfo.processInfo.environment["WPACK_SANITIZER"] != nil, "a file size limit breaks the sanitizer runtime"))
+    func aFullDiskDuringPackLeavesNothing() throws {
         let folder = CLI.Folder()
         // A file size limit stands in for a full disk: writes past it fail with EFBIG.
         let script = "ulimit -f 64; trap '' XFSZ; exec \"$0\" pack \"$1\" -o \"$2\""
