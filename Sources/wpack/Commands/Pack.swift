@@ -69,7 +69,7 @@ struct Pack: ParsableCommand {
         var layerList: String?
         if let layers {
             guard let data = FileManager.default.contents(atPath: layers), let text = String(data: data, encoding: .utf8),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["layers"] is [Any] else {
+                  let object = try? JSONValue.parse(text), object["layers"]?.array != nil else {
                 throw CommandFailure("--layers '\(layers)' is not a JSON object with a \"layers\" array")
             }
             layerList = text
