@@ -149,4 +149,23 @@ import Testing
         #expect(ShapeRules.elementCount([3, 4], elementSize: 4) == 12)
         #expect(ShapeRules.elementCount([-1], elementSize: 4) == nil)
     }
+
+    @Test func aStoreReadIntoMemoryIsImmuneToItsFileChanging() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("s.wpk")
+        let expected = try writeSampleStore(to: path)
+        let copy = try WeightStore(path: path, access: .readIntoMemory)
+        let mapped = try WeightStore(path: path)
+        #expect(copy.file.access == .readIntoMemory)
+        // Rewritten in place, then cut short: what `cp` onto the same inode does.
+        let fd = open(path, O_WRONLY)
+        let zeros = [UInt8](repeating: 0, count: 64)
+        _ = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 200) }
+        close(fd)
+        #expect(throws: WeightStoreError.fileChanged(path: path)) { try mapped.checkUnchanged() }
+        #expect(truncate(path, 100) == 0)
+        #expect(try copy.tensor("layer.weight").scalars == expected["layer.weight"])
+        try copy.verify()
+        try copy.checkUnchanged()
+    }
 }
