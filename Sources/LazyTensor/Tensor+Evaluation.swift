@@ -84,6 +84,14 @@ extension Tensor {
         return t
     }
 
+    /// Forgets every cached plan and returns every cached free block to the system: for a
+    /// long-idle server, or a test that wants a cold start. The next evaluation of each shape
+    /// plans again.
+    public static func releaseCaches() {
+        PlanCache.removeAll()
+        BlockPool.drain()
+    }
+
     /// What evaluating this tensor would run: its kernels, what each reads and computes, and
     /// the bytes it would allocate and copy. Runs nothing.
     public func explain() -> String { plan().description }
