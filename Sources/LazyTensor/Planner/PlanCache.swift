@@ -50,7 +50,7 @@ enum PlanCache {
     /// The kernels for `roots`: a cached plan rebound to these nodes, or a new plan.
     static func kernels(for roots: [Node]) -> [Kernel] {
         var walk = Walk()
-        for node in Node.postOrder(roots, enter: { $0.realized == nil }) { walk.visit(node) }
+        walk.visitAll(roots)
         walk.words.append(-1)
         for root in roots { walk.words.append(walk.number[ObjectIdentifier(root)]!) }
         let key = Fingerprint(words: walk.words)
@@ -79,10 +79,35 @@ enum PlanCache {
         var nodes: [Node] = []
         var words: [Int] = []
 
+        /// Numbers every node reachable from `roots`, inputs first, without recursion (a graph
+        /// may be 100,000 nodes deep). This runs on every evaluation, cached plan or not, so
+        /// it is Node.postOrder fused with the numbering: one dictionary serves as the visited
+        /// set, and each node's cached result is read once.
+        mutating func visitAll(_ roots: [Node]) {
+            var stack: [(node: Node, evaluated: Node?, next: Int)] = []
+            let entered = -1
+            for root in roots where number[ObjectIdentifier(root)] == nil {
+                number[ObjectIdentifier(root)] = entered
+                stack.append((root, root.realized, 0))
+                while let top = stack.last {
+                    if top.evaluated == nil && top.next < top.node.inputs.count {
+                        stack[stack.count - 1].next += 1
+                        let input = top.node.inputs[top.next]
+                        if number[ObjectIdentifier(input)] == nil {
+                            number[ObjectIdentifier(input)] = entered
+                            stack.append((input, input.realized, 0))
+                        }
+                    } else {
+                        stack.removeLast()
+                        visit(top.node, evaluated: top.evaluated)
+                    }
+                }
+            }
+        }
+
         /// Numbers `node`, whose inputs (if it is lazy) have been numbered already.
-        mutating func visit(_ node: Node) {
+        private mutating func visit(_ node: Node, evaluated: Node?) {
             let id = ObjectIdentifier(node)
-            let evaluated = node.realized
             number[id] = nodes.count
             nodes.append(node)
             words.append(-2)

@@ -41,8 +41,9 @@ enum StripedLocks {
     }()
 
     static func withLock<R>(for object: AnyObject, _ body: () throws -> R) rethrows -> R {
-        let address = UInt(bitPattern: ObjectIdentifier(object).hashValue)
-        let mutex = mutexes + Int((address >> 4) % UInt(count))
+        // The address itself, not its hash: this runs for every node of every evaluation.
+        let address = UInt(bitPattern: ObjectIdentifier(object))
+        let mutex = mutexes + Int((address >> 4 ^ address >> 10) % UInt(count))
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
