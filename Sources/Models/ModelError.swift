@@ -9,7 +9,10 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case badConfig(String)
     case badInput(String)
 
-    public var description: String {
+    /// One line: control characters from config files are escaped.
+    public var description: String { DisplayText.escaped(message, backslash: false) }
+
+    private var message: String {
         switch self {
         case let .notAModel(kind, reason): "this .wpk holds no \(kind): \(reason)"
         case let .missingTensor(name): "the model needs a tensor named '\(name)', which the .wpk does not hold"

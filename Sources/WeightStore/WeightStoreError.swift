@@ -55,7 +55,11 @@ public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertibl
     case writerMisuse(String)
     case compressionFailed(String)
 
-    public var description: String {
+    /// One line whatever the file held: names from a file are interpolated into these
+    /// messages, and control characters in them are escaped here.
+    public var description: String { DisplayText.escaped(message, backslash: false) }
+
+    private var message: String {
         switch self {
         case let .io(path, message): "\(path): \(message)"
         case let .fileChanged(path):

@@ -168,4 +168,20 @@ import Testing
         try copy.verify()
         try copy.checkUnchanged()
     }
+
+    @Test func errorsNamingATensorWithControlCharactersStayOneLine() throws {
+        // libFuzzer found it: a name "\n" in a record with a reserved field set.
+        let path = try Self.crafted { b, l in
+            let r = Self.record(named: "layer.bias", in: l)
+            let nameAt = l.stringsStart + Int(l.read(UInt32.self, r))
+            b[nameAt] = 0x0A
+            b[nameAt + 1] = 0x1B
+            Self.put(UInt64(7), r + 16 + 8 * 7, &b)
+        }
+        do { _ = try WeightStore(path: path); Issue.record("opened") } catch {
+            let text = "\(error)"
+            #expect(!text.unicodeScalars.contains { $0.value < 0x20 }, "\(text.debugDescription)")
+            #expect(text.contains("\\n\\u{1B}"), "\(text)")
+        }
+    }
 }

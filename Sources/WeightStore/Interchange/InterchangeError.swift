@@ -9,7 +9,8 @@ public struct InterchangeError: Error, Equatable, Sendable, CustomStringConverti
         self.reason = reason
     }
 
-    public var description: String { "\(path): \(reason)" }
+    /// One line: control characters from file contents are escaped.
+    public var description: String { DisplayText.escaped("\(path): \(reason)", backslash: false) }
 }
 
 /// One tensor found in an input file, ready to be declared to a `WeightStoreWriter`.

@@ -39,7 +39,7 @@ public enum Npy {
         var fields: [String: PythonLiteral] = [:]
         for (key, value) in entries { fields[key] = value }
         guard fields.keys.sorted() == ["descr", "fortran_order", "shape"] else {
-            throw fail(".npy header must have exactly the keys descr, fortran_order and shape; it has \(fields.keys.sorted().map(DisplayText.escaped))")
+            throw fail(".npy header must have exactly the keys descr, fortran_order and shape; it has \(fields.keys.sorted().map { DisplayText.escaped($0) })")
         }
         guard case let .string(descr)? = fields["descr"] else {
             throw fail("unsupported dtype: structured arrays (a list descr) are not read")

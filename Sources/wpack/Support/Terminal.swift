@@ -20,7 +20,7 @@ enum Terminal {
 
     /// A message as one line: embedded line breaks become " / ", control characters escapes.
     static func oneLine(_ message: String) -> String {
-        message.split(whereSeparator: \.isNewline).map { DisplayText.escaped($0.trimmingCharacters(in: .whitespaces)) }
+        message.split(whereSeparator: \.isNewline).map { DisplayText.escaped($0.trimmingCharacters(in: .whitespaces), backslash: false) }
             .filter { !$0.isEmpty }.joined(separator: " / ")
     }
 
