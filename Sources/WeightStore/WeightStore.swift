@@ -107,6 +107,9 @@ public final class WeightStore: Sendable {
         guard let dtype = info.dtype, dtype.isFloatingPoint else {
             throw .notFloatingPoint(name: name, dtype: info.dtype?.name ?? "dtype code \(info.dtypeCode)")
         }
+        // A codec from a newer minor version: listed, never read (its stored bytes are not the
+        // raw bytes, whatever their size).
+        guard info.codec != nil else { throw .unknownCodec(name: name, code: info.codecCode) }
         if info.isMappable {
             if verifyMode == .onFirstTouch { try verifyOnce(number) }
             return Tensor(storage: storage, offset: info.offset / MemoryLayout<Float>.stride, shape: info.shape)

@@ -123,6 +123,16 @@ import Testing
             b[r + 8] = 200
             Self.put(UInt64(1) << 40, r + 96, &b)
         }
+        // libFuzzer found it: a float32 record with a codec of a newer minor version was read
+        // as if uncompressed, past its stored bytes.
+        let unknownCodec = try Self.crafted { b, l in
+            Self.put(UInt16(1), 10, &b)
+            b[Self.record(named: "big", in: l) + 9] = 77
+        }
+        let future = try WeightStore(path: unknownCodec)
+        #expect(throws: WeightStoreError.unknownCodec(name: "big", code: 77)) { _ = try future.tensor("big") }
+        #expect(throws: WeightStoreError.unknownCodec(name: "big", code: 77)) { try future.verify() }
+
         let store = try WeightStore(path: listed)
         #expect(store.info("big")?.dtype == nil)
         #expect(throws: WeightStoreError.self) { _ = try store.tensor("big") }
