@@ -194,4 +194,17 @@ import Testing
             #expect(text.contains("\\n\\u{1B}"), "\(text)")
         }
     }
+
+    @Test func temporariesOfDeadWritersAreSweptAndLiveOnesKept() throws {
+        let folder = TemporaryFolder()
+        // PIDs above the kernel's maximum (4194304) can never be alive; our own PID is.
+        let dead = folder.file(".model.wpk\(FileOutput.temporaryMarker)4194999-12345")
+        let live = folder.file(".model.wpk\(FileOutput.temporaryMarker)\(getpid())-12345")
+        let unrelated = folder.file(".model.wpk.tmp-4194999-1")
+        for path in [dead, live, unrelated] { try Data([1]).write(to: URL(fileURLWithPath: path)) }
+        let out = try FileOutput(path: folder.file("model.wpk"))
+        try out.write([1, 2, 3])
+        try out.commit()
+        #expect(Set(folder.contents) == [".model.wpk\(FileOutput.temporaryMarker)\(getpid())-12345", ".model.wpk.tmp-4194999-1", "model.wpk"])
+    }
 }
