@@ -25,8 +25,8 @@ public final class FileOutput {
     public private(set) var temporaryPath: String
     private let directory: String
     private let base: String
-    private let unnamed: Bool
-    /// Whether `temporaryPath` is a name in the folder (to unlink when abandoned).
+    /// Whether `temporaryPath` is a name in the folder: false for an unnamed file until commit
+    /// links it (then true), and what abandon() unlinks.
     private var hasName: Bool
     private var fd: Int32
     private var buffer: [UInt8] = []
@@ -51,11 +51,9 @@ public final class FileOutput {
         let anonymous = wpack_open_unnamed(directory)
         if anonymous >= 0 {
             fd = anonymous
-            unnamed = true
             hasName = false
             temporaryPath = "/proc/self/fd/\(anonymous)"
         } else {
-            unnamed = false
             hasName = true
             temporaryPath = FileOutput.temporaryName(directory: directory, base: base)
             fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -137,7 +135,7 @@ public final class FileOutput {
     /// Flushes, fsyncs, renames over the target and fsyncs the folder.
     public func commit() throws {
         try sync()
-        if unnamed {
+        if !hasName {
             // The unnamed file gets a name only now; a kill in the instant before the rename
             // leaves a temporary the next writer in this folder sweeps.
             let named = FileOutput.temporaryName(directory: directory, base: base)

@@ -26,15 +26,19 @@ import Testing
             default: y = y.reshaped([y.shape[0], y.shape[1]])
             }
         }
-        let expected = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
-        #expect(y.shape == expected.shape || y.shape == [3, 2])
-        #expect(y.materialized().scalars.sorted() == [1, 2, 3, 4, 5, 6])
+        // Every four steps transpose [2, 3] and read the result back as [2, 3] (the softmax
+        // term is multiplied away): the same permutation of the six values, 25,000 times.
+        var expected: [Float] = [1, 2, 3, 4, 5, 6]
+        for _ in 0..<(Self.depth / 4) { expected = (0..<6).map { expected[($0 % 2) * 3 + $0 / 2] } }
+        #expect(y.shape == [2, 3])
+        #expect(y.scalars == expected)
     }
 
     @Test func aDeepGraphIsReleasedWithoutRecursion() {
         // Built and dropped without evaluating: the release of its root frees every node.
         var y = Tensor(shape: [1], scalars: [0])
         for _ in 0..<(Self.depth * 3) { y = y + 1 }
+        // Reaching here is the test: a recursive release of 300,000 nodes overflows the stack.
         y = Tensor(shape: [1], scalars: [1])
         #expect(y.scalars == [1])
     }

@@ -18,8 +18,7 @@ import Testing
     /// The error reading `bytes` as `name`, which must be one line.
     func refusal(_ name: String, _ bytes: [UInt8]) -> String? {
         do {
-            let bundle = try InputReader.read(path: write(name, bytes))
-            _ = bundle
+            _ = try InputReader.read(path: write(name, bytes))
             return nil
         } catch {
             let text = "\(error)"
@@ -191,6 +190,15 @@ import Testing
         for i in 0..<4 { bytes[end + 16 + i] = 0xFF }
         let error = refusal("z64.npz", bytes)
         #expect(error?.contains("zip64") == true, "\(error ?? "accepted")")
+
+        // The smallest such archive: a locator and an end record, nothing else, so the zip64
+        // end record could not fit before the locator at all (this trapped on a negative bound).
+        var tiny = ByteSink()
+        tiny.write(UInt32(0x0706_4B50)); tiny.write(UInt32(0)); tiny.write(UInt64(0)); tiny.write(UInt32(1))
+        tiny.write(UInt32(0x0605_4B50)); tiny.write(UInt16(0)); tiny.write(UInt16(0))
+        tiny.write(UInt16(0xFFFF)); tiny.write(UInt16(0xFFFF)); tiny.write(UInt32(0)); tiny.write(UInt32(0)); tiny.write(UInt16(0))
+        let small = refusal("tiny.npz", tiny.bytes)
+        #expect(small?.contains("zip64 end record offset 0 is outside the file") == true, "\(small ?? "accepted")")
     }
 
     @Test func aDeflatedMemberClaimingMoreThanDeflateCanProduceIsRefused() throws {

@@ -77,7 +77,8 @@ final class Node: @unchecked Sendable {
     /// Every node reachable from `roots`, each once, inputs before the nodes that read them, in
     /// the order a recursive depth-first walk would list them. Nodes for which `enter` is
     /// false are listed but not entered. Iterative, so a graph 100,000 ops deep needs no deep
-    /// stack: every walk of the planner and the plan cache goes through here.
+    /// stack: the planner's passes walk this list (the plan cache's fingerprint has its own
+    /// fused walk, since it runs on every evaluation).
     static func postOrder(_ roots: [Node], enter: (Node) -> Bool) -> [Node] {
         var order: [Node] = []
         var seen = Set<ObjectIdentifier>()

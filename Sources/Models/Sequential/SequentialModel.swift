@@ -72,10 +72,10 @@ public struct SequentialModel: Sendable {
     private static func layer(_ i: Int, _ spec: JSONValue, store: WeightStore) throws -> Layer {
         func bad(_ reason: String) -> ModelError { .badConfig("layer \(i): \(reason)") }
         guard let fields = spec.pairs, let op = spec["op"]?.string else { throw bad("not an object with an \"op\"") }
-        guard let allowed = keys[op] else { throw bad("unknown op '\(DisplayText.escaped(op))'") }
-        if let key = spec.duplicateKey { throw bad("'\(DisplayText.escaped(key))' given twice") }
+        guard let allowed = keys[op] else { throw bad("unknown op '\(op)'") }
+        if let key = spec.duplicateKey { throw bad("'\(key)' given twice") }
         if let unknown = fields.first(where: { $0.0 != "op" && !allowed.contains($0.0) }) {
-            throw bad("\(op) takes no '\(DisplayText.escaped(unknown.0))' (it reads \(allowed.sorted().joined(separator: ", ")))")
+            throw bad("\(op) takes no '\(unknown.0)' (it reads \(allowed.sorted().joined(separator: ", ")))")
         }
         /// A number or two numbers, each at least `minimum`.
         func pair(_ key: String, _ fallback: (Int, Int), minimum: Int) throws -> (Int, Int) {
@@ -85,7 +85,7 @@ public struct SequentialModel: Sendable {
                 values = [x, y]
             } else { throw bad("'\(key)' must be an integer or two integers") }
             guard values.allSatisfy({ $0 >= minimum && $0 <= 1 << 20 }) else {
-                throw bad("'\(key)' \(values) must be at least \(minimum)")
+                throw bad("'\(key)' \(values) must be at least \(minimum) and at most \(1 << 20)")
             }
             return (values[0], values[1])
         }
@@ -106,13 +106,13 @@ public struct SequentialModel: Sendable {
                 throw ModelError.wrongShape(name: weightName, expected: [-1, -1, -1, -1], actual: w.shape)
             }
             let b = try optionalName("bias").map { try store.weight($0, shape: [w.shape[0]]) }
-            let groups = try pair("groups", (1, 1), minimum: 1)
-            guard groups.0 == groups.1, w.shape[0] % groups.0 == 0 else {
-                throw bad("groups \(groups.0) must divide the \(w.shape[0]) output channels")
+            guard let groups = spec["groups"].map({ $0.exactInt }) ?? 1, groups >= 1 else {
+                throw bad("'groups' must be a positive integer")
             }
+            guard w.shape[0] % groups == 0 else { throw bad("groups \(groups) must divide the \(w.shape[0]) output channels") }
             return .conv2d(weight: w, bias: b, stride: try pair("stride", (1, 1), minimum: 1),
                            padding: try pair("padding", (0, 0), minimum: 0),
-                           dilation: try pair("dilation", (1, 1), minimum: 1), groups: groups.0)
+                           dilation: try pair("dilation", (1, 1), minimum: 1), groups: groups)
         case "linear":
             let weightName = try name("weight")
             let w = try store.weight(weightName)

@@ -25,9 +25,9 @@ enum Zstd {
         return bound >= UInt64(rawSize) ? nil : "frame can decode to at most \(bound) bytes, record says \(rawSize)"
     }
 
-    /// Decompresses exactly `into.count` bytes; returns an error message or nil on success.
+    /// Decompresses exactly `into.count` bytes, a frame `check` has passed (the caller checks
+    /// it before allocating `destination`); returns an error message or nil on success.
     static func decompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> String? {
-        if let problem = check(source, rawSize: destination.count) { return problem }
         let written = ZSTD_decompress(destination.baseAddress, destination.count,
                                       source.baseAddress, source.count)
         if ZSTD_isError(written) != 0 { return String(cString: ZSTD_getErrorName(written)) }

@@ -2,6 +2,12 @@
 /// bytes: little-endian, C order, and float32 where a half type is widened. The input stays
 /// where it is (usually a mapped file) and is converted a chunk at a time.
 enum ElementConversion {
+    /// The first element of a bool array whose byte is neither 0 nor 1, with that byte: .wpk
+    /// (and safetensors) define bool as exactly those two values.
+    static func invalidBool(in data: UnsafeRawBufferPointer) -> (index: Int, value: UInt8)? {
+        data.firstIndex(where: { $0 > 1 }).map { ($0, data[$0]) }
+    }
+
     static func source(
         bytes: UnsafeRawBufferPointer, owner: AnyObject & Sendable, from input: DType, to output: DType,
         shape: [Int], bigEndian: Bool, fortranOrder: Bool

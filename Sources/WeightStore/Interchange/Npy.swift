@@ -39,7 +39,7 @@ public enum Npy {
         var fields: [String: PythonLiteral] = [:]
         for (key, value) in entries { fields[key] = value }
         guard fields.keys.sorted() == ["descr", "fortran_order", "shape"] else {
-            throw fail(".npy header must have exactly the keys descr, fortran_order and shape; it has \(fields.keys.sorted().map { DisplayText.escaped($0) })")
+            throw fail(".npy header must have exactly the keys descr, fortran_order and shape; it has \(fields.keys.sorted())")
         }
         guard case let .string(descr)? = fields["descr"] else {
             throw fail("unsupported dtype: structured arrays (a list descr) are not read")
@@ -63,8 +63,8 @@ public enum Npy {
             throw fail("array data is truncated: \(available) bytes, shape needs \(count)")
         }
         guard available == count else { throw fail("\(available - count) bytes follow the array data") }
-        if dtype == .bool, let bad = UnsafeRawBufferPointer(rebasing: bytes[c.position...]).firstIndex(where: { $0 > 1 }) {
-            throw fail("bool element \(bad) is \(bytes[c.position + bad]), not 0 or 1")
+        if dtype == .bool, let bad = ElementConversion.invalidBool(in: UnsafeRawBufferPointer(rebasing: bytes[c.position...])) {
+            throw fail("bool element \(bad.index) is \(bad.value), not 0 or 1")
         }
         return Header(dtype: dtype, bigEndian: bigEndian, fortranOrder: fortranOrder, shape: shape,
                       dataOffset: c.position)

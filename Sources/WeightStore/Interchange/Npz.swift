@@ -31,16 +31,18 @@ public enum Npz {
         }
         // Where the central directory must end: at the zip64 end record if there is one.
         var directoryEnd = eocd
-        if entryCount == 0xFFFF || directoryOffset == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF {
-            // Zip64: the locator sits just before the EOCD and points at the zip64 EOCD.
-            // Without one the 32-bit fields are taken as they are (zipfile does the same), and
-            // the directory checks below decide.
-        }
-        if (entryCount == 0xFFFF || directoryOffset == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF),
+        // Zip64: a saturated field defers to the zip64 end record that the locator just before
+        // the EOCD points at. Without a locator the 32-bit fields are taken as they are (zipfile
+        // does the same), and the directory checks below decide.
+        if entryCount == 0xFFFF || directoryOffset == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF,
            eocd >= 20, bytes.loadUnaligned(fromByteOffset: eocd - 20, as: UInt32.self) == 0x0706_4B50 {
             var l = ByteCursor(bytes, at: eocd - 20 + 8)
             let declared = l.read(UInt64.self)!
-            guard declared <= UInt64(eocd - 20 - 56) else { throw fail("zip64 end record offset \(declared) is outside the file") }
+            // The 56-byte zip64 end record must lie wholly before the locator.
+            let lastStart = eocd - 20 - 56
+            guard lastStart >= 0, declared <= UInt64(lastStart) else {
+                throw fail("zip64 end record offset \(declared) is outside the file")
+            }
             let z = Int(declared)
             guard bytes.loadUnaligned(fromByteOffset: z, as: UInt32.self) == 0x0606_4B50 else {
                 throw fail("zip64 end record is damaged")
@@ -72,16 +74,15 @@ public enum Npz {
             else { throw fail("zip central directory is damaged (entry \(walked))") }
             walked += 1
             let memberName = String(decoding: nameBytes, as: UTF8.self)
-            let shown = DisplayText.escaped(memberName)
-            guard flags & 1 == 0 else { throw fail("member '\(shown)' is encrypted; encrypted zip members are not read") }
-            guard names.insert(Array(nameBytes)).inserted else { throw fail("member '\(shown)' appears twice") }
+            guard flags & 1 == 0 else { throw fail("member '\(memberName)' is encrypted; encrypted zip members are not read") }
+            guard names.insert(Array(nameBytes)).inserted else { throw fail("member '\(memberName)' appears twice") }
             var compressed = UInt64(compressed32), uncompressed = UInt64(uncompressed32)
             var localOffset = UInt64(localOffset32)
             // Zip64 extended information: only the fields that overflowed are present, in order.
             var e = ByteCursor(extra)
             while e.remaining >= 4 {
                 let tag = e.read(UInt16.self)!, size = Int(e.read(UInt16.self)!)
-                guard let field = e.readBytes(size) else { throw fail("member '\(shown)': extra field is truncated") }
+                guard let field = e.readBytes(size) else { throw fail("member '\(memberName)': extra field is truncated") }
                 if tag == 1 {
                     var f = ByteCursor(field)
                     if uncompressed32 == 0xFFFF_FFFF { uncompressed = f.read(UInt64.self) ?? uncompressed }
@@ -90,23 +91,23 @@ public enum Npz {
                 }
             }
             guard memberName.hasSuffix(".npy") else {
-                bundle.notes.append("skipped '\(shown)' in \(path): not a .npy member")
+                bundle.notes.append("skipped '\(memberName)' in \(path): not a .npy member")
                 continue
             }
             let name = String(memberName.dropLast(4))
-            guard localOffset < directoryOffset else { throw fail("member '\(shown)' starts outside the archive's data") }
+            guard localOffset < directoryOffset else { throw fail("member '\(memberName)' starts outside the archive's data") }
             var l = ByteCursor(bytes, at: Int(localOffset))
             guard l.read(UInt32.self) == 0x0403_4B50, l.skip(22),
                   let localName = l.read(UInt16.self), let localExtra = l.read(UInt16.self),
                   let localNameBytes = l.readBytes(Int(localName)), l.skip(Int(localExtra)),
                   compressed <= directoryOffset, UInt64(l.position) <= directoryOffset - compressed
-            else { throw fail("member '\(shown)' is damaged or truncated") }
-            guard Array(localNameBytes) == Array(nameBytes) else { throw fail("member '\(shown)': local header names another file") }
+            else { throw fail("member '\(memberName)' is damaged or truncated") }
+            guard Array(localNameBytes) == Array(nameBytes) else { throw fail("member '\(memberName)': local header names another file") }
             let data = UnsafeRawBufferPointer(rebasing: bytes[l.position..<l.position + Int(compressed)])
-            let member = "\(path)[\(shown)]"
+            let member = "\(path)[\(memberName)]"
             switch method {
             case 0:
-                guard compressed == uncompressed else { throw fail("member '\(shown)' is stored but its sizes differ") }
+                guard compressed == uncompressed else { throw fail("member '\(memberName)' is stored but its sizes differ") }
                 // A flipped byte in a stored member would otherwise become a value, and the new
                 // .wpk's checksum would vouch for it.
                 guard crc32(data) == crc else { throw InterchangeError(member, "CRC-32 mismatch: the member is damaged") }
@@ -128,7 +129,7 @@ public enum Npz {
                 bundle.tensors += try Npy.read(bytes: UnsafeRawBufferPointer(out), owner: block, path: member,
                                                name: name, policy: policy).tensors
             default:
-                throw fail("member '\(shown)' uses zip method \(method); only stored and deflated are read")
+                throw fail("member '\(memberName)' uses zip method \(method); only stored and deflated are read")
             }
         }
         if walked != entryCount {

@@ -33,55 +33,54 @@ public enum Safetensors {
         let header: JSONValue
         do { header = try JSONValue.parse(text) } catch { throw fail("header is not JSON (\(error))") }
         guard let pairs = header.pairs else { throw fail("header is not a JSON object") }
-        if let key = header.duplicateKey { throw fail("header names '\(DisplayText.escaped(key))' twice") }
+        if let key = header.duplicateKey { throw fail("header names '\(key)' twice") }
 
         var bundle = InputBundle()
         var entries: [(name: String, begin: Int, end: Int, tensor: InputTensor)] = []
         for (name, value) in pairs {
-            let shown = DisplayText.escaped(name)
-            if name == "__metadata__" {
+                        if name == "__metadata__" {
                 if value.isNull { continue }
                 guard let meta = value.pairs else { throw fail("__metadata__ is not an object") }
-                if let key = value.duplicateKey { throw fail("__metadata__ names '\(DisplayText.escaped(key))' twice") }
+                if let key = value.duplicateKey { throw fail("__metadata__ names '\(key)' twice") }
                 for (k, v) in meta {
-                    guard let s = v.string else { throw fail("__metadata__ value for '\(DisplayText.escaped(k))' is not a string") }
+                    guard let s = v.string else { throw fail("__metadata__ value for '\(k)' is not a string") }
                     bundle.metadata.append((k, .string(s)))
                 }
                 continue
             }
-            guard let fields = value.pairs else { throw fail("tensor '\(shown)': entry is not an object") }
-            if let key = value.duplicateKey { throw fail("tensor '\(shown)': '\(DisplayText.escaped(key))' given twice") }
+            guard let fields = value.pairs else { throw fail("tensor '\(name)': entry is not an object") }
+            if let key = value.duplicateKey { throw fail("tensor '\(name)': '\(key)' given twice") }
             if let unknown = fields.first(where: { !["dtype", "shape", "data_offsets"].contains($0.0) }) {
-                throw fail("tensor '\(shown)': unknown field '\(DisplayText.escaped(unknown.0))'")
+                throw fail("tensor '\(name)': unknown field '\(unknown.0)'")
             }
-            guard let dtypeName = value["dtype"]?.string else { throw fail("tensor '\(shown)': dtype missing or not a string") }
+            guard let dtypeName = value["dtype"]?.string else { throw fail("tensor '\(name)': dtype missing or not a string") }
             guard let dtype = dtypes[dtypeName] else {
-                throw fail("tensor '\(shown)' has dtype \(DisplayText.escaped(dtypeName)), which .wpk cannot store (float8 is not supported)")
+                throw fail("tensor '\(name)' has dtype \(dtypeName), which .wpk cannot store (float8 is not supported)")
             }
             // Integers only, as the reference reader's usize fields: 4.7, 4.0, true and -1
             // are errors, not 4, 4, 1 and a wrapped size.
-            guard let shapeItems = value["shape"]?.array else { throw fail("tensor '\(shown)': shape missing or not a list") }
+            guard let shapeItems = value["shape"]?.array else { throw fail("tensor '\(name)': shape missing or not a list") }
             let shape = try shapeItems.map { d -> Int in
-                guard let n = d.exactInt, n >= 0 else { throw fail("tensor '\(shown)': shape \(shapeItems.map(Self.text)) is not a list of non-negative integers") }
+                guard let n = d.exactInt, n >= 0 else { throw fail("tensor '\(name)': shape \(shapeItems.map(Self.text)) is not a list of non-negative integers") }
                 return n
             }
-            guard shape.count <= WPKFormat.maxRank else { throw fail("tensor '\(shown)' has rank \(shape.count) > 8") }
+            guard shape.count <= WPKFormat.maxRank else { throw fail("tensor '\(name)' has rank \(shape.count) > 8") }
             guard let offsetItems = value["data_offsets"]?.array, offsetItems.count == 2,
                   let begin = offsetItems[0].exactInt, let end = offsetItems[1].exactInt, begin >= 0, begin <= end else {
-                throw fail("tensor '\(shown)': data_offsets must be two non-negative integers [begin, end] with begin <= end")
+                throw fail("tensor '\(name)': data_offsets must be two non-negative integers [begin, end] with begin <= end")
             }
             guard let elements = ShapeRules.elementCount(shape, elementSize: dtype.byteSize) else {
-                throw fail("tensor '\(shown)': shape \(shape) is too large")
+                throw fail("tensor '\(name)': shape \(shape) is too large")
             }
             guard end - begin == elements * dtype.byteSize else {
-                throw fail("tensor '\(shown)': data_offsets [\(begin), \(end)] hold \(end - begin) bytes, its shape \(shape) of \(dtypeName) needs \(elements * dtype.byteSize)")
+                throw fail("tensor '\(name)': data_offsets [\(begin), \(end)] hold \(end - begin) bytes, its shape \(shape) of \(dtypeName) needs \(elements * dtype.byteSize)")
             }
             guard end <= bytes.count - dataStart else {
-                throw fail("tensor '\(shown)': data_offsets [\(begin), \(end)] reach past the end of the file")
+                throw fail("tensor '\(name)': data_offsets [\(begin), \(end)] reach past the end of the file")
             }
             let data = UnsafeRawBufferPointer(rebasing: bytes[(dataStart + begin)..<(dataStart + end)])
-            if dtype == .bool, let bad = data.firstIndex(where: { $0 > 1 }) {
-                throw fail("tensor '\(shown)': BOOL element \(bad) is \(data[bad]), not 0 or 1")
+            if dtype == .bool, let bad = ElementConversion.invalidBool(in: data) {
+                throw fail("tensor '\(name)': BOOL element \(bad.index) is \(bad.value), not 0 or 1")
             }
             let stored = ElementConversion.storedType(for: dtype, policy: policy)
             let source = ElementConversion.source(bytes: data, owner: file, from: dtype, to: stored, shape: shape,
@@ -97,8 +96,8 @@ public enum Safetensors {
         for e in entries {
             guard e.begin == expected else {
                 throw fail(e.begin > expected
-                    ? "\(e.begin - expected) bytes before tensor '\(DisplayText.escaped(e.name))' belong to no tensor"
-                    : "tensor '\(DisplayText.escaped(e.name))' overlaps the tensor before it")
+                    ? "\(e.begin - expected) bytes before tensor '\(e.name)' belong to no tensor"
+                    : "tensor '\(e.name)' overlaps the tensor before it")
             }
             expected = e.end
         }
@@ -115,7 +114,7 @@ public enum Safetensors {
         case let .integer(i): "\(i)"
         case let .number(d): "\(d)"
         case let .bool(b): "\(b)"
-        case let .string(s): "\"\(DisplayText.escaped(s))\""
+        case let .string(s): "\"\(s)\""
         case .null: "null"
         default: "..."
         }
@@ -128,7 +127,7 @@ public enum Safetensors {
         var header: [String: Any] = [:]
         var offset = 0
         for info in store.infos {
-            guard let dtype = info.dtype else { throw InterchangeError(path, "tensor '\(DisplayText.escaped(info.name))' has an unknown dtype") }
+            guard let dtype = info.dtype else { throw InterchangeError(path, "tensor '\(info.name)' has an unknown dtype") }
             // safetensors reserves the name for its metadata: writing it would lose the tensor.
             guard info.name != "__metadata__" else {
                 throw InterchangeError(path, "a tensor named '__metadata__' cannot be written to .safetensors (the name is reserved); unpack to .npz instead")

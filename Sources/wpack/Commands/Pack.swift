@@ -60,9 +60,8 @@ struct Pack: ParsableCommand {
             }
             userMeta.append((String(item[..<eq]), String(item[item.index(after: eq)...])))
         }
-        let outputPath = URL(fileURLWithPath: output).standardizedFileURL.path
-        for input in inputs where URL(fileURLWithPath: input).standardizedFileURL.path == outputPath
-            || FileIdentity.same(input, output) {
+        // By device and inode: a symlink or a second path to the same file is the same file.
+        for input in inputs where FileIdentity.same(input, output) {
             throw CommandFailure("the output '\(output)' is also an input")
         }
 
