@@ -10,7 +10,15 @@
 //
 // Rows of q, k, v and out have unit element stride (the layout a linear layer's output split
 // into heads has); rows are qs, ks, vs, os floats apart. mask (may be NULL) is added to the
-// scores of query row i at mask + i·mrs + j·mstep.
+// scores of query row i at mask + i·mrs + j·mstep. With shift >= 0 (causal attention), query
+// row i sees keys 0 ... i + shift only: its softmax runs over those, the rest of its scores
+// are zero, so the product with v needs no special case.
+
+static inline long visible_keys(long i, long s, long shift) {
+    if (shift < 0) return s;
+    long n = i + shift + 1;
+    return n < s ? n : s;
+}
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -65,11 +73,15 @@ WK_AVX2 static void softmax_short_avx2(float *row, long s, float scale, const fl
 
 WK_AVX2 static void attention_avx2(long t, long s, long d, long dv, const float *q, long qs, const float *k, long ks,
                                    const float *v, long vs, const float *mask, long mrs, long mstep, float scale,
-                                   float *scores, float *out, long os) {
+                                   long shift, float *scores, float *out, long os) {
     // All t x s scores at once through the few-rows product, which keeps 12 dot products in
     // flight (one at a time, each waited on its horizontal sum).
     wk_gemm_nt(t, s, d, q, qs, k, ks, scores, s, 0);
-    for (long i = 0; i < t; i++) softmax_short_avx2(scores + i * s, s, scale, mask ? mask + i * mrs : 0, mstep);
+    for (long i = 0; i < t; i++) {
+        long visible = visible_keys(i, s, shift);
+        softmax_short_avx2(scores + i * s, visible, scale, mask ? mask + i * mrs : 0, mstep);
+        for (long j = visible; j < s; j++) scores[i * s + j] = 0;
+    }
     // out = P·v two query rows at a time, 16 columns in registers: each row of v loaded once
     // feeds four independent multiply-add chains.
     long i = 0;
@@ -115,20 +127,21 @@ WK_AVX2 static void attention_avx2(long t, long s, long d, long dv, const float 
 
 static void attention_base(long t, long s, long d, long dv, const float *q, long qs, const float *k, long ks,
                            const float *v, long vs, const float *mask, long mrs, long mstep, float scale,
-                           float *scores, float *out, long os) {
+                           long shift, float *scores, float *out, long os) {
     for (long i = 0; i < t; i++) {
         const float *qi = q + i * qs;
-        for (long j = 0; j < s; j++) {
+        long visible = visible_keys(i, s, shift);
+        for (long j = 0; j < visible; j++) {
             const float *kj = k + j * ks;
             float x = 0;
             for (long p = 0; p < d; p++) x += qi[p] * kj[p];
             x *= scale;
             scores[j] = mask ? x + mask[i * mrs + j * mstep] : x;
         }
-        wk_softmax_row(scores, scores, s, 0);
+        wk_softmax_row(scores, scores, visible, 0);
         float *o = out + i * os;
         for (long c = 0; c < dv; c++) o[c] = 0;
-        for (long j = 0; j < s; j++) {
+        for (long j = 0; j < visible; j++) {
             const float *vj = v + j * vs;
             for (long c = 0; c < dv; c++) o[c] += scores[j] * vj[c];
         }
@@ -137,9 +150,9 @@ static void attention_base(long t, long s, long d, long dv, const float *q, long
 
 void wk_attention_head(long t, long s, long d, long dv, const float *q, long qs, const float *k, long ks,
                        const float *v, long vs, const float *mask, long mrs, long mstep, float scale,
-                       float *scores, float *out, long os) {
+                       long shift, float *scores, float *out, long os) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { attention_avx2(t, s, d, dv, q, qs, k, ks, v, vs, mask, mrs, mstep, scale, scores, out, os); return; }
+    if (wk_uses_avx2()) { attention_avx2(t, s, d, dv, q, qs, k, ks, v, vs, mask, mrs, mstep, scale, shift, scores, out, os); return; }
 #endif
-    attention_base(t, s, d, dv, q, qs, k, ks, v, vs, mask, mrs, mstep, scale, scores, out, os);
+    attention_base(t, s, d, dv, q, qs, k, ks, v, vs, mask, mrs, mstep, scale, shift, scores, out, os);
 }

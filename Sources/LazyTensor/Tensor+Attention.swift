@@ -10,29 +10,42 @@
 /// read the [B, heads, T, S] scores through memory (25 MB per MiniLM layer at 32 x 128); here
 /// the scores of one (batch, head) pair stay in a worker's cache.
 ///
+/// `k` and `v` may have fewer heads than `q` (grouped-query attention): with Hk heads, query
+/// head h reads key and value head h / (H / Hk), in place. `causal` lets query i of T see keys
+/// 0 ... S - T + i: the usual causal mask when S = T, and the right one for a decode step whose
+/// first S - T keys come from a cache. `mask` doubles as an additive per-head bias (ALiBi,
+/// relative positions): give it shape [heads, T, S] or [1, heads, T, S].
+///
 /// `segments` packs several sequences along the token axis, with no padding: q, k, v are
 /// [1, heads, N, width] with N the sum of the lengths, and each sequence attends only to its
 /// own tokens. `mask`, if any, then broadcasts to [1, heads, L, L] (L the longest length) and
 /// each sequence reads its top-left corner (a relative position bias, say).
 public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor? = nil, scale: Float? = nil,
-                                      segments: [Int]? = nil) -> Tensor {
-    precondition(q.rank == 4 && k.rank == 4 && v.rank == 4,
-                 "attention needs q, k, v of rank 4 [batch, heads, tokens, width], got \(q.shape), \(k.shape), \(v.shape)")
-    let (b, h, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
-    let s = k.shape[2], dv = v.shape[3]
-    precondition(k.shape == [b, h, s, d], "attention: k must be [\(b), \(h), S, \(d)], got \(k.shape)")
-    precondition(v.shape == [b, h, s, dv], "attention: v must be [\(b), \(h), \(s), dv], got \(v.shape)")
-    var inputs = [q.node, k.node, v.node]
-    if let segments {
-        precondition(b == 1 && s == t && segments.allSatisfy { $0 > 0 } && segments.reduce(0, +) == t,
-                     "attention: segments \(segments) must be positive lengths summing to the \(t) tokens of a batch of 1, keys as many")
+                                      causal: Bool = false, segments: [Int]? = nil) -> Tensor {
+    let guess = q.rank == 4 && v.rank == 4 ? [q.shape[0], q.shape[1], q.shape[2], v.shape[3]] : q.shape
+    return Tensor.checked(guess) { () throws(TensorError) in
+        let shapes = [q.shape, k.shape, v.shape] + (mask.map { [$0.shape] } ?? [])
+        try require(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention", shapes,
+                    "q, k and v need rank 4 [batch, heads, tokens, width]")
+        let (b, h, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let (hk, s, dv) = (k.shape[1], k.shape[2], v.shape[3])
+        try require(k.shape[0] == b && k.shape[3] == d, "attention", shapes, "k must be [\(b), heads, S, \(d)]")
+        try require(hk >= 1 && h % hk == 0, "attention", shapes, "k's \(hk) heads do not divide q's \(h)")
+        try require(v.shape[0] == b && v.shape[1] == hk && v.shape[2] == s, "attention", shapes, "v must be [\(b), \(hk), \(s), dv]")
+        try require(!causal || t <= s, "attention", shapes, "causal attention needs at least as many keys as queries")
+        var inputs = [q.node, k.node, v.node]
+        if let segments {
+            try require(b == 1 && s == t && hk == h && segments.allSatisfy { $0 > 0 } && segments.reduce(0, +) == t,
+                        "attention", shapes, "segments \(segments) must be positive lengths summing to the \(t) tokens of a batch of 1")
+        }
+        if let mask {
+            let target = segments.map { [1, h, $0.max() ?? 0, $0.max() ?? 0] } ?? [b, h, t, s]
+            let lead = target.count - mask.rank
+            try require(mask.rank <= 4 && mask.shape.indices.allSatisfy { mask.shape[$0] == 1 || mask.shape[$0] == target[$0 + lead] },
+                        "attention", shapes, "the mask must broadcast to \(target)")
+            inputs.append(mask.expanded(to: target).node)
+        }
+        let p = AttentionParameters(scale: scale ?? 1 / Float(d).squareRoot(), hasMask: mask != nil, causal: causal, segments: segments)
+        return Tensor(node: Node(.attention(p), inputs, shape: [b, t, h, dv])).permuted([0, 2, 1, 3])
     }
-    if let mask {
-        precondition(mask.rank <= 4, "attention: the mask must broadcast to [\(b), \(h), \(t), \(s)], got \(mask.shape)")
-        let longest = segments?.max() ?? 0
-        inputs.append(mask.expanded(to: segments == nil ? [b, h, t, s] : [1, h, longest, longest]).node)
-    }
-    let factor = scale ?? 1 / Float(d).squareRoot()
-    let node = Node(.attention(scale: factor, hasMask: mask != nil, segments: segments), inputs, shape: [b, t, h, dv])
-    return Tensor(node: node).permuted([0, 2, 1, 3])
 }

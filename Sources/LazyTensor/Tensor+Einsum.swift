@@ -12,12 +12,17 @@
 public func einsum(_ equation: String, _ operands: Tensor...) -> Tensor { einsum(equation, operands) }
 
 public func einsum(_ equation: String, _ operands: [Tensor]) -> Tensor {
-    let plan = Einsum.plan(equation, shapes: operands.map(\.shape))
+    Tensor.checked(operands.first?.shape ?? []) { () throws(TensorError) in try checkedEinsum(equation, operands) }
+}
+
+private func checkedEinsum(_ equation: String, _ operands: [Tensor]) throws(TensorError) -> Tensor {
+    let shapes = operands.map(\.shape)
+    let plan = try Einsum.plan(equation, shapes: shapes)
     // Operands as (tensor, labels), after diagonals, broadcasts and one-operand sums.
     var terms: [(Tensor, [Int])] = []
     for (i, t) in operands.enumerated() {
         var tensor = t, labels = plan.inputs[i]
-        tensor = Einsum.takeDiagonals(tensor, &labels)
+        tensor = try Einsum.takeDiagonals(tensor, &labels, equation: equation, shapes: shapes)
         let target = labels.map { plan.sizes[$0]! }
         if tensor.shape != target { tensor = tensor.expanded(to: target) }
         terms.append((tensor, labels))
@@ -60,33 +65,33 @@ enum Einsum {
     /// Whether a plan for this equation and these shapes is cached (for tests).
     static func isCached(_ equation: String, shapes: [[Int]]) -> Bool { cache.withLock { $0[key(equation, shapes)] != nil } }
 
-    static func plan(_ equation: String, shapes: [[Int]]) -> Plan {
+    static func plan(_ equation: String, shapes: [[Int]]) throws(TensorError) -> Plan {
         let key = key(equation, shapes)
         if let cached = cache.withLock({ $0[key] }) { return cached }
-        let plan = parse(equation, shapes: shapes)
+        let plan = try parse(equation, shapes: shapes)
         cache.withLock { $0[key] = plan }
         return plan
     }
 
-    static func parse(_ equation: String, shapes: [[Int]]) -> Plan {
+    static func parse(_ equation: String, shapes: [[Int]]) throws(TensorError) -> Plan {
         let eq = equation.filter { !$0.isWhitespace }
         let sides = eq.split(separator: "->", omittingEmptySubsequences: false).map(String.init)
-        precondition(sides.count <= 2, "einsum: more than one '->' in '\(equation)'")
+        try require(sides.count <= 2, "einsum '\(equation)'", shapes, "more than one '->'")
         let terms = sides[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        precondition(terms.count == shapes.count, "einsum: '\(equation)' names \(terms.count) operands, \(shapes.count) given")
+        try require(terms.count == shapes.count, "einsum '\(equation)'", shapes, "names \(terms.count) operands, \(shapes.count) given")
         var inputs: [[Int]] = []
         var sizes: [Int: Int] = [:]
         var ellipsisRank = 0
         for (term, shape) in zip(terms, shapes) {
-            let (letters, hasEllipsis, ellipsisAt) = scan(term, equation: equation)
+            let (letters, hasEllipsis, ellipsisAt) = try scan(term, equation: equation, shapes: shapes)
             let k = shape.count - letters.count
-            precondition(k >= 0 && (hasEllipsis || k == 0), "einsum: '\(term)' does not match an operand of shape \(shape)")
+            try require(k >= 0 && (hasEllipsis || k == 0), "einsum '\(equation)'", shapes, "'\(term)' does not match an operand of shape \(shape)")
             var labels = letters
             if hasEllipsis { labels.insert(contentsOf: (0..<k).map { -(k - $0) }, at: ellipsisAt) }
             ellipsisRank = Swift.max(ellipsisRank, k)
             for (label, size) in zip(labels, shape) {
                 if let known = sizes[label], known != size {
-                    precondition(known == 1 || size == 1, "einsum: index '\(name(label))' has sizes \(known) and \(size)")
+                    try require(known == 1 || size == 1, "einsum '\(equation)'", shapes, "index '\(name(label))' has sizes \(known) and \(size)")
                     sizes[label] = Swift.max(known, size)
                 } else if sizes[label] == nil {
                     sizes[label] = size
@@ -96,11 +101,11 @@ enum Einsum {
         }
         var output: [Int]
         if sides.count == 2 {
-            let (letters, hasEllipsis, at) = scan(sides[1], equation: equation)
+            let (letters, hasEllipsis, at) = try scan(sides[1], equation: equation, shapes: shapes)
             output = letters
             if hasEllipsis { output.insert(contentsOf: (0..<ellipsisRank).map { -(ellipsisRank - $0) }, at: at) }
-            precondition(Set(output).count == output.count, "einsum: an output index repeats in '\(equation)'")
-            for l in output { precondition(sizes[l] != nil, "einsum: output index '\(name(l))' is in no operand") }
+            try require(Set(output).count == output.count, "einsum '\(equation)'", shapes, "an output index repeats")
+            for l in output { try require(sizes[l] != nil, "einsum '\(equation)'", shapes, "output index '\(name(l))' is in no operand") }
         } else {
             var counts: [Int: Int] = [:]
             for labels in inputs { for l in labels where l > 0 { counts[l, default: 0] += 1 } }
@@ -109,21 +114,20 @@ enum Einsum {
         return Plan(inputs: inputs, output: output, sizes: sizes, path: path(inputs, output: output, sizes: sizes))
     }
 
-    private static func scan(_ term: String, equation: String) -> ([Int], Bool, Int) {
+    private static func scan(_ term: String, equation: String, shapes: [[Int]]) throws(TensorError) -> ([Int], Bool, Int) {
         var letters: [Int] = []
         var ellipsis = false, at = 0
         let chars = Array(term)
         var i = 0
         while i < chars.count {
             if chars[i] == "." {
-                precondition(i + 2 < chars.count && chars[i + 1] == "." && chars[i + 2] == "." && !ellipsis,
-                             "einsum: bad ellipsis in '\(equation)'")
+                try require(i + 2 < chars.count && chars[i + 1] == "." && chars[i + 2] == "." && !ellipsis, "einsum '\(equation)'", shapes, "bad ellipsis")
                 ellipsis = true
                 at = letters.count
                 i += 3
                 continue
             }
-            precondition(chars[i].isASCII && chars[i].isLetter, "einsum: '\(chars[i])' is not an index letter in '\(equation)'")
+            try require(chars[i].isASCII && chars[i].isLetter, "einsum '\(equation)'", shapes, "'\(chars[i])' is not an index letter")
             letters.append(Int(chars[i].asciiValue!))
             i += 1
         }
@@ -167,11 +171,11 @@ enum Einsum {
     }
 
     /// Repeated labels within one operand become a diagonal view (strides added).
-    static func takeDiagonals(_ t: Tensor, _ labels: inout [Int]) -> Tensor {
+    static func takeDiagonals(_ t: Tensor, _ labels: inout [Int], equation: String, shapes: [[Int]]) throws(TensorError) -> Tensor {
         var tensor = t
         while let j = labels.indices.first(where: { j in labels[..<j].contains(labels[j]) }) {
             let i = labels.firstIndex(of: labels[j])!
-            precondition(tensor.shape[i] == tensor.shape[j], "einsum: repeated index '\(name(labels[i]))' has sizes \(tensor.shape[i]) and \(tensor.shape[j])")
+            try require(tensor.shape[i] == tensor.shape[j], "einsum '\(equation)'", shapes, "repeated index '\(name(labels[i]))' has sizes \(tensor.shape[i]) and \(tensor.shape[j])")
             if !tensor.isRealized || !tensor.node.isBuffer { tensor = tensor.materialized() }
             guard case let .buffer(storage, offset, strides) = tensor.node.op else { break }
             var newStrides = strides, newShape = tensor.shape

@@ -1,14 +1,31 @@
 /// Elementwise operations with NumPy broadcasting. Each only records a node; a chain of them,
 /// with its broadcasts and transposes, becomes one loop inside whatever kernel consumes it.
 extension Tensor {
-    /// NumPy's broadcast of two shapes.
+    /// NumPy's broadcast of two shapes (a shape error when they do not broadcast).
     public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
+        do { return try broadcast(a, b, op: "broadcast") } catch {
+            reportValue(error)
+            return paddedMaximum(a, b)
+        }
+    }
+
+    static func broadcast(_ a: [Int], _ b: [Int], op: String) throws(TensorError) -> [Int] {
         let rank = Swift.max(a.count, b.count)
-        return (0..<rank).map { i -> Int in
+        var out: [Int] = []
+        for i in 0..<rank {
             let x = i < rank - a.count ? 1 : a[i - (rank - a.count)]
             let y = i < rank - b.count ? 1 : b[i - (rank - b.count)]
-            precondition(x == y || x == 1 || y == 1, "shapes \(a) and \(b) do not broadcast")
-            return x == 1 ? y : x
+            try require(x == y || x == 1 || y == 1, op, [a, b], "the shapes do not broadcast")
+            out.append(x == 1 ? y : x)
+        }
+        return out
+    }
+
+    /// The larger extent per axis, right-aligned: the stand-in shape of a failed broadcast.
+    static func paddedMaximum(_ a: [Int], _ b: [Int]) -> [Int] {
+        let rank = Swift.max(a.count, b.count)
+        return (0..<rank).map { i in
+            Swift.max(i < rank - a.count ? 1 : a[i - (rank - a.count)], i < rank - b.count ? 1 : b[i - (rank - b.count)])
         }
     }
 
@@ -17,8 +34,10 @@ extension Tensor {
     func unary(_ op: UnaryOp) -> Tensor { Tensor(node: Node(.unary(op), [node], shape: shape)) }
 
     static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let shape = broadcastShape(a.shape, b.shape)
-        return Tensor(node: Node(.binary(op), [a.expanded(to: shape).node, b.expanded(to: shape).node], shape: shape))
+        checked(paddedMaximum(a.shape, b.shape)) { () throws(TensorError) in
+            let shape = try broadcast(a.shape, b.shape, op: op.name)
+            return Tensor(node: Node(.binary(op), [a.expanded(to: shape).node, b.expanded(to: shape).node], shape: shape))
+        }
     }
 
     public static func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, a, b) }
@@ -70,9 +89,15 @@ extension Tensor {
 
     /// NumPy's where: `condition != 0 ? a : b`, all three broadcast together.
     public static func select(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let shape = broadcastShape(broadcastShape(condition.shape, a.shape), b.shape)
-        return Tensor(node: Node(.select, [condition.expanded(to: shape).node, a.expanded(to: shape).node,
-                                           b.expanded(to: shape).node], shape: shape))
+        checked(paddedMaximum(paddedMaximum(condition.shape, a.shape), b.shape)) { () throws(TensorError) in
+            let shapes = [condition.shape, a.shape, b.shape]
+            let shape: [Int]
+            do { shape = try broadcast(try broadcast(condition.shape, a.shape, op: "where"), b.shape, op: "where") } catch {
+                throw TensorError(op: "where", shapes: shapes, reason: "the shapes do not broadcast")
+            }
+            return Tensor(node: Node(.select, [condition.expanded(to: shape).node, a.expanded(to: shape).node,
+                                               b.expanded(to: shape).node], shape: shape))
+        }
     }
 
     public static func select(_ condition: Tensor, _ a: Tensor, _ b: Float) -> Tensor { select(condition, a, constant(b)) }

@@ -2,21 +2,26 @@
 /// (the chain that produced its input) is evaluated inside it; softmax and layer norm are one
 /// kernel and one pass per row each, on any axis.
 extension Tensor {
-    private func axesSet(_ axes: [Int]?) -> [Int] {
+    func axesSet(_ axes: [Int]?, op: String) throws(TensorError) -> [Int] {
         let list = axes ?? Array(0..<rank)
         let normalized = list.map { $0 < 0 ? $0 + rank : $0 }
-        precondition(normalized.allSatisfy { $0 >= 0 && $0 < rank } && Set(normalized).count == normalized.count,
-                     "bad axes \(list) for rank \(rank)")
+        try require(normalized.allSatisfy { $0 >= 0 && $0 < rank } && Set(normalized).count == normalized.count,
+                    op, [shape], "axes \(list) are not distinct axes of rank \(rank)")
         return normalized.sorted()
     }
 
     func reduce(_ op: ReduceOp, axes: [Int]?, keepingDims: Bool) -> Tensor {
-        let axes = axesSet(axes)
-        var kept = shape
-        for a in axes { kept[a] = 1 }
-        if op != .sum && op != .mean { precondition(axes.allSatisfy { shape[$0] > 0 }, "cannot take \(op) of an empty axis") }
-        let reduced = Tensor(node: Node(.reduce(op, axes: axes), [node], shape: kept))
-        return keepingDims ? reduced : reduced.reshaped(shape.indices.filter { !axes.contains($0) }.map { shape[$0] })
+        let name = "\(op)"
+        return Tensor.checked(keepingDims ? shape : []) { () throws(TensorError) in
+            let axes = try axesSet(axes, op: name)
+            var kept = shape
+            for a in axes { kept[a] = 1 }
+            if op != .sum && op != .mean {
+                try require(axes.allSatisfy { shape[$0] > 0 }, name, [shape], "an empty axis has no \(op)")
+            }
+            let reduced = Tensor(node: Node(.reduce(op, axes: axes), [node], shape: kept))
+            return keepingDims ? reduced : reduced.reshaped(shape.indices.filter { !axes.contains($0) }.map { shape[$0] })
+        }
     }
 
     /// Sum over `axes` (all when nil).
@@ -35,21 +40,27 @@ extension Tensor {
     public func argmin(axis: Int, keepingDims: Bool = false) -> Tensor { argReduce(axis: axis, minimum: true, keepingDims: keepingDims) }
 
     private func argReduce(axis: Int, minimum: Bool, keepingDims: Bool) -> Tensor {
-        let a = axesSet([axis])[0]
-        precondition(shape[a] > 0, "argmax of an empty axis")
-        var kept = shape
-        kept[a] = 1
-        let result = Tensor(node: Node(.argReduce(minimum: minimum, axis: a), [node], shape: kept))
-        return keepingDims ? result : result.squeezed(axis: a)
+        let name = minimum ? "argmin" : "argmax"
+        return Tensor.checked(shape) { () throws(TensorError) in
+            let a = try axesSet([axis], op: name)[0]
+            try require(shape[a] > 0, name, [shape], "axis \(a) is empty")
+            var kept = shape
+            kept[a] = 1
+            let result = Tensor(node: Node(.argReduce(minimum: minimum, axis: a), [node], shape: kept))
+            return keepingDims ? result : result.squeezed(axis: a)
+        }
     }
 
     private func rowOp(_ op: RowOp, axis: Int, weight: Tensor? = nil, bias: Tensor? = nil) -> Tensor {
-        let a = axesSet([axis])[0]
-        for p in [weight, bias].compactMap({ $0 }) {
-            precondition(p.scalarCount == shape[a], "\(op.name) parameter of shape \(p.shape) does not match axis length \(shape[a])")
+        Tensor.checked(shape) { () throws(TensorError) in
+            let a = try axesSet([axis], op: op.name)[0]
+            for p in [weight, bias].compactMap({ $0 }) {
+                try require(p.scalarCount == shape[a], op.name, [shape, p.shape],
+                            "a parameter must hold one value per element of axis \(a) (\(shape[a]))")
+            }
+            let inputs = [node] + [weight, bias].compactMap { $0?.reshaped([shape[a]]).node }
+            return Tensor(node: Node(.row(op, axis: a, hasWeight: weight != nil, hasBias: bias != nil), inputs, shape: shape))
         }
-        let inputs = [node] + [weight, bias].compactMap { $0?.reshaped([shape[a]]).node }
-        return Tensor(node: Node(.row(op, axis: a, hasWeight: weight != nil, hasBias: bias != nil), inputs, shape: shape))
     }
 
     public func softmax(axis: Int = -1) -> Tensor { rowOp(.softmax, axis: axis) }

@@ -3,10 +3,11 @@
 /// index arithmetic. A reshape that strides cannot express stays lazy the same way: it is never
 /// a silent copy.
 extension Tensor {
-    private func normalized(_ axis: Int, rank r: Int? = nil) -> Int {
+    /// `axis` counted from the front (negative counts from the back), checked for `op`.
+    func normalized(_ axis: Int, rank r: Int? = nil, op: String) throws(TensorError) -> Int {
         let r = r ?? rank
         let a = axis < 0 ? axis + r : axis
-        precondition(a >= 0 && a < r, "axis \(axis) out of range for rank \(r)")
+        try require(a >= 0 && a < r, op, [shape], "axis \(axis) is out of range for rank \(r)")
         return a
     }
 
@@ -17,37 +18,46 @@ extension Tensor {
 
     /// Reorders the axes: result axis i is this tensor's axis `order[i]`.
     public func permuted(_ order: [Int]) -> Tensor {
-        let order = order.map { normalized($0) }
-        precondition(order.count == rank && Set(order).count == rank, "\(order) is not a permutation of \(rank) axes")
-        let newShape = order.map { shape[$0] }
-        if let (s, o, st) = buffer() {
-            return Tensor(node: Node(.buffer(s, offset: o, strides: order.map { st[$0] }), [], shape: newShape))
+        Tensor.checked(shape) { () throws(TensorError) in
+            try require(order.count == rank, "permute", [shape], "\(order) is not a permutation of \(rank) axes")
+            var axes: [Int] = []
+            for a in order { axes.append(try normalized(a, op: "permute")) }
+            try require(Set(axes).count == rank, "permute", [shape], "\(order) is not a permutation of \(rank) axes")
+            let newShape = axes.map { shape[$0] }
+            if let (s, o, st) = buffer() {
+                return Tensor(node: Node(.buffer(s, offset: o, strides: axes.map { st[$0] }), [], shape: newShape))
+            }
+            return Tensor(node: Node(.view(.permute(axes)), [node], shape: newShape))
         }
-        return Tensor(node: Node(.view(.permute(order)), [node], shape: newShape))
     }
 
     /// Swaps the last two axes (a matrix transpose, batched).
     public func transposed() -> Tensor {
-        precondition(rank >= 2, "transposed() needs rank 2 or more, shape is \(shape)")
+        guard rank >= 2 else {
+            return Tensor.report(TensorError(op: "transpose", shapes: [shape], reason: "needs rank 2 or more"), shape: shape)
+        }
         return transposed(rank - 2, rank - 1)
     }
 
     /// Swaps two axes.
     public func transposed(_ a: Int, _ b: Int) -> Tensor {
-        var order = Array(0..<rank)
-        order.swapAt(normalized(a), normalized(b))
-        return permuted(order)
+        Tensor.checked(shape) { () throws(TensorError) in
+            var order = Array(0..<rank)
+            order.swapAt(try normalized(a, op: "transpose"), try normalized(b, op: "transpose"))
+            return permuted(order)
+        }
     }
 
     /// Broadcasts to `newShape` with NumPy's rules (axes of size 1 stretch; leading axes may be
     /// added). Stride 0, no copy, ever.
     public func expanded(to newShape: [Int]) -> Tensor {
-        precondition(newShape.count >= rank, "cannot expand \(shape) to fewer axes \(newShape)")
-        let lead = newShape.count - rank
-        for (axis, size) in shape.enumerated() {
-            precondition(size == newShape[axis + lead] || size == 1, "cannot broadcast \(shape) to \(newShape)")
-        }
         if newShape == shape { return self }
+        let fits = newShape.count >= rank && newShape.count <= Tensor.maxRank && newShape.allSatisfy { $0 >= 0 }
+            && shape.indices.allSatisfy { shape[$0] == newShape[$0 + newShape.count - rank] || shape[$0] == 1 }
+        guard fits else {
+            return Tensor.report(TensorError(op: "expand", shapes: [shape], reason: "cannot broadcast to \(newShape)"), shape: newShape)
+        }
+        let lead = newShape.count - rank
         if let (s, o, st) = buffer() {
             var strides = [Int](repeating: 0, count: newShape.count)
             for axis in 0..<rank where shape[axis] == newShape[axis + lead] { strides[axis + lead] = st[axis] }
@@ -62,9 +72,14 @@ extension Tensor {
     /// Elements `range` of `axis`, every `step`-th (step may be negative: the range is walked
     /// from its upper end down).
     public func sliced(axis: Int, range: Range<Int>, step: Int = 1) -> Tensor {
-        let a = normalized(axis)
-        precondition(step != 0, "slice step must not be zero")
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[a], "range \(range) outside axis \(a) of size \(shape[a])")
+        Tensor.checked(shape) { () throws(TensorError) in try slicedChecked(axis: axis, range: range, step: step) }
+    }
+
+    private func slicedChecked(axis: Int, range: Range<Int>, step: Int) throws(TensorError) -> Tensor {
+        let a = try normalized(axis, op: "slice")
+        try require(step != 0, "slice", [shape], "the step must not be zero")
+        try require(range.lowerBound >= 0 && range.upperBound <= shape[a], "slice", [shape],
+                    "range \(range) is outside axis \(a) of size \(shape[a])")
         let count = range.isEmpty ? 0 : (range.count + Swift.abs(step) - 1) / Swift.abs(step)
         let start = step > 0 ? range.lowerBound : range.upperBound - 1
         var newShape = shape
@@ -82,21 +97,30 @@ extension Tensor {
     }
 
     /// Reverses an axis (a negative-stride view).
-    public func flipped(axis: Int) -> Tensor { sliced(axis: axis, range: 0..<shape[normalized(axis)], step: -1) }
+    public func flipped(axis: Int) -> Tensor {
+        Tensor.checked(shape) { () throws(TensorError) in
+            let a = try normalized(axis, op: "flip")
+            return sliced(axis: a, range: 0..<shape[a], step: -1)
+        }
+    }
 
     /// Reinterprets the elements in row-major order with a new shape; one entry may be -1.
     /// Free when strides allow (always for contiguous tensors); otherwise lazy.
     public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor.checked(newShape.map { Swift.max($0, 1) }) { () throws(TensorError) in try reshapedChecked(newShape) }
+    }
+
+    private func reshapedChecked(_ newShape: [Int]) throws(TensorError) -> Tensor {
         var target = newShape
         let known = newShape.filter { $0 != -1 }.reduce(1, *)
         if let inferred = newShape.firstIndex(of: -1) {
-            precondition(newShape.filter { $0 == -1 }.count == 1, "only one -1 allowed in \(newShape)")
-            precondition(known > 0 && scalarCount % known == 0, "cannot reshape \(shape) to \(newShape)")
+            try require(newShape.filter { $0 == -1 }.count == 1, "reshape", [shape], "only one -1 is allowed in \(newShape)")
+            try require(known > 0 && scalarCount % known == 0, "reshape", [shape], "\(scalarCount) elements do not fit \(newShape)")
             target[inferred] = scalarCount / known
         }
-        precondition(target.allSatisfy { $0 >= 0 } && target.reduce(1, *) == scalarCount,
-                     "cannot reshape \(shape) (\(scalarCount) elements) to \(newShape)")
-        precondition(target.count <= Tensor.maxRank, "rank \(target.count) exceeds \(Tensor.maxRank)")
+        try require(target.allSatisfy { $0 >= 0 } && target.reduce(1, *) == scalarCount, "reshape", [shape],
+                    "\(scalarCount) elements do not fit \(newShape)")
+        try require(target.count <= Tensor.maxRank, "reshape", [shape], "rank \(target.count) exceeds \(Tensor.maxRank)")
         if target == shape { return self }
         if let (s, o, st) = buffer(), let strides = Layout.reshapedStrides(shape: shape, strides: st, to: target) {
             return Tensor(node: Node(.buffer(s, offset: o, strides: strides), [], shape: target))
@@ -109,25 +133,31 @@ extension Tensor {
 
     /// Merges axes `from...` into one (PyTorch's flatten(start_dim)).
     public func flattened(from axis: Int) -> Tensor {
-        let a = normalized(axis)
-        return reshaped(Array(shape[..<a]) + [shape[a...].reduce(1, *)])
+        Tensor.checked([scalarCount]) { () throws(TensorError) in
+            let a = try normalized(axis, op: "flatten")
+            return reshaped(Array(shape[..<a]) + [shape[a...].reduce(1, *)])
+        }
     }
 
     /// Removes an axis of size 1 (all of them when `axis` is nil).
     public func squeezed(axis: Int? = nil) -> Tensor {
         if let axis {
-            let a = normalized(axis)
-            precondition(shape[a] == 1, "cannot squeeze axis \(a) of size \(shape[a])")
-            var s = shape; s.remove(at: a)
-            return reshaped(s)
+            return Tensor.checked(shape.filter { $0 != 1 }) { () throws(TensorError) in
+                let a = try normalized(axis, op: "squeeze")
+                try require(shape[a] == 1, "squeeze", [shape], "axis \(a) has size \(shape[a]), not 1")
+                var s = shape; s.remove(at: a)
+                return reshaped(s)
+            }
         }
         return reshaped(shape.filter { $0 != 1 })
     }
 
     /// Inserts an axis of size 1 at `axis` (which may equal the rank, or be negative).
     public func unsqueezed(axis: Int) -> Tensor {
-        let a = normalized(axis, rank: rank + 1)
-        var s = shape; s.insert(1, at: a)
-        return reshaped(s)
+        Tensor.checked(shape + [1]) { () throws(TensorError) in
+            let a = try normalized(axis, rank: rank + 1, op: "unsqueeze")
+            var s = shape; s.insert(1, at: a)
+            return reshaped(s)
+        }
     }
 }

@@ -20,17 +20,25 @@ public struct Tensor: Sendable {
 
     /// A view into existing storage. The caller guarantees every index lies inside it.
     public init(storage: Storage, offset: Int = 0, shape: [Int], strides: [Int]? = nil) {
-        precondition(shape.count <= Tensor.maxRank, "rank \(shape.count) exceeds \(Tensor.maxRank)")
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         let strides = strides ?? Tensor.contiguousStrides(for: shape)
-        precondition(strides.count == shape.count, "strides and shape differ in rank")
+        do {
+            try require(shape.count <= Tensor.maxRank, "tensor", [shape], "rank \(shape.count) exceeds \(Tensor.maxRank)")
+            try require(shape.allSatisfy { $0 >= 0 }, "tensor", [shape], "a dimension is negative")
+            try require(strides.count == shape.count, "tensor", [shape], "\(strides.count) strides for rank \(shape.count)")
+        } catch {
+            self = Tensor.report(error, shape: shape)
+            return
+        }
         node = Node(.buffer(storage, offset: offset, strides: strides), [], shape: shape)
     }
 
     /// A new contiguous tensor holding a copy of `scalars` (counted as a user-requested copy).
     public init(shape: [Int], scalars: [Float]) {
         let count = shape.reduce(1, *)
-        precondition(count == scalars.count, "shape \(shape) holds \(count) scalars, \(scalars.count) given")
+        guard count == scalars.count, shape.allSatisfy({ $0 >= 0 }), shape.count <= Tensor.maxRank else {
+            self = Tensor.report(TensorError(op: "tensor", shapes: [shape], reason: "\(scalars.count) scalars given"), shape: shape)
+            return
+        }
         let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
         scalars.withUnsafeBytes { if count > 0 { storage.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
         Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .userRequest)
@@ -174,7 +182,10 @@ public struct Tensor: Sendable {
 
     /// The single value of a one-element tensor.
     public var item: Float {
-        precondition(scalarCount == 1, "item needs exactly one element, shape is \(shape)")
+        guard scalarCount == 1 else {
+            Tensor.reportValue(TensorError(op: "item", shapes: [shape], reason: "needs exactly one element"))
+            return .nan
+        }
         return scalars[0]
     }
 }

@@ -65,7 +65,7 @@ void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w
 /// os apart.
 void wk_attention_head(long t, long s, long d, long dv, const float *q, long qs, const float *k, long ks,
                        const float *v, long vs, const float *mask, long mrs, long mstep, float scale,
-                       float *scores, float *out, long os);
+                       long shift, float *scores, float *out, long os);
 
 /// One row of an im2col patch matrix, [ho, wo] contiguous in dst: the input pixel at
 /// (oi·sh + oh, oj·sw + ow) of a plane with strides (xh, xw) and size h x w, or 0 outside it.

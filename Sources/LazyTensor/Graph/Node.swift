@@ -35,13 +35,14 @@ final class Node: @unchecked Sendable {
         case conv2d(Conv2DParameters)
         /// input: x [N, C, H, W].
         case pool2d(Pool2DParameters)
-        /// inputs: q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv], then an additive mask
-        /// already expanded to [B, H, T, S] when present. Shape [B, T, H, dv]: the heads are
-        /// written next to each other, the order a model merges them in. With `segments`
-        /// (B = 1, T = S = their sum), the tokens are several sequences packed one after
-        /// another: each attends only to its own, and the mask, [1, H, L, L] for the longest
-        /// length L, is read from its corner for each sequence.
-        case attention(scale: Float, hasMask: Bool, segments: [Int]?)
+        /// inputs: q [B, H, T, d], k [B, Hk, S, d], v [B, Hk, S, dv] (Hk divides H: query head
+        /// h reads key head h / (H / Hk)), then an additive mask already expanded to
+        /// [B, H, T, S] when present. Shape [B, T, H, dv]: the heads are written next to each
+        /// other, the order a model merges them in. With `segments` (B = 1, T = S = their
+        /// sum), the tokens are several sequences packed one after another: each attends only
+        /// to its own, and the mask, [1, H, L, L] for the longest length L, is read from its
+        /// corner for each sequence.
+        case attention(AttentionParameters)
     }
 
     let op: Op
@@ -132,6 +133,16 @@ public struct Conv2DParameters: Sendable, Equatable {
     public static func == (a: Self, b: Self) -> Bool {
         a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation && a.groups == b.groups && a.hasBias == b.hasBias
     }
+}
+
+/// What an attention kernel computes besides softmax(q·kᵀ·scale + mask)·v.
+public struct AttentionParameters: Sendable, Equatable {
+    public var scale: Float
+    public var hasMask: Bool
+    /// Query i of T sees keys 0 ... S - T + i (the last T positions of a causal sequence whose
+    /// first S - T keys are cached).
+    public var causal: Bool
+    public var segments: [Int]?
 }
 
 /// Geometry of a 2-D pooling window.

@@ -21,7 +21,7 @@ struct Kernel: Sendable {
         case conv2d(product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?)
         case pool2d(input: Program.Leaf)
         /// programs: q, k, v and the mask when present, each over its own shape.
-        case attention(scale: Float, hasMask: Bool, segments: [Int]?)
+        case attention(AttentionParameters)
     }
 
     let node: Node
@@ -51,7 +51,8 @@ struct Kernel: Sendable {
         case let .matmul(product): programs.count > 2 ? "matmul + epilogue" : (product.shape.count > 2 ? "matmul (batched)" : "matmul")
         case .conv2d: programs.isEmpty ? "conv2d" : "conv2d + epilogue"
         case .pool2d: "pool2d"
-        case let .attention(_, _, segments): segments.map { "attention, \($0.count) sequences packed" } ?? "attention"
+        case let .attention(p):
+            "attention" + (p.causal ? ", causal" : "") + (p.segments.map { ", \($0.count) sequences packed" } ?? "")
         }
     }
 }

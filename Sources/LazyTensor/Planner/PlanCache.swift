@@ -154,8 +154,8 @@ enum PlanCache {
                 w += [17, p.stride.0, p.stride.1, p.padding.0, p.padding.1, p.dilation.0, p.dilation.1, p.groups, p.hasBias ? 1 : 0]
             case .pool2d(let p):
                 w += [18, p.kind == .max ? 0 : 1, p.kernel.0, p.kernel.1, p.stride.0, p.stride.1, p.padding.0, p.padding.1]
-            case let .attention(scale, hasMask, segments):
-                w += [19, Int(scale.bitPattern), hasMask ? 1 : 0, segments?.count ?? -1] + (segments ?? [])
+            case let .attention(p):
+                w += [19, Int(p.scale.bitPattern), p.hasMask ? 1 : 0, p.causal ? 1 : 0, p.segments?.count ?? -1] + (p.segments ?? [])
             }
         }
     }

@@ -207,8 +207,8 @@ struct Planner {
             return convKernel(node, product: node, epilogue: nil)
         case .pool2d:
             return Kernel(node: node, kind: .pool2d(input: Program.Leaf(node: node.inputs[0], steps: [])), programs: [])
-        case let .attention(scale, hasMask, segments):
-            return Kernel(node: node, kind: .attention(scale: scale, hasMask: hasMask, segments: segments),
+        case let .attention(p):
+            return Kernel(node: node, kind: .attention(p),
                           programs: node.inputs.map { program(for: $0, order: nil) })
         default:
             if let product = epilogues[ObjectIdentifier(node)], case .conv2d = product.op {

@@ -1,0 +1,235 @@
+import CKernels
+
+/// Convolution (im2col + GEMM) and pooling.
+extension Executor {
+    // MARK: convolution
+
+    /// im2col + GEMM, per image and group. A 1x1 convolution with unit stride reads the image
+    /// in place. The patch matrix is one buffer reused across images; each fill is counted as
+    /// a copy with reason `.im2col`.
+    mutating func runConv(_ kernel: Kernel, product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?,
+                                  into out: UnsafeMutablePointer<Float>, storage: Storage) {
+        guard case let .conv2d(p) = product.op else { return }
+        let xs = x.node.shape, ws = w.node.shape, os = product.shape
+        let (n, h, wd) = (xs[0], xs[2], xs[3])
+        let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3])
+        let (ho, wo) = (os[2], os[3])
+        let g = p.groups, og = o / g
+        let k = cg * kh * kw, positions = ho * wo
+        let X = access(x), W = access(w)
+        // Weights as [O, K] rows for the BLAS; packed once if their layout does not allow it.
+        var wPacked: Storage?
+        var wBase = W.base + W.offset
+        var wLayout = BLAS.Layout(transposed: false, leadingDimension: Swift.max(1, k))
+        if let merged = W.isStrided ? Layout.reshapedStrides(shape: ws, strides: W.strides, to: [o, k]) : nil,
+           let l = BLAS.layout(rows: o, cols: k, rowStride: merged[0], colStride: merged[1]) {
+            wLayout = l
+        } else {
+            let block = Storage(allocatingByteCount: o * k * 4)
+            let dst = block.baseAddress.assumingMemoryBound(to: Float.self)
+            var e = 0, index = [0, 0, 0, 0]
+            for a in 0..<ws[0] { for b in 0..<ws[1] { for c2 in 0..<ws[2] { for d in 0..<ws[3] {
+                index = [a, b, c2, d]
+                dst[e] = W.base[W.elementOffset(of: index)]
+                e += 1
+            } } } }
+            Stats.recordCopy(bytes: o * k * 4, reason: .pack)
+            wPacked = block
+            wBase = UnsafePointer(dst)
+        }
+        let direct = kh == 1 && kw == 1 && p.stride == (1, 1) && p.padding == (0, 0) && X.isStrided
+            && X.strides[3] == 1 && X.strides[2] == wd && X.strides[1] >= positions
+        // Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
+        // split over the workers or to amortise the BLAS's packing, so chunks of images are
+        // lowered together, [K, images·positions], multiplied once, and reordered into NCHW.
+        let perImage = og * positions * k
+        if g == 1 && !direct && n > 1 && perImage < BLAS.splitThreshold {
+            let chunk = Swift.max(1, Swift.min(n, (2 << 20) / Swift.max(1, 4 * k * positions)))
+            let cols = Storage(allocatingByteCount: k * chunk * positions * 4)
+            let product = Storage(allocatingByteCount: o * chunk * positions * 4)
+            withExtendedLifetime((wPacked, cols, product)) {
+                let colsBase = cols.baseAddress.assumingMemoryBound(to: Float.self)
+                let productBase = product.baseAddress.assumingMemoryBound(to: Float.self)
+                let shared = Unchecked((colsBase, productBase, out, X))
+                for first in stride(from: 0, to: n, by: chunk) {
+                    let count = Swift.min(chunk, n - first), width = count * positions
+                    Parallel.forEach(items: count, work: count * k * positions) { range in
+                        for b in range {
+                            Executor.im2col(shared.value.3, image: first + b, channel0: 0, channels: cg, h: h, w: wd, kh: kh, kw: kw, p,
+                                            ho: ho, wo: wo, into: shared.value.0 + b * positions, rowStride: width)
+                        }
+                    }
+                    BLAS.gemm(m: o, n: width, k: k, a: wBase, wLayout, b: UnsafePointer(colsBase),
+                              BLAS.Layout(transposed: false, leadingDimension: width), c: productBase, ldc: width)
+                    Parallel.forEach(items: count, work: o * width) { range in
+                        let (_, productBase, out, _) = shared.value
+                        for b in range {
+                            for channel in 0..<o {
+                                (out + ((first + b) * o + channel) * positions)
+                                    .update(from: productBase + channel * width + b * positions, count: positions)
+                            }
+                        }
+                    }
+                    Stats.recordCopy(bytes: k * width * 4, reason: .im2col)
+                    Stats.recordCopy(bytes: o * width * 4, reason: .reorder)
+                }
+            }
+        } else {
+            // Several images: one image at a time per worker, each product whole on one thread
+            // (splitting one product's columns made both workers pack the patch matrix's rows
+            // and ran at one core's speed on this machine at times). One image: split inside.
+            let perWorker = n >= Parallel.workers && Parallel.workers > 1
+            let workers = perWorker ? Parallel.workers : 1
+            let colsPerWorker = direct ? 0 : k * positions
+            let cols = direct ? nil : Storage(allocatingByteCount: workers * colsPerWorker * 4)
+            let shared = Unchecked((X, wBase, cols?.baseAddress.assumingMemoryBound(to: Float.self), out))
+            let layout = wLayout
+            withExtendedLifetime((wPacked, cols)) {
+                let images = { @Sendable (range: Range<Int>, worker: Int) in
+                    let (X, wBase, colsAll, out) = shared.value
+                    // Rows of one group's weights start og rows down (og columns across, if transposed).
+                    let weights = { (group: Int) in wBase + group * og * (layout.transposed ? 1 : layout.leadingDimension) }
+                    for image in range {
+                        for group in 0..<g {
+                            let outBase = out + (image * o + group * og) * positions
+                            if direct {
+                                let xBase = X.base + X.offset + image * X.strides[0] + group * cg * X.strides[1]
+                                BLAS.gemm(m: og, n: positions, k: k, a: weights(group), layout,
+                                          b: xBase, BLAS.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase,
+                                          ldc: positions, split: !perWorker)
+                                continue
+                            }
+                            let colsBase = colsAll! + worker * colsPerWorker
+                            Executor.im2col(X, image: image, channel0: group * cg, channels: cg, h: h, w: wd, kh: kh, kw: kw,
+                                            p, ho: ho, wo: wo, into: colsBase, rowStride: positions)
+                            BLAS.gemm(m: og, n: positions, k: k, a: weights(group), layout,
+                                      b: UnsafePointer(colsBase), BLAS.Layout(transposed: false, leadingDimension: positions),
+                                      c: outBase, ldc: positions, split: !perWorker)
+                        }
+                    }
+                }
+                if perWorker {
+                    Parallel.run(workers) { w in images((n * w / workers)..<(n * (w + 1) / workers), w) }
+                } else {
+                    images(0..<n, 0)
+                }
+            }
+            // Counted here: the workers run outside this task's Stats scope.
+            if !direct { Stats.recordCopy(bytes: n * g * k * positions * 4, reason: .im2col) }
+        }
+        if let bias {
+            let B = access(bias)
+            for image in 0..<n {
+                for channel in 0..<o {
+                    var value = B.base[B.isStrided ? B.offset + channel * B.strides[0] : B.elementOffset(of: [channel])]
+                    wk_binary(Int32(WK_ADD.rawValue), out + (image * o + channel) * positions, 1, &value, 0,
+                              out + (image * o + channel) * positions, positions)
+                }
+            }
+        }
+        if let epilogue = kernel.programs.first {
+            results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: Tensor.contiguousStrides(for: os)),
+                                                      [], shape: os)
+            Executor.elementwise(epilogue, epilogue.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: os))
+        }
+    }
+
+    /// Fills the patch matrix [channels·kh·kw, ho·wo] of one image and channel group, its rows
+    /// `rowStride` apart (wider than ho·wo when several images share one matrix); each row is
+    /// one call of wk_im2col_row for a strided input.
+    static func im2col(_ X: LeafAccess, image: Int, channel0: Int, channels: Int, h: Int, w: Int, kh: Int, kw: Int,
+                       _ p: Conv2DParameters, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
+        let positions = ho * wo
+        let shared = Unchecked((X, cols))
+        Parallel.forEach(items: channels, work: channels * kh * kw * positions) { range in
+            let (X, cols) = shared.value
+            for c in range {
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        let row = cols + ((c * kh + ki) * kw + kj) * rowStride
+                        let shiftH = ki * p.dilation.0 - p.padding.0, shiftW = kj * p.dilation.1 - p.padding.1
+                        if X.isStrided {
+                            let plane = X.base + X.offset + image * X.strides[0] + (channel0 + c) * X.strides[1]
+                            wk_im2col_row(plane, X.strides[2], X.strides[3], h, w, row, ho, wo, p.stride.0, p.stride.1, shiftH, shiftW)
+                            continue
+                        }
+                        for oi in 0..<ho {
+                            let ih = oi * p.stride.0 + shiftH
+                            for oj in 0..<wo {
+                                let iw = oj * p.stride.1 + shiftW
+                                row[oi * wo + oj] = ih >= 0 && ih < h && iw >= 0 && iw < w
+                                    ? X.base[X.elementOffset(of: [image, channel0 + c, ih, iw])] : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func pool(_ X: LeafAccess, shape: [Int], _ p: Pool2DParameters, into out: UnsafeMutablePointer<Float>, outShape: [Int]) {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (ho, wo) = (outShape[2], outShape[3])
+        let shared = Unchecked((X, out))
+        let area = Float(p.kernel.0 * p.kernel.1)
+        let isMax = p.kind == .max
+        Parallel.forEach(items: n * c, work: n * c * ho * wo * p.kernel.0 * p.kernel.1) { range in
+            let (X, out) = shared.value
+            // A strided input (the usual case) is read through four hoisted strides; anything
+            // else through the general index map.
+            let strided = X.isStrided
+            let (s0, s1, s2, s3) = strided ? (X.strides[0], X.strides[1], X.strides[2], X.strides[3]) : (0, 0, 0, 0)
+            let base = X.base + X.offset
+            var index = [0, 0, 0, 0]
+            for plane in range {
+                let (image, channel) = (plane / c, plane % c)
+                let planeBase = base + image * s0 + channel * s1
+                index[0] = image
+                index[1] = channel
+                if strided && s3 == 1 && isMax && p.kernel == (2, 2) && p.stride == (2, 2) && p.padding == (0, 0) {
+                    // The common 2x2 max pool: two input rows per output row, no bounds.
+                    for oi in 0..<ho {
+                        let r0 = planeBase + 2 * oi * s2, r1 = r0 + s2
+                        let o = out + (plane * ho + oi) * wo
+                        for oj in 0..<wo {
+                            let a = r0[2 * oj], b = r0[2 * oj + 1], c = r1[2 * oj], d = r1[2 * oj + 1]
+                            let m = Swift.max(Swift.max(a, b), Swift.max(c, d))
+                            o[oj] = a.isNaN || b.isNaN || c.isNaN || d.isNaN ? .nan : m
+                        }
+                    }
+                    continue
+                }
+                for oi in 0..<ho {
+                    let ih0 = oi * p.stride.0 - p.padding.0
+                    let ki0 = Swift.max(0, -ih0), ki1 = Swift.min(p.kernel.0, h - ih0)
+                    for oj in 0..<wo {
+                        let iw0 = oj * p.stride.1 - p.padding.1
+                        let kj0 = Swift.max(0, -iw0), kj1 = Swift.min(p.kernel.1, w - iw0)
+                        var best = -Float.infinity, sum: Float = 0, nan = false
+                        var ki = ki0
+                        while ki < ki1 {
+                            var kj = kj0
+                            while kj < kj1 {
+                                let v: Float
+                                if strided {
+                                    v = planeBase[(ih0 + ki) * s2 + (iw0 + kj) * s3]
+                                } else {
+                                    index[2] = ih0 + ki
+                                    index[3] = iw0 + kj
+                                    v = X.base[X.elementOffset(of: index)]
+                                }
+                                nan = nan || v.isNaN
+                                best = Swift.max(best, v)
+                                sum += v
+                                kj += 1
+                            }
+                            ki += 1
+                        }
+                        out[(plane * ho + oi) * wo + oj] = isMax ? (nan ? .nan : best) : sum / area
+                    }
+                }
+            }
+        }
+    }
+
+}

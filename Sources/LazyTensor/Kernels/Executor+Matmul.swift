@@ -1,0 +1,166 @@
+import CKernels
+
+/// Matrix products: operands read in place or packed once, GEMM epilogues, the few-rows path.
+extension Executor {
+    // MARK: matmul
+
+    /// An operand ready for the BLAS: its buffer and strides over [batch..., rows, cols].
+    struct Operand {
+        let storage: Storage
+        let base: UnsafePointer<Float>
+        let strides: [Int]
+        let layout: BLAS.Layout
+    }
+
+    /// Reads an operand in place when its slices are BLAS-ready (or, with `forBLAS` false, when
+    /// it is strided at all), otherwise packs it once into a contiguous block (a counted copy,
+    /// reason `.pack`; or, for a computed chain, its values).
+    func operand(_ p: Program, forBLAS: Bool = true) -> Operand {
+        let shape = p.space
+        let rows = shape[shape.count - 2], cols = shape[shape.count - 1]
+        if p.isPureLoad, case .load(let l) = p.instructions[0] {
+            let a = access(p.leaves[l])
+            if a.isStrided, let layout = forBLAS
+                ? BLAS.layout(rows: rows, cols: cols, rowStride: a.strides[shape.count - 2], colStride: a.strides[shape.count - 1])
+                : BLAS.Layout(transposed: false, leadingDimension: 0) {
+                return Operand(storage: buffer(of: p.leaves[l].node).0, base: a.base + a.offset, strides: a.strides, layout: layout)
+            }
+        }
+        // Pack: only the distinct batch slices (broadcast batch axes stay broadcast).
+        var packedShape = shape
+        let a0 = p.isPureLoad ? access(p.leaves[0]) : nil
+        for axis in 0..<(shape.count - 2) where a0?.isStrided == true && a0!.strides[axis] == 0 { packedShape[axis] = 1 }
+        let count = packedShape.reduce(1, *)
+        let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
+        let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
+        var program = p
+        program.space = packedShape
+        Executor.elementwise(program, p.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: packedShape))
+        if p.isPureLoad { Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .pack) }
+        var strides = Tensor.contiguousStrides(for: packedShape)
+        for axis in 0..<(shape.count - 2) where packedShape[axis] == 1 { strides[axis] = 0 }
+        return Operand(storage: storage, base: UnsafePointer(out), strides: strides,
+                       layout: BLAS.Layout(transposed: false, leadingDimension: Swift.max(1, cols)))
+    }
+
+
+    mutating func runMatmul(_ kernel: Kernel, product: Node, into out: UnsafeMutablePointer<Float>, storage: Storage) {
+        let a = operand(kernel.programs[0]), b = operand(kernel.programs[1])
+        let shape = product.shape
+        let rank = shape.count
+        let m = shape[rank - 2], n = shape[rank - 1], k = kernel.programs[0].space[rank - 1]
+        // An epilogue that adds something to the product (a bias, a residual) writes that
+        // addend first and the GEMM accumulates onto it (β = 1): one pass over the output
+        // instead of the BLAS zeroing it and the epilogue reading it back.
+        var epilogue = kernel.programs.count > 2 ? kernel.programs[2] : nil
+        let split = epilogue.flatMap { Executor.splitAddend($0, product: product) }
+        if let (_, rest) = split { epilogue = rest }
+        let accumulate = split != nil
+        let batchShape = Array(shape.dropLast(2))
+        let batches = batchShape.reduce(1, *)
+        let outStrides = Tensor.contiguousStrides(for: shape)
+        if kernel.programs.count > 2 {
+            // The epilogue reads the product where it lies: in this kernel's output.
+            results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: shape)
+        }
+        let addend = split.map { ($0.0, $0.0.leaves.map(access)) }
+        let after = epilogue.map { ($0, $0.leaves.map(access)) }
+        if addend != nil || after != nil,
+           runFewRowsWithColumnEpilogue(a: a, b: b, m: m, n: n, k: k, batchShape: batchShape, into: out, strides: outStrides,
+                                        addend: addend, epilogue: after) {
+            return
+        }
+        if let (p, leaves) = addend { Executor.elementwise(p, leaves, into: out, strides: outStrides) }
+        // Many small products run whole, one per worker at a time; otherwise each is split.
+        let spread = batches >= Parallel.workers * 2 && m * n * k <= 1 << 21 && Parallel.workers > 1
+        withExtendedLifetime((a.storage, b.storage)) {
+            // Weights shared by every batch and activations whose batch and row axes merge:
+            // one GEMM with batch·M rows instead of a loop (the Linear-layer case).
+            if batches > 1, let lda = Executor.mergedRowStride(a, b, batchShape: batchShape, m: m, k: k) {
+                let layout = BLAS.Layout(transposed: false, leadingDimension: lda)
+                BLAS.gemm(m: batches * m, n: n, k: k, a: a.base, layout, b: b.base, b.layout, c: out, ldc: n,
+                          accumulate: accumulate)
+                return
+            }
+            let shared = Unchecked((a.base, b.base, out))
+            let (aStrides, bStrides, la, lb) = (a.strides, b.strides, a.layout, b.layout)
+            let products = { @Sendable (range: Range<Int>) in
+                let (aBase, bBase, out) = shared.value
+                var index = [Int](repeating: 0, count: batchShape.count)
+                for batch in range {
+                    unravel(batch, batchShape[...], into: &index, at: 0)
+                    var pa = 0, pb = 0
+                    for axis in index.indices { pa += index[axis] * aStrides[axis]; pb += index[axis] * bStrides[axis] }
+                    BLAS.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: bBase + pb, lb, c: out + batch * m * n, ldc: n, split: !spread,
+                              accumulate: accumulate)
+                }
+            }
+            if spread {
+                Parallel.forEach(items: batches, work: Int.max, products)
+            } else {
+                products(0..<batches)
+            }
+        }
+        if let (p, leaves) = after { Executor.elementwise(p, leaves, into: out, strides: outStrides) }
+    }
+
+    /// The leading dimension of A read as one [batches·M, K] matrix, when the weight is shared by
+    /// every batch and A's batch and row axes merge into one stride (a Linear layer over
+    /// [B, T, K]): then the whole product is one GEMM. nil otherwise.
+    static func mergedRowStride(_ a: Operand, _ b: Operand, batchShape: [Int], m: Int, k: Int) -> Int? {
+        guard b.strides.dropLast(2).allSatisfy({ $0 == 0 }), !a.layout.transposed,
+              let merged = Layout.reshapedStrides(shape: batchShape + [m], strides: Array(a.strides.dropLast(1)),
+                                                  to: [batchShape.reduce(1, *) * m]),
+              merged[0] >= Swift.max(1, k) else { return nil }
+        return merged[0]
+    }
+
+    /// A linear layer over a few rows (one GEMM read by wk_gemm_nt, weight in place) whose
+    /// addend and epilogue read only strided inputs: each worker writes the addend under its
+    /// own columns, accumulates its product onto it and applies the epilogue to them, while
+    /// they are in its cache. At MiniLM's 1 x 16 the bias, residual and GELU passes otherwise
+    /// ran on the calling thread alone, the other core waiting. false when it does not apply.
+    func runFewRowsWithColumnEpilogue(a: Operand, b: Operand, m: Int, n: Int, k: Int, batchShape: [Int],
+                                              into out: UnsafeMutablePointer<Float>, strides: [Int],
+                                              addend: (Program, [LeafAccess])?, epilogue: (Program, [LeafAccess])?) -> Bool {
+        guard (addend?.1 ?? []).allSatisfy(\.isStrided), (epilogue?.1 ?? []).allSatisfy(\.isStrided),
+              let lda = Executor.mergedRowStride(a, b, batchShape: batchShape, m: m, k: k) else { return false }
+        let rows = batchShape.reduce(1, *) * m
+        guard BLAS.readsWeightInPlace(m: rows, n: n, k: k, a.layout, b.layout) else { return false }
+        let shared = Unchecked((out, strides, addend, epilogue))
+        @Sendable func restricted(_ job: (Program, [LeafAccess]), _ columns: Range<Int>) {
+            let (out, strides, _, _) = shared.value
+            var (p, leaves) = job
+            let last = p.space.count - 1
+            p.space[last] = columns.count
+            for i in leaves.indices { leaves[i].offset += columns.lowerBound * leaves[i].strides[last] }
+            Executor.elementwise(p, leaves, into: out + columns.lowerBound, strides: strides)
+        }
+        withExtendedLifetime((a.storage, b.storage)) {
+            BLAS.fewRowsTimesWeight(m: rows, n: n, k: k, a: a.base, lda: lda, w: b.base, ldw: b.layout.leadingDimension,
+                                    c: out, ldc: n, accumulate: addend != nil,
+                                    prologue: { columns in if let job = shared.value.2 { restricted(job, columns) } },
+                                    epilogue: { columns in if let job = shared.value.3 { restricted(job, columns) } })
+        }
+        return true
+    }
+
+    /// When `epilogue` is f(product + addend) with the product read once, and nowhere but in
+    /// that sum, returns the addend's own program and f over the product (nil when f is the
+    /// identity). The addend must not read the product: it is written before the GEMM runs.
+    static func splitAddend(_ epilogue: Program, product: Node) -> (Program, Program?)? {
+        let loads = epilogue.instructions.indices.filter {
+            if case .load(let l) = epilogue.instructions[$0] { epilogue.leaves[l].node === product } else { false }
+        }
+        guard loads.count == 1, let load = loads.first else { return nil }
+        let users = epilogue.users(of: load)
+        guard users.count == 1, let sum = users.first, case let .binary(.add, a, b) = epilogue.instructions[sum] else { return nil }
+        let addend = epilogue.extracting(a == load ? b : a)
+        guard !addend.leaves.contains(where: { $0.node === product }) else { return nil }
+        if sum == epilogue.result { return (addend, nil) }
+        var rest = epilogue
+        rest.instructions[sum] = epilogue.instructions[load]
+        return (addend, rest.extracting(rest.result))
+    }
+
+}
