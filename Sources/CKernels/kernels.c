@@ -15,6 +15,8 @@ WK_AVX2 __m256 _ZGVdN8v_expf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_logf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_tanhf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_erff(__m256);
+WK_AVX2 __m256 _ZGVdN8v_sinf(__m256);
+WK_AVX2 __m256 _ZGVdN8v_cosf(__m256);
 static int avx2_state = -1;
 // Per thread: a test forcing the baseline kernels affects its own evaluation only (the pool
 // hands the caller's choice to its helpers with each job), never a test running beside it.
@@ -95,6 +97,13 @@ DEFINE_BINARY_FAST(avx2, WK_AVX2)
 
 static float gelu_tanh1(float x) { return 0.5f * x * (1.0f + tanhf(GELU_C * (x + 0.044715f * x * x * x))); }
 
+// PyTorch's hardsigmoid, relu6(x + 3) / 6, with NaN passed through.
+static inline float hardsigmoid1(float x) {
+    if (x != x) return x;
+    float y = x / 6.0f + 0.5f;
+    return y < 0 ? 0.0f : (y > 1 ? 1.0f : y);
+}
+
 static void unary_base(int op, const float *a, float *out, long n) {
     for (long i = 0; i < n; i++) {
         float x = a[i], r;
@@ -113,6 +122,11 @@ static void unary_base(int op, const float *a, float *out, long n) {
         case WK_SILU: r = x / (1.0f + expf(-x)); break;
         case WK_ERF: r = erff(x); break;
         case WK_RECIPROCAL: r = 1.0f / x; break;
+        case WK_SIN: r = sinf(x); break;
+        case WK_COS: r = cosf(x); break;
+        case WK_HARDSIGMOID: r = hardsigmoid1(x); break;
+        case WK_HARDSWISH: r = x * hardsigmoid1(x); break;
+        case WK_FLOOR: r = floorf(x); break;
         default: r = x * x; break;
         }
         out[i] = r;
@@ -138,6 +152,11 @@ WK_AVX2 static void unary_avx2(int op, const float *a, float *out, long n) {
     case WK_RELU: for (long i = 0; i < n; i++) { float x = a[i]; out[i] = x > 0 ? x : (x != x ? x : 0.0f); } return;
     case WK_RECIPROCAL: for (long i = 0; i < n; i++) out[i] = 1.0f / a[i]; return;
     case WK_SQUARE: for (long i = 0; i < n; i++) out[i] = a[i] * a[i]; return;
+    case WK_HARDSIGMOID: for (long i = 0; i < n; i++) out[i] = hardsigmoid1(a[i]); return;
+    case WK_HARDSWISH: for (long i = 0; i < n; i++) out[i] = a[i] * hardsigmoid1(a[i]); return;
+    case WK_FLOOR: for (long i = 0; i < n; i++) out[i] = floorf(a[i]); return;
+    case WK_SIN: { MVEC_LOOP(r = _ZGVdN8v_sinf(x)) return; }
+    case WK_COS: { MVEC_LOOP(r = _ZGVdN8v_cosf(x)) return; }
     case WK_EXP: { MVEC_LOOP(r = _ZGVdN8v_expf(x)) return; }
     case WK_LOG: { MVEC_LOOP(r = _ZGVdN8v_logf(x)) return; }
     case WK_TANH: { MVEC_LOOP(r = _ZGVdN8v_tanhf(x)) return; }

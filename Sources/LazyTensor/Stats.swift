@@ -19,6 +19,9 @@ public enum CopyReason: String, Sendable, CaseIterable, Codable {
     case reorder
     /// Rows picked from a table by index (an embedding lookup).
     case gather
+    /// Values written in place into existing storage (new rows of a cache, `assign`): only
+    /// the elements written, never the rest of the target.
+    case cacheWrite
 }
 
 /// Counters for the work done inside one `Stats.measure` closure.

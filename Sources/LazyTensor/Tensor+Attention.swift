@@ -33,7 +33,14 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mas
         try require(hk >= 1 && h % hk == 0, "attention", shapes, "k's \(hk) heads do not divide q's \(h)")
         try require(v.shape[0] == b && v.shape[1] == hk && v.shape[2] == s, "attention", shapes, "v must be [\(b), \(hk), \(s), dv]")
         try require(!causal || t <= s, "attention", shapes, "causal attention needs at least as many keys as queries")
+        // The first keys of a cache's whole storage (what KVCache.append returns) are read in
+        // place from that storage, their number taken at run time: one plan for every step.
         var inputs = [q.node, k.node, v.node]
+        var keyLength: Int?
+        if let kc = cachedPrefix(k), let vc = cachedPrefix(v), mask == nil, segments == nil {
+            inputs = [q.node, kc, vc]
+            keyLength = s
+        }
         if let segments {
             try require(b == 1 && s == t && hk == h && segments.allSatisfy { $0 > 0 } && segments.reduce(0, +) == t,
                         "attention", shapes, "segments \(segments) must be positive lengths summing to the \(t) tokens of a batch of 1")
@@ -45,7 +52,16 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mas
                         "attention", shapes, "the mask must broadcast to \(target)")
             inputs.append(mask.expanded(to: target).node)
         }
-        let p = AttentionParameters(scale: scale ?? 1 / Float(d).squareRoot(), hasMask: mask != nil, causal: causal, segments: segments)
+        let p = AttentionParameters(scale: scale ?? 1 / Float(d).squareRoot(), hasMask: mask != nil, causal: causal,
+                                    segments: segments, keyLength: keyLength)
         return Tensor(node: Node(.attention(p), inputs, shape: [b, t, h, dv])).permuted([0, 2, 1, 3])
     }
+}
+
+/// The write node whose leading positions `t` views, when `t` is such a view of a cache.
+private func cachedPrefix(_ t: Tensor) -> Node? {
+    guard case .view(.slice(axis: 2, start: 0, step: 1)) = t.node.op else { return nil }
+    let base = t.node.inputs[0]
+    guard case .write(_, _, _, axis: 2, _) = base.op else { return nil }
+    return base
 }

@@ -66,6 +66,25 @@ extension Tensor {
     public func erf() -> Tensor { unary(.erf) }
     public func squared() -> Tensor { unary(.square) }
     public func reciprocal() -> Tensor { unary(.reciprocal) }
+    public func sin() -> Tensor { unary(.sin) }
+    public func cos() -> Tensor { unary(.cos) }
+    public func floor() -> Tensor { unary(.floor) }
+
+    /// PyTorch's hardsigmoid: relu6(x + 3) / 6, one instruction.
+    public func hardsigmoid() -> Tensor { unary(.hardsigmoid) }
+    /// PyTorch's hardswish (MobileNetV3): x · relu6(x + 3) / 6, one instruction.
+    public func hardswish() -> Tensor { unary(.hardswish) }
+
+    /// Every element limited to min ... max (NaN stays NaN, as in PyTorch's clamp).
+    public func clamped(min low: Float? = nil, max high: Float? = nil) -> Tensor {
+        var t = self
+        if let low { t = Tensor.binary(.max, t, Tensor.constant(low)) }
+        if let high { t = Tensor.binary(.min, t, Tensor.constant(high)) }
+        return t
+    }
+
+    /// min(max(x, 0), 6): MobileNet's activation.
+    public func relu6() -> Tensor { clamped(min: 0, max: 6) }
 
     public enum GELUApproximation: Sendable { case none, tanh }
 
@@ -108,6 +127,9 @@ public func log(_ t: Tensor) -> Tensor { t.log() }
 public func sqrt(_ t: Tensor) -> Tensor { t.sqrt() }
 public func tanh(_ t: Tensor) -> Tensor { t.tanh() }
 public func erf(_ t: Tensor) -> Tensor { t.erf() }
+public func sin(_ t: Tensor) -> Tensor { t.sin() }
+public func cos(_ t: Tensor) -> Tensor { t.cos() }
+public func floor(_ t: Tensor) -> Tensor { t.floor() }
 public func abs(_ t: Tensor) -> Tensor { t.abs() }
 public func pow(_ t: Tensor, _ e: Float) -> Tensor { t.pow(e) }
 public func max(_ a: Tensor, _ b: Tensor) -> Tensor { Tensor.binary(.max, a, b) }

@@ -60,7 +60,7 @@ extension Tensor {
         }
         guard !chain.isEmpty else { return nil }
         switch base.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d: return (base, chain)
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .write: return (base, chain)
         default: return base.realized == nil ? nil : (base, chain)
         }
     }
@@ -124,8 +124,8 @@ public struct ExecutionPlan: CustomStringConvertible, Sendable {
     public var kernelCount: Int { kernelList.count }
     public var kernelNames: [String] { kernelList.map(\.name) }
     /// Bytes of the buffers the kernels write (outputs and required intermediates).
-    public var bytesAllocated: Int { kernelList.reduce(0) { $0 + $1.node.elementCount * 4 } }
-    public var bytesCopied: Int { kernelList.filter(\.isCopy).reduce(0) { $0 + $1.node.elementCount * 4 } }
+    public var bytesAllocated: Int { kernelList.reduce(0) { $0 + $1.outputBytes } }
+    public var bytesCopied: Int { kernelList.filter(\.isCopy).reduce(0) { $0 + $1.writtenBytes } }
 
     public var description: String {
         if kernelList.isEmpty { return "nothing to run: the tensor is already a contiguous buffer" }
@@ -144,7 +144,7 @@ public struct ExecutionPlan: CustomStringConvertible, Sendable {
         var lines: [String] = []
         for (i, k) in kernelList.enumerated() {
             let body = k.programs.map { p in p.expression(names: { leafName(p.leaves[$0]) }) }.joined(separator: ", ")
-            lines.append("k\(i + 1): \(k.name) -> \(k.node.shape), \(k.node.elementCount * 4) B\(k.isCopy ? " (copy)" : ""): \(body)")
+            lines.append("k\(i + 1): \(k.name) -> \(k.node.shape), \(k.writtenBytes) B\(k.isCopy ? " (copy)" : ""): \(body)")
         }
         lines.append("\(kernelCount) kernel\(kernelCount == 1 ? "" : "s"), \(bytesAllocated) B allocated, \(bytesCopied) B copied"
                      + " (' = read through a view folded into the kernel's indexing)")

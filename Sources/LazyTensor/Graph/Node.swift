@@ -43,6 +43,13 @@ final class Node: @unchecked Sendable {
         /// to its own, and the mask, [1, H, L, L] for the longest length L, is read from its
         /// corner for each sequence.
         case attention(AttentionParameters)
+        /// Writes input 0 into existing storage in place: the node is the whole target view
+        /// (storage, offset, strides, this node's shape), and the input covers it except
+        /// along `axis`, where it lands at `start`. An optional input 1 is a write that must
+        /// run first (an earlier write into the same cache not yet evaluated); it is not read.
+        /// The result is the target view itself: nothing is allocated. `start` is read when
+        /// the kernel runs, so a cached plan serves every position.
+        case write(Storage, offset: Int, strides: [Int], axis: Int, start: Int)
     }
 
     let op: Op
@@ -143,6 +150,9 @@ public struct AttentionParameters: Sendable, Equatable {
     /// first S - T keys are cached).
     public var causal: Bool
     public var segments: [Int]?
+    /// Only keys 0 ..< keyLength of k and v are used (a preallocated cache filled that far).
+    /// Read when the kernel runs: plans do not depend on its value.
+    public var keyLength: Int?
 }
 
 /// Geometry of a 2-D pooling window.

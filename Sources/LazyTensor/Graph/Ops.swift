@@ -3,13 +3,14 @@ import CKernels
 /// Elementwise functions of one argument. Raw values are the C kernels' codes.
 public enum UnaryOp: Int32, Sendable, CaseIterable {
     case neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, geluErf, geluTanh, silu, erf, reciprocal, square
+    case sin, cos, hardsigmoid, hardswish, floor
 
     var code: Int32 { rawValue }
 
     /// Costly enough that a shared result is computed once and stored rather than recomputed.
     var isTranscendental: Bool {
         switch self {
-        case .exp, .log, .tanh, .sigmoid, .geluErf, .geluTanh, .silu, .erf: true
+        case .exp, .log, .tanh, .sigmoid, .geluErf, .geluTanh, .silu, .erf, .sin, .cos: true
         default: false
         }
     }

@@ -13,12 +13,16 @@ extension Executor {
     /// only, and reads the mask from its corner). Grouped-query heads read their shared key
     /// and value head in place (no repeat, no copy); a causal row stops at its last visible key,
     /// so the softmax and the product with v skip the hidden ones instead of adding -inf.
-    func runAttention(_ kernel: Kernel, _ p: AttentionParameters, into out: UnsafeMutablePointer<Float>) {
+    func runAttention(_ kernel: Kernel, _ planned: AttentionParameters, into out: UnsafeMutablePointer<Float>) {
+        // The key length is read from this graph's node: a cached plan serves every length.
+        var p = planned
+        if case .attention(let live) = kernel.node.op { p.keyLength = live.keyLength }
         let q = operand(kernel.programs[0]), k = operand(kernel.programs[1]), v = operand(kernel.programs[2])
         let mask = p.hasMask ? operand(kernel.programs[3], forBLAS: false) : nil
         let qs = kernel.programs[0].space, ks = kernel.programs[1].space, vs = kernel.programs[2].space
         let (batch, heads, t, d) = (qs[0], qs[1], qs[2], qs[3])
-        let (kvHeads, s, dv) = (ks[1], ks[2], vs[3])
+        let (kvHeads, dv) = (ks[1], vs[3])
+        let s = Swift.min(p.keyLength ?? ks[2], ks[2])
         let group = heads / Swift.max(kvHeads, 1)
         guard batch * heads * t > 0, dv > 0 else { return }
         // Each sequence: its batch entry, its first query and key row, its query and key counts.

@@ -37,6 +37,7 @@ struct Executor {
     private mutating func run(_ kernel: Kernel) {
         let node = kernel.node
         if aliasIfContiguous(kernel) { return }
+        if case .write = kernel.kind { runWrite(kernel); return }
         let bytes = node.elementCount * MemoryLayout<Float>.stride
         let storage = Storage(allocatingByteCount: bytes)
         let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
@@ -88,8 +89,8 @@ struct Executor {
                 if p.space.reduce(1, *) > 0 {
                     Executor.elementwise(p, p.leaves.map(access), into: out + origin, strides: outStrides)
                 }
-            case .matmul, .conv2d, .attention:
-                break  // done above
+            case .matmul, .conv2d, .attention, .write:
+                break  // done above (a write never gets here)
             case .pool2d(let input):
                 guard case let .pool2d(p) = node.op else { break }
                 Executor.pool(access(input), shape: input.node.shape, p, into: out, outShape: node.shape)
@@ -105,8 +106,33 @@ struct Executor {
             if product !== node { results[ObjectIdentifier(product)] = nil }
         default: break
         }
-        let result = Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: node.shape)
-        results[ObjectIdentifier(node)] = result
+        finish(kernel, result: Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: node.shape))
+    }
+
+    /// Evaluates the value straight into the target view at the node's current position; the
+    /// result is the target view. Nothing is allocated; a value that is only read (not
+    /// computed) is counted as copied bytes, reason `.cacheWrite`.
+    private mutating func runWrite(_ kernel: Kernel) {
+        guard case let .write(storage, offset, strides, axis, start) = kernel.node.op else { return }
+        Stats.recordKernel()
+        let p = kernel.programs[0]
+        let leaves = p.leaves.map(access)
+        let keepAlive = kernel.allLeaves.map { buffer(of: $0.node).0 }
+        withExtendedLifetime((storage, keepAlive)) {
+            let base = storage.baseAddress.assumingMemoryBound(to: Float.self) + offset + start * strides[axis]
+            Executor.elementwise(p, leaves, into: base, strides: strides)
+        }
+        if kernel.isCopy { Stats.recordCopy(bytes: kernel.writtenBytes, reason: .cacheWrite) }
+        let result = Node(.buffer(storage, offset: offset, strides: strides), [], shape: kernel.node.shape)
+        // A write happens once: its node keeps the view as its result (it costs no memory), so
+        // a later graph that reads it never runs it again.
+        kernel.node.setResult(result)
+        finish(kernel, result: result)
+    }
+
+    /// Records a kernel's result and releases the inputs it was the last reader of.
+    private mutating func finish(_ kernel: Kernel, result: Node) {
+        results[ObjectIdentifier(kernel.node)] = result
         for leaf in kernel.allLeaves {
             let id = ObjectIdentifier(leaf.node)
             remaining[id, default: 1] -= 1

@@ -22,6 +22,8 @@ struct Kernel: Sendable {
         case pool2d(input: Program.Leaf)
         /// programs: q, k, v and the mask when present, each over its own shape.
         case attention(AttentionParameters)
+        /// programs[0] is the value over its own shape, written into the node's target view.
+        case write(axis: Int)
     }
 
     let node: Node
@@ -35,8 +37,21 @@ struct Kernel: Sendable {
         case .elementwise: programs[0].isPureLoad
         case .gather, .concat: programs.allSatisfy(\.isPureLoad)
         case .pad: programs[0].isPureLoad
+        case .write: programs[0].isPureLoad
         default: false  // a matmul computes
         }
+    }
+
+    /// Bytes of the buffer the kernel allocates for its result (a write allocates none).
+    var outputBytes: Int {
+        if case .write = kind { return 0 }
+        return node.elementCount * MemoryLayout<Float>.stride
+    }
+
+    /// Bytes the kernel writes into its result: the whole output, or a write's new elements.
+    var writtenBytes: Int {
+        if case .write = kind { return programs[0].space.reduce(1, *) * MemoryLayout<Float>.stride }
+        return node.elementCount * MemoryLayout<Float>.stride
     }
 
     var name: String {
@@ -51,6 +66,7 @@ struct Kernel: Sendable {
         case let .matmul(product): programs.count > 2 ? "matmul + epilogue" : (product.shape.count > 2 ? "matmul (batched)" : "matmul")
         case .conv2d: programs.isEmpty ? "conv2d" : "conv2d + epilogue"
         case .pool2d: "pool2d"
+        case let .write(axis): "write in place, axis \(axis)"
         case let .attention(p):
             "attention" + (p.causal ? ", causal" : "") + (p.segments.map { ", \($0.count) sequences packed" } ?? "")
         }

@@ -155,7 +155,11 @@ enum PlanCache {
             case .pool2d(let p):
                 w += [18, p.kind == .max ? 0 : 1, p.kernel.0, p.kernel.1, p.stride.0, p.stride.1, p.padding.0, p.padding.1]
             case let .attention(p):
-                w += [19, Int(p.scale.bitPattern), p.hasMask ? 1 : 0, p.causal ? 1 : 0, p.segments?.count ?? -1] + (p.segments ?? [])
+                w += [19, Int(p.scale.bitPattern), p.hasMask ? 1 : 0, p.causal ? 1 : 0, p.keyLength == nil ? 0 : 1,
+                      p.segments?.count ?? -1] + (p.segments ?? [])
+            case let .write(_, _, strides, axis, _):
+                // The target and the position are read at run time, from the new graph's node.
+                w += [20, axis, strides.count] + strides
             }
         }
     }
@@ -167,7 +171,7 @@ enum PlanCache {
         func leaf(_ old: Program.Leaf) -> Program.Leaf { Program.Leaf(node: node(old.node), steps: old.steps) }
         let kind: Kernel.Kind
         switch kernel.kind {
-        case .elementwise, .reduce, .argReduce, .concat, .pad, .attention: kind = kernel.kind
+        case .elementwise, .reduce, .argReduce, .concat, .pad, .attention, .write: kind = kernel.kind
         case let .row(op, axis, weight, bias): kind = .row(op, axis: axis, weight: weight.map(leaf), bias: bias.map(leaf))
         case let .gather(_, table):
             // The new graph's node is a gather too (the op is part of the key); a stand-in

@@ -50,7 +50,7 @@ struct Planner {
 
     private func isBoundaryKind(_ node: Node) -> Bool {
         switch node.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention: true
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention, .write: true
         default: false
         }
     }
@@ -207,6 +207,8 @@ struct Planner {
             return convKernel(node, product: node, epilogue: nil)
         case .pool2d:
             return Kernel(node: node, kind: .pool2d(input: Program.Leaf(node: node.inputs[0], steps: [])), programs: [])
+        case let .write(_, _, _, axis, _):
+            return Kernel(node: node, kind: .write(axis: axis), programs: [program(for: node.inputs[0], order: nil)])
         case let .attention(p):
             return Kernel(node: node, kind: .attention(p),
                           programs: node.inputs.map { program(for: $0, order: nil) })

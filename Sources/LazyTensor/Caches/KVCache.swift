@@ -1,0 +1,84 @@
+/// The keys and values of a decoder's attention layer, preallocated for `capacity` positions
+/// and written in place: a decode step writes its new rows (computed straight into the cache by
+/// the kernel that produces them) and reads the rows before them where they lie. Nothing is
+/// concatenated, nothing earlier is recomputed, and since the attention kernel reads the
+/// length when it runs, every decode step of a generation reuses one plan.
+///
+///     let cache = KVCache(heads: 4, capacity: 512, headDim: 64)
+///     let (k, v) = cache.append(keys: kNew, values: vNew)     // [1, 4, n, 64] each, lazy
+///     let y = scaledDotProductAttention(q, k, v, causal: true)  // reads positions 0 ..< cache.length
+///
+/// The writes run when a graph that reads them is evaluated (they are inputs of the attention
+/// node); a write not evaluated before the next append is made an input of that one, so no
+/// step's rows are lost whichever result is evaluated. A cache is used from one task at a time.
+public final class KVCache {
+    public let batch: Int
+    public let heads: Int
+    public let capacity: Int
+    public let headDim: Int
+    public let valueDim: Int
+    /// Positions written (or scheduled to be written) so far.
+    public private(set) var length = 0
+
+    private let keyStorage: Tensor
+    private let valueStorage: Tensor
+    /// The last writes, kept until they have run so a later write can follow them.
+    private var lastWrites: (keys: Node, values: Node)?
+
+    public init(batch: Int = 1, heads: Int, capacity: Int, headDim: Int, valueDim: Int? = nil) {
+        self.batch = batch
+        self.heads = heads
+        self.capacity = capacity
+        self.headDim = headDim
+        self.valueDim = valueDim ?? headDim
+        keyStorage = Tensor.zeros(shape: [batch, heads, capacity, headDim])
+        valueStorage = Tensor.zeros(shape: [batch, heads, capacity, self.valueDim])
+    }
+
+    /// Schedules `keys` [batch, heads, n, headDim] and `values` [batch, heads, n, valueDim] for
+    /// positions length ..< length + n and returns the views of positions 0 ..< length + n.
+    /// Pass those to `scaledDotProductAttention`: it recognises them and reads the cache in
+    /// place, with the length taken at run time.
+    public func append(keys: Tensor, values: Tensor) -> (keys: Tensor, values: Tensor) {
+        let n = keys.rank == 4 ? keys.shape[2] : 0
+        let expectedK = [batch, heads, n, headDim], expectedV = [batch, heads, n, valueDim]
+        guard keys.shape == expectedK, values.shape == expectedV, length + n <= capacity else {
+            let reason = length + n > capacity
+                ? "\(n) new positions after \(length) exceed the capacity of \(capacity)"
+                : "keys must be \(expectedK) and values \(expectedV)"
+            let error = TensorError(op: "KVCache.append", shapes: [keys.shape, values.shape], reason: reason)
+            let k = Tensor.report(error, shape: [batch, heads, length + n, headDim])
+            return (k, Tensor.standIn(shape: [batch, heads, length + n, valueDim]))
+        }
+        let start = length
+        length += n
+        let pending = lastWrites.flatMap { $0.keys.realized == nil || $0.values.realized == nil ? $0 : nil }
+        func write(_ value: Tensor, into target: Tensor, after: Node?) -> Node {
+            guard case let .buffer(storage, offset, strides) = target.node.op else { preconditionFailure("cache storage is a buffer") }
+            return Node(.write(storage, offset: offset, strides: strides, axis: 2, start: start),
+                        [value.node] + (after.map { [$0] } ?? []), shape: target.shape)
+        }
+        let k = write(keys, into: keyStorage, after: pending?.keys)
+        let v = write(values, into: valueStorage, after: pending?.values)
+        lastWrites = (k, v)
+        return (Tensor(node: k).sliced(axis: 2, range: 0..<length), Tensor(node: v).sliced(axis: 2, range: 0..<length))
+    }
+
+    /// Forgets every position (the storage is kept for the next sequence).
+    public func reset() {
+        length = 0
+        lastWrites = nil
+    }
+
+    /// The keys written so far, as a view of the cache (running a pending write first).
+    public var keys: Tensor {
+        if let last = lastWrites { _ = Tensor(node: last.keys).materialized() }
+        return keyStorage.sliced(axis: 2, range: 0..<length)
+    }
+
+    /// The values written so far, as a view of the cache (running a pending write first).
+    public var values: Tensor {
+        if let last = lastWrites { _ = Tensor(node: last.values).materialized() }
+        return valueStorage.sliced(axis: 2, range: 0..<length)
+    }
+}
