@@ -22,6 +22,9 @@ public enum CopyReason: String, Sendable, CaseIterable, Codable {
     /// Values written in place into existing storage (new rows of a cache, `assign`): only
     /// the elements written, never the rest of the target.
     case cacheWrite
+    /// Elements converted to another dtype: indices widened to float32 for arithmetic, or
+    /// values made indices.
+    case convert
 }
 
 /// Counters for the work done inside one `Stats.measure` closure.

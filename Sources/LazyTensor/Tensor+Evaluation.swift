@@ -60,7 +60,8 @@ extension Tensor {
         }
         guard !chain.isEmpty else { return nil }
         switch base.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .write: return (base, chain)
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .write, .convert, .topK, .take:
+            return (base, chain)
         default: return base.realized == nil ? nil : (base, chain)
         }
     }

@@ -25,7 +25,7 @@ extension Tensor {
             try require(Set(axes).count == rank, "permute", [shape], "\(order) is not a permutation of \(rank) axes")
             let newShape = axes.map { shape[$0] }
             if let (s, o, st) = buffer() {
-                return Tensor(node: Node(.buffer(s, offset: o, strides: axes.map { st[$0] }), [], shape: newShape))
+                return Tensor(node: Node(.buffer(s, offset: o, strides: axes.map { st[$0] }), [], shape: newShape, dtype: node.dtype))
             }
             return Tensor(node: Node(.view(.permute(axes)), [node], shape: newShape))
         }
@@ -61,7 +61,7 @@ extension Tensor {
         if let (s, o, st) = buffer() {
             var strides = [Int](repeating: 0, count: newShape.count)
             for axis in 0..<rank where shape[axis] == newShape[axis + lead] { strides[axis + lead] = st[axis] }
-            return Tensor(node: Node(.buffer(s, offset: o, strides: strides), [], shape: newShape))
+            return Tensor(node: Node(.buffer(s, offset: o, strides: strides), [], shape: newShape, dtype: node.dtype))
         }
         return Tensor(node: Node(.view(.expand), [node], shape: newShape))
     }
@@ -87,7 +87,7 @@ extension Tensor {
         if let (s, o, st) = buffer() {
             var strides = st
             strides[a] = st[a] * step
-            return Tensor(node: Node(.buffer(s, offset: count == 0 ? o : o + start * st[a], strides: strides), [], shape: newShape))
+            return Tensor(node: Node(.buffer(s, offset: count == 0 ? o : o + start * st[a], strides: strides), [], shape: newShape, dtype: node.dtype))
         }
         return Tensor(node: Node(.view(.slice(axis: a, start: count == 0 ? 0 : start, step: step)), [node], shape: newShape))
     }
@@ -123,7 +123,7 @@ extension Tensor {
         try require(target.count <= Tensor.maxRank, "reshape", [shape], "rank \(target.count) exceeds \(Tensor.maxRank)")
         if target == shape { return self }
         if let (s, o, st) = buffer(), let strides = Layout.reshapedStrides(shape: shape, strides: st, to: target) {
-            return Tensor(node: Node(.buffer(s, offset: o, strides: strides), [], shape: target))
+            return Tensor(node: Node(.buffer(s, offset: o, strides: strides), [], shape: target, dtype: node.dtype))
         }
         return Tensor(node: Node(.view(.reshape), [node], shape: target))
     }

@@ -18,18 +18,20 @@ public struct Tensor: Sendable {
     /// Largest rank the library supports (and the .wpk format stores).
     public static let maxRank = 8
 
-    /// A view into existing storage. The caller guarantees every index lies inside it.
-    public init(storage: Storage, offset: Int = 0, shape: [Int], strides: [Int]? = nil) {
+    /// A view into existing storage, its offset and strides counted in elements of `dtype`
+    /// (float32, or int32 / int64 for indices). The caller guarantees every index lies inside.
+    public init(storage: Storage, offset: Int = 0, shape: [Int], strides: [Int]? = nil, dtype: DType = .float32) {
         let strides = strides ?? Tensor.contiguousStrides(for: shape)
         do {
             try require(shape.count <= Tensor.maxRank, "tensor", [shape], "rank \(shape.count) exceeds \(Tensor.maxRank)")
             try require(shape.allSatisfy { $0 >= 0 }, "tensor", [shape], "a dimension is negative")
             try require(strides.count == shape.count, "tensor", [shape], "\(strides.count) strides for rank \(shape.count)")
+            try require(dtype.isTensorElement, "tensor", [shape], "\(dtype) is not a tensor element type (float32, int32, int64)")
         } catch {
             self = Tensor.report(error, shape: shape)
             return
         }
-        node = Node(.buffer(storage, offset: offset, strides: strides), [], shape: shape)
+        node = Node(.buffer(storage, offset: offset, strides: strides), [], shape: shape, dtype: dtype)
     }
 
     /// A new contiguous tensor holding a copy of `scalars` (counted as a user-requested copy).
@@ -43,6 +45,27 @@ public struct Tensor: Sendable {
         scalars.withUnsafeBytes { if count > 0 { storage.baseAddress.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
         Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .userRequest)
         self.init(storage: storage, shape: shape)
+    }
+
+    /// A new contiguous integer tensor (int64 or int32) holding `integers`: token ids, indices.
+    public init(shape: [Int], integers: [Int], dtype: DType = .int64) {
+        let count = shape.reduce(1, *)
+        let fits = dtype == .int64 || integers.allSatisfy { Int32(exactly: $0) != nil }
+        guard count == integers.count, shape.allSatisfy({ $0 >= 0 }), shape.count <= Tensor.maxRank,
+              dtype == .int64 || dtype == .int32, fits else {
+            let reason = dtype != .int64 && dtype != .int32 ? "integers are stored as int32 or int64, not \(dtype)"
+                : !fits ? "a value does not fit int32" : "\(integers.count) integers given"
+            self = Tensor.report(TensorError(op: "tensor", shapes: [shape], reason: reason), shape: shape)
+            return
+        }
+        let storage = Storage(allocatingByteCount: count * dtype.byteSize)
+        for (i, v) in integers.enumerated() {
+            if dtype == .int64 { storage.baseAddress.storeBytes(of: Int64(v), toByteOffset: i * 8, as: Int64.self) } else {
+                storage.baseAddress.storeBytes(of: Int32(v), toByteOffset: i * 4, as: Int32.self)
+            }
+        }
+        Stats.recordCopy(bytes: count * dtype.byteSize, reason: .userRequest)
+        self.init(storage: storage, shape: shape, dtype: dtype)
     }
 
     /// A 0-d tensor holding one value.
@@ -87,6 +110,8 @@ public struct Tensor: Sendable {
     }
 
     public var shape: [Int] { node.shape }
+    /// The element type: float32, or int32 / int64 for indices and ids.
+    public var dtype: DType { node.dtype }
     public var rank: Int { node.shape.count }
     public var scalarCount: Int { node.elementCount }
 
@@ -159,6 +184,9 @@ public struct Tensor: Sendable {
     /// Address of the element at index 0 (offset applied), evaluating if lazy. Keep the tensor
     /// alive (`withExtendedLifetime`) while using the pointer.
     public var baseAddress: UnsafePointer<Float> {
+        if dtype != .float32 {
+            Tensor.reportValue(TensorError(op: "baseAddress", shapes: [shape], reason: "the tensor holds \(dtype), not float32"))
+        }
         let view = bufferView
         return UnsafePointer(view.storage.baseAddress.assumingMemoryBound(to: Float.self) + view.offset)
     }
@@ -168,6 +196,7 @@ public struct Tensor: Sendable {
     public var scalars: [Float] {
         let count = scalarCount
         if count == 0 { return [] }
+        if dtype != .float32 { return integers.map { Float($0) } }
         let view = bufferView
         return withExtendedLifetime(view.storage) {
             let base = UnsafePointer(view.storage.baseAddress.assumingMemoryBound(to: Float.self)) + view.offset
@@ -176,6 +205,23 @@ public struct Tensor: Sendable {
             }
             var out = [Float](); out.reserveCapacity(count)
             Layout.forEachOffset(shape: shape, strides: view.strides) { out.append(base[$0]) }
+            return out
+        }
+    }
+
+    /// The elements of an int32 or int64 tensor in row-major order, exactly (evaluating if
+    /// lazy). A float tensor has no integers: convert it first (`converted(to: .int64)`).
+    public var integers: [Int] {
+        guard dtype == .int32 || dtype == .int64 else {
+            Tensor.reportValue(TensorError(op: "integers", shapes: [shape], reason: "the tensor holds \(dtype); convert it first"))
+            return [Int](repeating: 0, count: scalarCount)
+        }
+        if scalarCount == 0 { return [] }
+        let view = bufferView
+        return withExtendedLifetime(view.storage) {
+            var out: [Int] = []
+            out.reserveCapacity(scalarCount)
+            Layout.forEachOffset(shape: shape, strides: view.strides) { out.append(Executor.loadIndex(UnsafeRawPointer(view.storage.baseAddress), dtype, view.offset + $0)) }
             return out
         }
     }
@@ -199,6 +245,23 @@ enum Layout {
             expected *= shape[axis]
         }
         return true
+    }
+
+    /// Calls `body` with every multi-index of `shape`, in row-major order.
+    static func forEachIndex(_ shape: [Int], _ body: ([Int]) -> Void) {
+        if shape.contains(0) { return }
+        var index = [Int](repeating: 0, count: shape.count)
+        while true {
+            body(index)
+            var axis = shape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                if index[axis] < shape[axis] { break }
+                index[axis] = 0
+                axis -= 1
+            }
+            if axis < 0 { return }
+        }
     }
 
     /// Calls `body` with the element offset of every index, in row-major order.

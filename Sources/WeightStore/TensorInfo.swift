@@ -1,3 +1,4 @@
+import LazyTensor
 /// What the header says about one tensor: everything `wpack inspect` shows, known without
 /// reading the tensor's data.
 public struct TensorInfo: Sendable, Equatable {

@@ -104,12 +104,34 @@ public final class WeightStore: Sendable {
     public func tensor(_ name: String) throws(WeightStoreError) -> Tensor {
         guard let number = recordNumber(of: name) else { throw .tensorNotFound(name) }
         let info = infos[number]
-        guard let dtype = info.dtype, dtype.isFloatingPoint else {
+        guard let dtype = info.dtype, dtype.isFloatingPoint || dtype == .int32 || dtype == .int64 else {
             throw .notFloatingPoint(name: name, dtype: info.dtype?.name ?? "dtype code \(info.dtypeCode)")
         }
         // A codec from a newer minor version: listed, never read (its stored bytes are not the
         // raw bytes, whatever their size).
         guard info.codec != nil else { throw .unknownCodec(name: name, code: info.codecCode) }
+        if dtype == .int32 || dtype == .int64 {
+            // Indices are used as stored: a view of the mapping, or of the decompressed block.
+            if info.codec == Codec.none && info.offset % dtype.byteSize == 0 {
+                if verifyMode == .onFirstTouch { try verifyOnce(number) }
+                return Tensor(storage: storage, offset: info.offset / dtype.byteSize, shape: info.shape, dtype: dtype)
+            }
+            if let cached = decoded.withLock({ $0[number] }) { return Tensor(storage: cached, shape: info.shape, dtype: dtype) }
+            let block: Storage
+            if info.codec == .zstd { block = try decompress(number) } else {
+                if verifyMode == .onFirstTouch { try verifyOnce(number) }
+                block = try allocateForDecoding(info.name, bytes: info.rawBytes)
+                let raw = stored(number)
+                if let source = raw.baseAddress { block.baseAddress.copyMemory(from: source, byteCount: info.rawBytes) }
+                Stats.recordCopy(bytes: info.rawBytes, reason: .decode)
+            }
+            let winner = decoded.withLock { cache -> Storage in
+                if let existing = cache[number] { return existing }
+                cache[number] = block
+                return block
+            }
+            return Tensor(storage: winner, shape: info.shape, dtype: dtype)
+        }
         if info.isMappable {
             if verifyMode == .onFirstTouch { try verifyOnce(number) }
             return Tensor(storage: storage, offset: info.offset / MemoryLayout<Float>.stride, shape: info.shape)

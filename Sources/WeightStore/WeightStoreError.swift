@@ -1,3 +1,4 @@
+import LazyTensor
 /// Everything that can be wrong with a .wpk file or a request to a store. Each case names the
 /// rule that was broken (formats/wpk.md, "Validation"), so tests can check that a crafted file is
 /// refused for exactly the reason it was crafted for.
@@ -102,7 +103,7 @@ public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .decompressionFailed(name, message): "tensor '\(name)': zstd data is damaged (\(message))"
         case let .decodedTooLarge(name, bytes, limit):
             "tensor '\(name)': decoding needs \(bytes) bytes, which this machine cannot provide (\(limit) bytes of memory)"
-        case let .notFloatingPoint(name, dtype): "tensor '\(name)' holds \(dtype), not floating-point data"
+        case let .notFloatingPoint(name, dtype): "tensor '\(name)' holds \(dtype), which a tensor cannot hold (float types, int32 and int64 can)"
         case let .invalidTensor(name, reason): "tensor '\(name)': \(reason)"
         case let .writerMisuse(message): message
         case let .compressionFailed(message): "zstd compression failed: \(message)"

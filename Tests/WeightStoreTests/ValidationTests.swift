@@ -1,3 +1,4 @@
+import LazyTensor
 import Foundation
 import Testing
 @testable import WeightStore
@@ -233,12 +234,23 @@ import Testing
         }
     }
 
-    @Test func unknownNamesAndIntegerTensorsAreClearErrors() throws {
+    @Test func unknownNamesAreClearErrorsAndIntegerTensorsAreViews() throws {
         let folder = TemporaryFolder()
         try writeSampleStore(to: folder.file("s.wpk"))
         let store = try WeightStore(path: folder.file("s.wpk"))
         #expect(throws: WeightStoreError.tensorNotFound("nope")) { try store.tensor("nope") }
-        #expect(throws: WeightStoreError.notFloatingPoint(name: "ids", dtype: "int64")) { try store.tensor("ids") }
         #expect(store.info("nope") == nil)
+        // int64 ids are a zero-copy view of the mapping, exact.
+        let (ids, stats) = try Stats.measure { try store.tensor("ids") }
+        #expect(ids.dtype == .int64 && ids.integers == [1, 2, 3])
+        #expect(stats.bytesAllocated == 0 && stats.bytesCopied == 0)
+        #expect(ids.sharesStorage(with: try store.tensor("layer.weight")))
+        // A type no tensor holds is refused by name.
+        let writer = try WeightStoreWriter(path: folder.file("b.wpk"))
+        try writer.addTensor(name: "flags", dtype: .bool, shape: [2], source: .bytes([0, 1]))
+        try writer.finish()
+        #expect(throws: WeightStoreError.notFloatingPoint(name: "flags", dtype: "bool")) {
+            try WeightStore(path: folder.file("b.wpk")).tensor("flags")
+        }
     }
 }

@@ -50,19 +50,53 @@ final class Node: @unchecked Sendable {
         /// The result is the target view itself: nothing is allocated. `start` is read when
         /// the kernel runs, so a cached plan serves every position.
         case write(Storage, offset: Int, strides: [Int], axis: Int, start: Int)
+        /// The input's elements in this node's dtype (int to float to compute with them, float
+        /// to int for indices, truncating toward zero as NumPy's astype does).
+        case convert
+        /// Indices (int64) of the k largest (or smallest) elements along `axis`, in order,
+        /// ties to the lower index; NaN counts as the largest, as in PyTorch.
+        case topK(k: Int, axis: Int, largest: Bool)
+        /// inputs: a table and an int32/int64 index tensor. `alongAxis` false is NumPy's take
+        /// (shape: table[..<axis] + indices + table[axis+1...]); true is take_along_axis
+        /// (PyTorch's gather: shape of the indices, same rank as the table).
+        case take(axis: Int, alongAxis: Bool)
+    }
+
+    /// Whether the op reads its inputs as float32 values (so integer inputs are widened first).
+    private static func computesInFloat(_ op: Op) -> Bool {
+        switch op {
+        case .buffer, .view, .convert, .take: false
+        default: true
+        }
     }
 
     let op: Op
     private(set) var inputs: [Node]
     let shape: [Int]
+    /// Element type of the result: float32 but for buffers of indices, conversions to them,
+    /// and the ops that compute indices (argmax, topK) or move them (views, take).
+    let dtype: DType
     /// The evaluated result of a lazy node, kept so that asking twice computes once; guarded
     /// by the node's striped lock.
     private var cached: Node?
 
-    init(_ op: Op, _ inputs: [Node], shape: [Int]) {
+    /// `dtype` is used by buffers and conversions; every other op derives its own. Integer
+    /// inputs of an op that computes in float32 are widened by a conversion node, so no
+    /// arithmetic kernel ever reads an integer.
+    init(_ op: Op, _ inputs: [Node], shape: [Int], dtype: DType = .float32) {
         self.op = op
-        self.inputs = inputs
         self.shape = shape
+        switch op {
+        case .buffer, .convert: self.dtype = dtype
+        case .view, .take: self.dtype = inputs[0].dtype
+        case .argReduce, .topK: self.dtype = .int64
+        default: self.dtype = .float32
+        }
+        if Node.computesInFloat(op) {
+            self.inputs = inputs.map { $0.dtype == .float32 ? $0 : Node(.convert, [$0], shape: $0.shape, dtype: .float32) }
+        } else {
+            self.inputs = inputs
+        }
     }
 
     /// Releasing the last reference to the root of a 100,000-op chain would otherwise release

@@ -38,8 +38,9 @@ struct Executor {
         let node = kernel.node
         if aliasIfContiguous(kernel) { return }
         if case .write = kernel.kind { runWrite(kernel); return }
-        let bytes = node.elementCount * MemoryLayout<Float>.stride
+        let bytes = kernel.outputBytes
         let storage = Storage(allocatingByteCount: bytes)
+        // Typed kernels (indices, conversions) reinterpret this; every other kernel writes floats.
         let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
         let outStrides = Tensor.contiguousStrides(for: node.shape)
         Stats.recordKernel()
@@ -66,7 +67,8 @@ struct Executor {
                                 rowMode: rowMode, count: n, into: out)
             case let .argReduce(minimum, _):
                 let p = kernel.programs[0]
-                Executor.argReduce(p, p.leaves.map(access), minimum: minimum, into: out)
+                Executor.argReduce(p, p.leaves.map(access), minimum: minimum,
+                                   into: storage.baseAddress.assumingMemoryBound(to: Int64.self))
             case let .row(op, axis, weight, bias):
                 let p = kernel.programs[0]
                 var destStrides = outStrides.indices.filter { $0 != axis }.map { outStrides[$0] }
@@ -91,14 +93,28 @@ struct Executor {
                 }
             case .matmul, .conv2d, .attention, .write:
                 break  // done above (a write never gets here)
+            case .convert(let from):
+                let p = kernel.programs[0]
+                Executor.convert(p, p.leaves.map(access), from: from, to: node.dtype, into: storage.baseAddress)
+            case let .topK(k, axis, largest):
+                let p = kernel.programs[0]
+                var destStrides = outStrides.indices.filter { $0 != axis }.map { outStrides[$0] }
+                destStrides.append(outStrides[axis])
+                Executor.topK(p, p.leaves.map(access), k: k, largest: largest, into: storage.baseAddress.assumingMemoryBound(to: Int64.self),
+                              strides: destStrides)
+            case let .take(axis, along, table, indices):
+                Executor.take(access(table), table.node, indices: access(indices), indices.node, axis: axis, alongAxis: along,
+                              outShape: node.shape, into: storage.baseAddress)
             case .pool2d(let input):
                 guard case let .pool2d(p) = node.op else { break }
                 Executor.pool(access(input), shape: input.node.shape, p, into: out, outShape: node.shape)
             }
         }
         if kernel.isCopy {
-            if case .gather = kernel.kind { Stats.recordCopy(bytes: bytes, reason: .gather) } else {
-                Stats.recordCopy(bytes: bytes, reason: copyReason)
+            switch kernel.kind {
+            case .gather, .take: Stats.recordCopy(bytes: bytes, reason: .gather)
+            case .convert(let from) where from != node.dtype: Stats.recordCopy(bytes: bytes, reason: .convert)
+            default: Stats.recordCopy(bytes: bytes, reason: copyReason)
             }
         }
         switch kernel.kind {
@@ -106,7 +122,7 @@ struct Executor {
             if product !== node { results[ObjectIdentifier(product)] = nil }
         default: break
         }
-        finish(kernel, result: Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: node.shape))
+        finish(kernel, result: Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: node.shape, dtype: node.dtype))
     }
 
     /// Evaluates the value straight into the target view at the node's current position; the
@@ -152,7 +168,7 @@ struct Executor {
         let node = kernel.node
         guard a.isStrided, node.elementCount > 0, Layout.isRowMajor(shape: node.shape, strides: a.strides) else { return false }
         let storage = buffer(of: leaf.node).0
-        results[ObjectIdentifier(node)] = Node(.buffer(storage, offset: a.offset, strides: a.strides), [], shape: node.shape)
+        results[ObjectIdentifier(node)] = Node(.buffer(storage, offset: a.offset, strides: a.strides), [], shape: node.shape, dtype: node.dtype)
         let id = ObjectIdentifier(leaf.node)
         remaining[id, default: 1] -= 1
         if remaining[id] == 0 && !roots.contains(id) { results[id] = nil }

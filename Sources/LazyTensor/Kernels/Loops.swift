@@ -172,7 +172,7 @@ extension Executor {
     }
 
     /// Program space: the input with the reduced axis last.
-    static func argReduce(_ p: Program, _ leaves: [LeafAccess], minimum: Bool, into dest: UnsafeMutablePointer<Float>) {
+    static func argReduce(_ p: Program, _ leaves: [LeafAccess], minimum: Bool, into dest: UnsafeMutablePointer<Int64>) {
         let space = p.space
         let inner = space.last!
         let outputs = space.dropLast().reduce(1, *)
@@ -195,7 +195,7 @@ extension Executor {
                     }
                     start += n
                 }
-                dest[k] = Float(best)
+                dest[k] = Int64(best)
             }
         }
     }

@@ -24,6 +24,11 @@ struct Kernel: Sendable {
         case attention(AttentionParameters)
         /// programs[0] is the value over its own shape, written into the node's target view.
         case write(axis: Int)
+        /// programs[0] is the input over its own shape (a pure load when it is an integer).
+        case convert(from: DType)
+        /// programs[0] is the input with `axis` moved last.
+        case topK(k: Int, axis: Int, largest: Bool)
+        case take(axis: Int, alongAxis: Bool, table: Program.Leaf, indices: Program.Leaf)
     }
 
     let node: Node
@@ -38,6 +43,7 @@ struct Kernel: Sendable {
         case .gather, .concat: programs.allSatisfy(\.isPureLoad)
         case .pad: programs[0].isPureLoad
         case .write: programs[0].isPureLoad
+        case .convert, .take: true
         default: false  // a matmul computes
         }
     }
@@ -45,13 +51,13 @@ struct Kernel: Sendable {
     /// Bytes of the buffer the kernel allocates for its result (a write allocates none).
     var outputBytes: Int {
         if case .write = kind { return 0 }
-        return node.elementCount * MemoryLayout<Float>.stride
+        return node.elementCount * node.dtype.byteSize
     }
 
     /// Bytes the kernel writes into its result: the whole output, or a write's new elements.
     var writtenBytes: Int {
         if case .write = kind { return programs[0].space.reduce(1, *) * MemoryLayout<Float>.stride }
-        return node.elementCount * MemoryLayout<Float>.stride
+        return node.elementCount * node.dtype.byteSize
     }
 
     var name: String {
@@ -67,6 +73,9 @@ struct Kernel: Sendable {
         case .conv2d: programs.isEmpty ? "conv2d" : "conv2d + epilogue"
         case .pool2d: "pool2d"
         case let .write(axis): "write in place, axis \(axis)"
+        case let .convert(from): "convert \(from) -> \(node.dtype)"
+        case let .topK(k, axis, largest): "top\(largest ? "" : " (smallest)") \(k) axis \(axis)"
+        case let .take(axis, along, _, _): along ? "take along axis \(axis)" : "take axis \(axis)"
         case let .attention(p):
             "attention" + (p.causal ? ", causal" : "") + (p.segments.map { ", \($0.count) sequences packed" } ?? "")
         }

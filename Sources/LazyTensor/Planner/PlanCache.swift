@@ -111,6 +111,7 @@ enum PlanCache {
             number[id] = nodes.count
             nodes.append(node)
             words.append(-2)
+            words.append(Int(node.dtype.rawValue))
             words += node.shape
             if let evaluated, case let .buffer(_, _, strides) = evaluated.op {
                 words.append(-3)
@@ -157,6 +158,9 @@ enum PlanCache {
             case let .attention(p):
                 w += [19, Int(p.scale.bitPattern), p.hasMask ? 1 : 0, p.causal ? 1 : 0, p.keyLength == nil ? 0 : 1,
                       p.segments?.count ?? -1] + (p.segments ?? [])
+            case .convert: w.append(21)
+            case let .topK(k, axis, largest): w += [22, k, axis, largest ? 1 : 0]
+            case let .take(axis, along): w += [23, axis, along ? 1 : 0]
             case let .write(_, _, strides, axis, _):
                 // The target and the position are read at run time, from the new graph's node.
                 w += [20, axis, strides.count] + strides
@@ -171,7 +175,8 @@ enum PlanCache {
         func leaf(_ old: Program.Leaf) -> Program.Leaf { Program.Leaf(node: node(old.node), steps: old.steps) }
         let kind: Kernel.Kind
         switch kernel.kind {
-        case .elementwise, .reduce, .argReduce, .concat, .pad, .attention, .write: kind = kernel.kind
+        case .elementwise, .reduce, .argReduce, .concat, .pad, .attention, .write, .convert, .topK: kind = kernel.kind
+        case let .take(axis, along, table, indices): kind = .take(axis: axis, alongAxis: along, table: leaf(table), indices: leaf(indices))
         case let .row(op, axis, weight, bias): kind = .row(op, axis: axis, weight: weight.map(leaf), bias: bias.map(leaf))
         case let .gather(_, table):
             // The new graph's node is a gather too (the op is part of the key); a stand-in

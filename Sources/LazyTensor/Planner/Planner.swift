@@ -36,7 +36,8 @@ struct Planner {
         // A root that is a strided view of a buffer is made contiguous by a copy kernel.
         for root in roots where root.isBuffer && !kernels.contains(where: { $0.node === root }) {
             if case let .buffer(_, _, strides) = root.op, !Layout.isRowMajor(shape: root.shape, strides: strides) {
-                kernels.append(Kernel(node: root, kind: .elementwise, programs: [program(for: root, order: nil, inlineRoot: true)]))
+                let kind: Kernel.Kind = root.dtype == .float32 ? .elementwise : .convert(from: root.dtype)
+                kernels.append(Kernel(node: root, kind: kind, programs: [program(for: root, order: nil, inlineRoot: true)]))
             }
         }
     }
@@ -50,7 +51,7 @@ struct Planner {
 
     private func isBoundaryKind(_ node: Node) -> Bool {
         switch node.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention, .write: true
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention, .write, .convert, .topK, .take: true
         default: false
         }
     }
@@ -99,7 +100,7 @@ struct Planner {
         default: break
         }
         switch node.op {
-        case .gather, .conv2d, .pool2d:
+        case .gather, .conv2d, .pool2d, .take:
             // Read as buffers through their strides: make lazy inputs real first.
             for input in node.inputs where input.realized == nil { boundary.insert(ObjectIdentifier(input)) }
         default: break
@@ -209,10 +210,24 @@ struct Planner {
             return Kernel(node: node, kind: .pool2d(input: Program.Leaf(node: node.inputs[0], steps: [])), programs: [])
         case let .write(_, _, _, axis, _):
             return Kernel(node: node, kind: .write(axis: axis), programs: [program(for: node.inputs[0], order: nil)])
+        case .convert:
+            return Kernel(node: node, kind: .convert(from: node.inputs[0].dtype), programs: [program(for: node.inputs[0], order: nil)])
+        case let .topK(k, axis, largest):
+            let input = node.inputs[0]
+            let order = input.shape.indices.filter { $0 != axis } + [axis]
+            return Kernel(node: node, kind: .topK(k: k, axis: axis, largest: largest), programs: [program(for: input, order: order)])
+        case let .take(axis, along):
+            return Kernel(node: node, kind: .take(axis: axis, alongAxis: along, table: Program.Leaf(node: node.inputs[0], steps: []),
+                                                  indices: Program.Leaf(node: node.inputs[1], steps: [])), programs: [])
         case let .attention(p):
             return Kernel(node: node, kind: .attention(p),
                           programs: node.inputs.map { program(for: $0, order: nil) })
         default:
+            // An integer result that is no op of its own (a strided view of indices made
+            // contiguous) is moved by the typed conversion loop, not the float programs.
+            if node.dtype != .float32 {
+                return Kernel(node: node, kind: .convert(from: node.dtype), programs: [program(for: node, order: nil, inlineRoot: true)])
+            }
             if let product = epilogues[ObjectIdentifier(node)], case .conv2d = product.op {
                 return convKernel(node, product: product, epilogue: program(for: node, order: nil, inlineRoot: true))
             }
@@ -321,6 +336,7 @@ extension Kernel {
         case let .gather(_, table): leaves.append(table)
         case let .conv2d(_, x, w, bias): leaves += [x, w] + (bias.map { [$0] } ?? [])
         case let .pool2d(input): leaves.append(input)
+        case let .take(_, _, table, indices): leaves += [table, indices]
         default: break
         }
         return leaves

@@ -1,3 +1,4 @@
+import LazyTensor
 /// Conversions between the stored float types and float32. Narrow types are widened exactly;
 /// float64 is rounded to nearest (the only lossy case, and only on access).
 public enum Widening {

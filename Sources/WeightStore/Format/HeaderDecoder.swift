@@ -1,3 +1,4 @@
+import LazyTensor
 /// Validates every byte of the preamble, header and footer of a mapped .wpk file and decodes
 /// the tensor table and metadata.
 ///

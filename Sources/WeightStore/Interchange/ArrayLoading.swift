@@ -25,21 +25,42 @@ extension InputTensor {
     }
 }
 
+extension InputTensor {
+    /// Reads the tensor into memory: int32 and int64 arrays as integer tensors (token ids,
+    /// indices), every float type as float32. Other types are refused.
+    public func load() throws -> Tensor {
+        guard dtype == .int32 || dtype == .int64 else { return try loadFloat32() }
+        let count = shape.reduce(1, *)
+        let size = dtype.byteSize
+        let storage = Storage(allocatingByteCount: count * size)
+        var written = 0
+        try source.produce { chunk in
+            guard written + chunk.count <= count * size else { throw InterchangeError("array '\(name)'", "holds more data than its shape") }
+            if let base = chunk.baseAddress { (storage.baseAddress + written).copyMemory(from: base, byteCount: chunk.count) }
+            written += chunk.count
+        }
+        guard written == count * size else { throw InterchangeError("array '\(name)'", "holds less data than its shape") }
+        Stats.recordCopy(bytes: count * size, reason: .userRequest)
+        return Tensor(storage: storage, shape: shape, dtype: dtype)
+    }
+}
+
 public enum ArrayFile {
-    /// The single array of a .npy file as float32.
+    /// The single array of a .npy file: float types as float32, int32 and int64 as integers.
     public static func readNpy(path: String) throws -> Tensor {
         let bundle = try Npy.read(path: path, name: "array", policy: .widen)
-        return try bundle.tensors[0].loadFloat32()
+        return try bundle.tensors[0].load()
     }
 
-    /// Writes a float32 tensor as a .npy file (version 1.0, C order), atomically.
+    /// Writes a tensor (float32, int32 or int64) as a .npy file (version 1.0, C order), atomically.
     public static func writeNpy(_ tensor: Tensor, to path: String) throws {
         let t = tensor.materialized()
         let out = try FileOutput(path: path)
         do {
-            try out.write(try Npy.header(dtype: .float32, shape: t.shape))
+            try out.write(try Npy.header(dtype: t.dtype, shape: t.shape))
             try withExtendedLifetime(t) {
-                try out.write(UnsafeRawBufferPointer(start: t.baseAddress, count: t.scalarCount * 4))
+                let start = t.storage.baseAddress + t.offset * t.dtype.byteSize
+                try out.write(UnsafeRawBufferPointer(start: start, count: t.scalarCount * t.dtype.byteSize))
             }
             try out.commit()
         } catch {

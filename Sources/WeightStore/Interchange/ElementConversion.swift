@@ -1,3 +1,4 @@
+import LazyTensor
 /// Builds the streaming source that turns an input array's bytes into a .wpk tensor's raw
 /// bytes: little-endian, C order, and float32 where a half type is widened. The input stays
 /// where it is (usually a mapped file) and is converted a chunk at a time.

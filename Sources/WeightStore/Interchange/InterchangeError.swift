@@ -1,3 +1,4 @@
+import LazyTensor
 /// A problem with an input or output file of another format (.npy, .npz, .safetensors, a model
 /// folder). Each names the file and what is wrong with it in one line.
 public struct InterchangeError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import LazyTensor
 /// NumPy's .npy format: a magic string, a version, a header that is a Python dict literal, then
 /// the array's bytes. Read: versions 1-3, C and Fortran order, either byte order. Written:
 /// version 1 (version 2 when the header needs it), C order, little-endian.

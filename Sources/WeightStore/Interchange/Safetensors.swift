@@ -1,3 +1,4 @@
+import LazyTensor
 import Foundation
 
 /// Hugging Face's .safetensors: an 8-byte little-endian header length, a JSON header, then the

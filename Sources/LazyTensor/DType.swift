@@ -1,8 +1,13 @@
-/// Element types a .wpk file can hold. The raw values are the on-disk codes (formats/wpk.md).
+/// Element types: of a tensor's storage, and of a .wpk file's records. The raw values are the
+/// on-disk codes (formats/wpk.md), so a stored tensor and the tensor viewing it name their
+/// elements the same way, and the narrower types the quantization work adds take the same slot.
 ///
-/// float32 is the zero-copy path. Other float types widen to float32 on access as a counted copy;
-/// integer and bool tensors are kept as stored (a real model folder has them, e.g. BERT's
-/// position_ids) and can be read as raw bytes and unpacked, but not viewed as float tensors.
+/// float32 is the compute type: every arithmetic kernel reads and writes it. int32 and int64
+/// tensors hold indices and ids (token ids, argmax and topK results, gather indices) exactly;
+/// an arithmetic op on one widens it to float32 first, in a kernel of its own, counted. Other
+/// float types in a store widen to float32 on access as a counted copy; the remaining integer
+/// and bool types are kept as stored (BERT's position_ids, say) and can be read as raw bytes
+/// and unpacked, but not viewed as tensors.
 public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case float32 = 1
     case float16 = 2
@@ -26,6 +31,9 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .float64, .int64, .uint64: 8
         }
     }
+
+    /// Whether a tensor can hold it directly (float32 for values, int32 and int64 for indices).
+    public var isTensorElement: Bool { self == .float32 || self == .int32 || self == .int64 }
 
     /// Whether `WeightStore.tensor(_:)` can return it as float32 (widening when needed).
     public var isFloatingPoint: Bool {
@@ -55,12 +63,4 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .bool: "bool"
         }
     }
-}
-
-/// How a tensor's bytes are stored.
-public enum Codec: UInt8, Sendable, CustomStringConvertible {
-    case none = 0
-    case zstd = 1
-
-    public var description: String { self == .none ? "none" : "zstd" }
 }
