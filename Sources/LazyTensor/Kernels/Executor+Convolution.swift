@@ -17,12 +17,12 @@ extension Executor {
         let g = p.groups, og = o / g
         let k = cg * kh * kw, positions = ho * wo
         let X = access(x), W = access(w)
+        let lowering = ConvolutionLowering(x: xs, w: ws, out: os, p, X: X, W: W)
         // Weights as [O, K] rows for the BLAS; packed once if their layout does not allow it.
         var wPacked: Storage?
         var wBase = W.base + W.offset
         var wLayout = BLAS.Layout(transposed: false, leadingDimension: Swift.max(1, k))
-        if let merged = W.isStrided ? Layout.reshapedStrides(shape: ws, strides: W.strides, to: [o, k]) : nil,
-           let l = BLAS.layout(rows: o, cols: k, rowStride: merged[0], colStride: merged[1]) {
+        if let l = lowering.weightLayout {
             wLayout = l
         } else {
             let block = Storage(allocatingByteCount: o * k * 4)
@@ -37,14 +37,8 @@ extension Executor {
             wPacked = block
             wBase = UnsafePointer(dst)
         }
-        let direct = kh == 1 && kw == 1 && p.stride == (1, 1) && p.padding == (0, 0) && X.isStrided
-            && X.strides[3] == 1 && X.strides[2] == wd && X.strides[1] >= positions
-        // Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
-        // split over the workers or to amortise the BLAS's packing, so chunks of images are
-        // lowered together, [K, images·positions], multiplied once, and reordered into NCHW.
-        let perImage = og * positions * k
-        if g == 1 && !direct && n > 1 && perImage < BLAS.splitThreshold {
-            let chunk = Swift.max(1, Swift.min(n, (2 << 20) / Swift.max(1, 4 * k * positions)))
+        let direct = lowering.direct
+        if let chunk = lowering.imagesPerGEMM {
             let cols = Storage(allocatingByteCount: k * chunk * positions * 4)
             let product = Storage(allocatingByteCount: o * chunk * positions * 4)
             withExtendedLifetime((wPacked, cols, product)) {
@@ -78,8 +72,7 @@ extension Executor {
             // Several images: one image at a time per worker, each product whole on one thread
             // (splitting one product's columns made both workers pack the patch matrix's rows
             // and ran at one core's speed on this machine at times). One image: split inside.
-            let perWorker = n >= Parallel.workers && Parallel.workers > 1
-            let workers = perWorker ? Parallel.workers : 1
+            let workers = lowering.patchBuffers, perWorker = workers > 1
             let colsPerWorker = direct ? 0 : k * positions
             let cols = direct ? nil : Storage(allocatingByteCount: workers * colsPerWorker * 4)
             let shared = Unchecked((X, wBase, cols?.baseAddress.assumingMemoryBound(to: Float.self), out))
@@ -131,6 +124,65 @@ extension Executor {
             results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: Tensor.contiguousStrides(for: os)),
                                                       [], shape: os)
             Executor.elementwise(epilogue, epilogue.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: os))
+        }
+    }
+
+    /// How a convolution is lowered onto GEMMs, decided from its shapes and its inputs' layouts:
+    /// the run follows it, and a plan's cost accounting reads the buffers and copies it implies.
+    struct ConvolutionLowering {
+        /// The weights as BLAS rows in place, or nil: packed once into [O, K] (a `.pack` copy).
+        let weightLayout: BLAS.Layout?
+        /// A 1x1, stride 1 convolution reads the image in place: no patch matrix.
+        let direct: Bool
+        /// Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
+        /// split over the workers or to amortise the BLAS's packing, so chunks of this many
+        /// images are lowered together, [K, images·positions], multiplied once and reordered
+        /// into NCHW. nil: one image (and group) per GEMM.
+        let imagesPerGEMM: Int?
+        /// Patch matrices allocated side by side, one per worker, when images are split over them.
+        let patchBuffers: Int
+        let k: Int, o: Int, n: Int, groups: Int, positions: Int
+
+        init(x xs: [Int], w ws: [Int], out os: [Int], _ p: Conv2DParameters, X: LeafAccess, W: LeafAccess) {
+            let (n, wd) = (xs[0], xs[3])
+            let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3])
+            let positions = os[2] * os[3], k = cg * kh * kw
+            (self.k, self.o, self.n, groups, self.positions) = (k, o, n, p.groups, positions)
+            if let merged = W.isStrided ? Layout.reshapedStrides(shape: ws, strides: W.strides, to: [o, k]) : nil {
+                weightLayout = BLAS.layout(rows: o, cols: k, rowStride: merged[0], colStride: merged[1])
+            } else {
+                weightLayout = nil
+            }
+            direct = kh == 1 && kw == 1 && p.stride == (1, 1) && p.padding == (0, 0) && X.isStrided
+                && X.strides[3] == 1 && X.strides[2] == wd && X.strides[1] >= positions
+            let perImage = o / p.groups * positions * k
+            imagesPerGEMM = p.groups == 1 && !direct && n > 1 && perImage < BLAS.splitThreshold
+                ? Swift.max(1, Swift.min(n, (2 << 20) / Swift.max(1, 4 * k * positions))) : nil
+            patchBuffers = n >= Parallel.workers && Parallel.workers > 1 ? Parallel.workers : 1
+        }
+
+        /// Bytes of every buffer the lowering allocates besides the output, in order.
+        var allocations: [Int] {
+            var sizes: [Int] = weightLayout == nil ? [o * k * 4] : []
+            if let chunk = imagesPerGEMM {
+                sizes += [k * chunk * positions * 4, o * chunk * positions * 4]
+            } else if !direct {
+                sizes.append(patchBuffers * k * positions * 4)
+            }
+            return sizes
+        }
+
+        /// Bytes it copies, by reason.
+        var copies: [CopyReason: Int] {
+            var c: [CopyReason: Int] = [:]
+            if weightLayout == nil { c[.pack] = o * k * 4 }
+            if imagesPerGEMM != nil {
+                c[.im2col] = k * n * positions * 4
+                c[.reorder] = o * n * positions * 4
+            } else if !direct {
+                c[.im2col] = n * groups * k * positions * 4
+            }
+            return c
         }
     }
 

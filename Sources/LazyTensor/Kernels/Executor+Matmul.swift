@@ -4,6 +4,33 @@ import CKernels
 extension Executor {
     // MARK: matmul
 
+    enum OperandPacking {
+        case inPlace(BLAS.Layout)
+        /// Packed into a contiguous block of this shape (broadcast batch axes kept at 1).
+        case packed([Int])
+    }
+
+    /// Whether an operand is read in place (its slices BLAS-ready or, with `forBLAS` false,
+    /// strided at all) or packed once, and to what shape. The plan's cost accounting asks the
+    /// same question with the layouts the plan will produce.
+    static func operandPacking(_ p: Program, _ leaves: [LeafAccess], forBLAS: Bool) -> OperandPacking {
+        let shape = p.space
+        let rows = shape[shape.count - 2], cols = shape[shape.count - 1]
+        if p.isPureLoad, case .load(let l) = p.instructions[0] {
+            let a = leaves[l]
+            if a.isStrided, let layout = forBLAS
+                ? BLAS.layout(rows: rows, cols: cols, rowStride: a.strides[shape.count - 2], colStride: a.strides[shape.count - 1])
+                : BLAS.Layout(transposed: false, leadingDimension: 0) {
+                return .inPlace(layout)
+            }
+        }
+        // Only the distinct batch slices are packed (broadcast batch axes stay broadcast).
+        var packedShape = shape
+        let a0 = p.isPureLoad ? leaves[0] : nil
+        for axis in 0..<(shape.count - 2) where a0?.isStrided == true && a0!.strides[axis] == 0 { packedShape[axis] = 1 }
+        return .packed(packedShape)
+    }
+
     /// An operand ready for the BLAS: its buffer and strides over [batch..., rows, cols].
     struct Operand {
         let storage: Storage
@@ -17,25 +44,20 @@ extension Executor {
     /// reason `.pack`; or, for a computed chain, its values).
     func operand(_ p: Program, forBLAS: Bool = true) -> Operand {
         let shape = p.space
-        let rows = shape[shape.count - 2], cols = shape[shape.count - 1]
-        if p.isPureLoad, case .load(let l) = p.instructions[0] {
-            let a = access(p.leaves[l])
-            if a.isStrided, let layout = forBLAS
-                ? BLAS.layout(rows: rows, cols: cols, rowStride: a.strides[shape.count - 2], colStride: a.strides[shape.count - 1])
-                : BLAS.Layout(transposed: false, leadingDimension: 0) {
-                return Operand(storage: buffer(of: p.leaves[l].node).0, base: a.base + a.offset, strides: a.strides, layout: layout)
-            }
+        let cols = shape[shape.count - 1]
+        let leaves = p.leaves.map(access)
+        let decision = Executor.operandPacking(p, leaves, forBLAS: forBLAS)
+        if case let .inPlace(layout) = decision, case .load(let l) = p.instructions[0] {
+            let a = leaves[l]
+            return Operand(storage: buffer(of: p.leaves[l].node).0, base: a.base + a.offset, strides: a.strides, layout: layout)
         }
-        // Pack: only the distinct batch slices (broadcast batch axes stay broadcast).
-        var packedShape = shape
-        let a0 = p.isPureLoad ? access(p.leaves[0]) : nil
-        for axis in 0..<(shape.count - 2) where a0?.isStrided == true && a0!.strides[axis] == 0 { packedShape[axis] = 1 }
+        guard case let .packed(packedShape) = decision else { preconditionFailure() }
         let count = packedShape.reduce(1, *)
         let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
         let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
         var program = p
         program.space = packedShape
-        Executor.elementwise(program, p.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: packedShape))
+        Executor.elementwise(program, leaves, into: out, strides: Tensor.contiguousStrides(for: packedShape))
         if p.isPureLoad { Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .pack) }
         var strides = Tensor.contiguousStrides(for: packedShape)
         for axis in 0..<(shape.count - 2) where packedShape[axis] == 1 { strides[axis] = 0 }

@@ -161,12 +161,10 @@ struct Executor {
     /// writes nothing: the result is that buffer. The planner cannot tell beforehand, because
     /// a reshape's strides depend on the layout its producer chose.
     private mutating func aliasIfContiguous(_ kernel: Kernel) -> Bool {
-        guard case .elementwise = kernel.kind, kernel.programs[0].isPureLoad,
-              case .load(let l) = kernel.programs[0].instructions[0] else { return false }
-        let leaf = kernel.programs[0].leaves[l]
+        guard let leaf = Executor.aliasSource(kernel) else { return false }
         let a = access(leaf)
         let node = kernel.node
-        guard a.isStrided, node.elementCount > 0, Layout.isRowMajor(shape: node.shape, strides: a.strides) else { return false }
+        guard Executor.aliases(kernel, a) else { return false }
         let storage = buffer(of: leaf.node).0
         results[ObjectIdentifier(node)] = Node(.buffer(storage, offset: a.offset, strides: a.strides), [], shape: node.shape, dtype: node.dtype)
         let id = ObjectIdentifier(leaf.node)
@@ -175,4 +173,16 @@ struct Executor {
         return true
     }
 
+
+    /// The one leaf a pure copy kernel reads, if it is one (the only kind that can alias).
+    static func aliasSource(_ kernel: Kernel) -> Program.Leaf? {
+        guard case .elementwise = kernel.kind, kernel.programs[0].isPureLoad,
+              case .load(let l) = kernel.programs[0].instructions[0] else { return nil }
+        return kernel.programs[0].leaves[l]
+    }
+
+    /// Whether that copy finds its source row-major already, and so writes nothing.
+    static func aliases(_ kernel: Kernel, _ source: LeafAccess) -> Bool {
+        source.isStrided && kernel.node.elementCount > 0 && Layout.isRowMajor(shape: kernel.node.shape, strides: source.strides)
+    }
 }

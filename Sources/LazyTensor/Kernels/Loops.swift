@@ -200,6 +200,13 @@ extension Executor {
         }
     }
 
+    /// Whether a row op's weight or bias is gathered into a contiguous vector first (a `.pack`
+    /// copy): when it is neither unit-stride nor a broadcast scalar.
+    static func rowParameterIsPacked(_ leaf: LeafAccess) -> Bool {
+        let s = leaf.strides.first ?? 0
+        return !(leaf.isStrided && (s == 0 || s == 1))
+    }
+
     /// Program space: the input with the row axis last; `strides` are the output's in that order.
     static func row(_ p: Program, _ leaves: [LeafAccess], op: RowOp, weight: LeafAccess?, bias: LeafAccess?,
                     into dest: UnsafeMutablePointer<Float>, strides: [Int]) {
@@ -210,10 +217,10 @@ extension Executor {
         // Parameters with an unusual stride are gathered once into a contiguous vector.
         func vector(_ leaf: LeafAccess?) -> (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) {
             guard let leaf else { return (nil, nil, 0) }
-            let s = leaf.strides.first ?? 0
-            if leaf.isStrided && (s == 0 || s == 1) { return (nil, leaf.base + leaf.offset, s) }
+            if !rowParameterIsPacked(leaf) { return (nil, leaf.base + leaf.offset, leaf.strides.first ?? 0) }
             let copy = UnsafeMutablePointer<Float>.allocate(capacity: length)
             for i in 0..<length { copy[i] = leaf.base[leaf.elementOffset(of: [i])] }
+            Stats.recordCopy(bytes: length * MemoryLayout<Float>.stride, reason: .pack)
             return (copy, UnsafePointer(copy), 1)
         }
         let (wOwned, w, sw) = vector(weight), (bOwned, b, sb) = vector(bias)
