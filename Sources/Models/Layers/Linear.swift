@@ -36,33 +36,3 @@ public struct Linear: Sendable {
         return bias.map { y + $0 } ?? y
     }
 }
-
-/// Layer normalisation over the last axis with learned scale and shift.
-public struct LayerNorm: Sendable {
-    public let weight: Tensor
-    public let bias: Tensor
-    public let eps: Float
-
-    public init(store: WeightStore, prefix: String, size: Int, eps: Float) throws {
-        weight = try store.weight(prefix + ".weight", shape: [size])
-        bias = try store.weight(prefix + ".bias", shape: [size])
-        self.eps = eps
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(axis: -1, eps: eps, weight: weight, bias: bias) }
-}
-
-/// A lookup table of rows (token or position embeddings).
-public struct Embedding: Sendable {
-    public let table: Tensor
-
-    public init(store: WeightStore, name: String, rows: Int? = nil, width: Int? = nil) throws {
-        let t = try store.weight(name)
-        guard t.rank == 2, rows.map({ t.shape[0] == $0 }) ?? true, width.map({ t.shape[1] == $0 }) ?? true else {
-            throw ModelError.wrongShape(name: name, expected: [rows ?? -1, width ?? -1], actual: t.shape)
-        }
-        table = t
-    }
-
-    public func callAsFunction(_ ids: [Int], shape: [Int]) -> Tensor { table.gatherRows(ids, indexShape: shape) }
-}
