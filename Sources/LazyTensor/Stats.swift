@@ -40,6 +40,10 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
     public var peakBytes = 0
     /// Graphs that had to be planned (not found in the plan cache).
     public var plans = 0
+    /// Kernels that computed again an intermediate an earlier evaluation had computed and
+    /// released (its result is kept from then on). Nonzero means a graph keeps reading results
+    /// it never asked for: materialize them together, or write them into a KVCache.
+    public var recomputed = 0
 
     public init() {}
 
@@ -48,6 +52,7 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
             .map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: ", ")
         return "kernels: \(kernels), allocated: \(bytesAllocated) B, copied: \(bytesCopied) B"
             + (reasons.isEmpty ? "" : " (\(reasons))") + ", peak: \(peakBytes) B, plans: \(plans)"
+            + (recomputed == 0 ? "" : ", recomputed: \(recomputed)")
     }
 
     @TaskLocal static var collector: Collector?
@@ -73,6 +78,11 @@ public struct Stats: Sendable, Equatable, CustomStringConvertible {
     static func recordPlan() {
         var c = collector
         while let current = c { current.state.withLock { $0.stats.plans += 1 }; c = current.parent }
+    }
+
+    static func recordRecompute() {
+        var c = collector
+        while let current = c { current.state.withLock { $0.stats.recomputed += 1 }; c = current.parent }
     }
 
     public static func recordKernel(_ count: Int = 1) {

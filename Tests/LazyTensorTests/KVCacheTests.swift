@@ -109,3 +109,33 @@ import Testing
         #expect(throws: TensorError.self) { try Tensor.withErrors { Tensor.zeros(shape: [3]).assign(Tensor.ones(shape: [4])) } }
     }
 }
+
+/// The trap the issue found: caches grown by concatenation, only the logits evaluated. Each
+/// step's graph reads the previous step's caches, which that step computed and released. The
+/// engine recomputes such a result once and keeps it: kernels per step stay flat instead of
+/// growing with the history, and the recomputation is counted and announced by explain().
+@Suite struct RecomputationTests {
+    @Test func aGrowingLazyCacheIsNotRecomputedEveryStep() {
+        let width = 16
+        let w = Tensor.randn(shape: [width, width], seed: 1)
+        var cache = matmul(Tensor.randn(shape: [1, 1, width], seed: 2), w)
+        var kernels: [Int] = [], recomputed: [Int] = []
+        var announced = false
+        for step in 0..<12 {
+            let x = Tensor.randn(shape: [1, 1, width], seed: UInt64(10 + step))
+            cache = Tensor.concatenate([cache, matmul(x, w)], axis: 1)
+            let q = x.reshaped([1, 1, 1, width]), kv = cache.reshaped([1, 1, step + 2, width])
+            let logits = scaledDotProductAttention(q, kv, kv).sum()
+            if logits.plan().recomputedKernels > 0 { announced = announced || logits.explain().contains("recomputes") }
+            let (_, stats) = Stats.measure { _ = logits.materialized() }
+            kernels.append(stats.kernels)
+            recomputed.append(stats.recomputed)
+        }
+        // Without keeping, step n recomputed every concatenation before it: kernels grew with n.
+        #expect(Set(kernels.dropFirst(2)).count == 1, "\(kernels)")
+        // Each step recomputes the two results of the step before it (its concatenation and its
+        // new row), once, and says so.
+        #expect(recomputed.first == 0 && recomputed.dropFirst(2).allSatisfy { $0 == 2 }, "\(recomputed)")
+        #expect(announced)
+    }
+}

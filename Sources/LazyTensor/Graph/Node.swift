@@ -79,6 +79,9 @@ final class Node: @unchecked Sendable {
     /// The evaluated result of a lazy node, kept so that asking twice computes once; guarded
     /// by the node's striped lock.
     private var cached: Node?
+    /// Whether a kernel has computed this node as an intermediate of some plan (whose buffer
+    /// was then released); guarded by the same lock.
+    private var computedBefore = false
 
     /// `dtype` is used by buffers and conversions; every other op derives its own. Integer
     /// inputs of an op that computes in float32 are widened by a conversion node, so no
@@ -146,6 +149,16 @@ final class Node: @unchecked Sendable {
     }
 
     func setResult(_ node: Node?) { StripedLocks.withLock(for: self) { cached = node } }
+
+    /// Records that a kernel computed this node; true when one had already done so before.
+    func markComputed() -> Bool {
+        StripedLocks.withLock(for: self) {
+            defer { computedBefore = true }
+            return computedBefore
+        }
+    }
+
+    var wasComputedBefore: Bool { StripedLocks.withLock(for: self) { computedBefore } }
 
     /// The buffer this node is or has been evaluated into.
     var realized: Node? { isBuffer ? self : result }

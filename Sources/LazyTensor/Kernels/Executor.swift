@@ -147,8 +147,18 @@ struct Executor {
     }
 
     /// Records a kernel's result and releases the inputs it was the last reader of.
+    ///
+    /// An intermediate is released once its readers in this plan have run. If a later graph
+    /// reads it again (a lazily grown cache whose only evaluated result is the logits, say),
+    /// it is computed again, and then kept in its node: recomputed at most once, and counted
+    /// (`Stats.recomputed`, and explain() says so beforehand), never silently every step.
     private mutating func finish(_ kernel: Kernel, result: Node) {
-        results[ObjectIdentifier(kernel.node)] = result
+        let id = ObjectIdentifier(kernel.node)
+        if !roots.contains(id), kernel.node.realized == nil, kernel.node.markComputed() {
+            kernel.node.setResult(result)
+            Stats.recordRecompute()
+        }
+        results[id] = result
         for leaf in kernel.allLeaves {
             let id = ObjectIdentifier(leaf.node)
             remaining[id, default: 1] -= 1

@@ -18,6 +18,8 @@ public struct ExecutionPlan: CustomStringConvertible, Sendable {
     public var bytesAllocated: Int { costs.reduce(0) { $0 + $1.allocated } }
     public var copiedByReason: [CopyReason: Int] { costs.reduce(into: [:]) { $0.merge($1.copied, uniquingKeysWith: +) } }
     public var bytesCopied: Int { costs.reduce(0) { $0 + $1.copied.values.reduce(0, +) } }
+    /// Kernels that will compute again what an earlier evaluation computed and released.
+    public var recomputedKernels: Int { zip(kernelList, costs).filter { $1.runs && $0.node.wasComputedBefore }.count }
 
     public var description: String {
         if kernelList.isEmpty { return "nothing to run: the tensor is already a contiguous buffer" }
@@ -42,6 +44,9 @@ public struct ExecutionPlan: CustomStringConvertible, Sendable {
             let type = k.node.dtype == .float32 ? "" : " \(k.node.dtype)"
             var notes: [String] = []
             if !cost.runs { notes.append("free: its source is already contiguous, so the result is a view of it") }
+            if cost.runs && k.node.wasComputedBefore {
+                notes.append("recomputes what an earlier evaluation computed and released; kept from now on")
+            }
             if cost.runs && cost.allocated != k.outputBytes { notes.append("\(cost.allocated) B allocated in all") }
             let copies = cost.copied.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) B \($0.key.rawValue)" }
             if !copies.isEmpty { notes.append("copies " + copies.joined(separator: ", ")) }
