@@ -198,3 +198,51 @@ import WeightStore
         #expect(Self.error(y.materialized(), Self.tensor(doc["output"])) < 2e-5)
     }
 }
+
+/// The same blocks built from a .wpk by prefix, PyTorch's and transformers' names.
+@Suite struct LayersFromStoreTests {
+    static func store(_ fixture: String, prefix: String, in folder: TemporaryFolder) throws -> WeightStore {
+        let path = folder.file("\(fixture).wpk")
+        let writer = try WeightStoreWriter(path: path)
+        for (name, t) in ModelBlockTests.weights(ModelBlockTests.load(fixture)).sorted(by: { $0.key < $1.key }) {
+            try writer.addTensor(name: prefix + name, dtype: .float32, shape: t.shape, source: .tensor(t))
+        }
+        try writer.finish()
+        return try WeightStore(path: path)
+    }
+
+    @Test func llamaBlockFromAStore() throws {
+        let folder = TemporaryFolder()
+        let doc = ModelBlockTests.load("llama-block")
+        let store = try Self.store("llama-block", prefix: "model.layers.0.", in: folder)
+        let p = "model.layers.0."
+        let rotary = try RotaryEmbedding(headDim: 8, maxPositions: 32)
+        let attention = try MultiHeadAttention(store: store, prefix: p + "self_attn", heads: 4, kvHeads: 2, rotary: rotary)
+        let norm1 = try RMSNorm(store: store, prefix: p + "input_layernorm", size: 32, eps: 1e-6)
+        let norm2 = try RMSNorm(store: store, prefix: p + "post_attention_layernorm", size: 32, eps: 1e-6)
+        let gate = try Linear(store: store, prefix: p + "mlp.gate_proj"), up = try Linear(store: store, prefix: p + "mlp.up_proj")
+        let down = try Linear(store: store, prefix: p + "mlp.down_proj")
+        let x = ModelBlockTests.tensor(doc["input"])
+        let h = x + attention(norm1(x))
+        let y = h + down(gate(norm2(h)).silu() * up(norm2(h)))
+        #expect(ModelBlockTests.error(y.materialized(), ModelBlockTests.tensor(doc["output"])) < 2e-5)
+        // The weights are views of the mapped file.
+        #expect(attention.query.weight.sharesStorage(with: down.weight))
+        // A head count that does not divide the projection is a clear error.
+        #expect(throws: ModelError.self) { try MultiHeadAttention(store: store, prefix: p + "self_attn", heads: 3) }
+    }
+
+    @Test func resnetBlockFromAStore() throws {
+        let folder = TemporaryFolder()
+        let doc = ModelBlockTests.load("resnet-basic-block")
+        let store = try Self.store("resnet-basic-block", prefix: "layer1.0.", in: folder)
+        let conv1 = try Conv2d(store: store, prefix: "layer1.0.conv1", padding: (1, 1))
+        let conv2 = try Conv2d(store: store, prefix: "layer1.0.conv2", padding: (1, 1))
+        let bn1 = try BatchNorm2d(store: store, prefix: "layer1.0.bn1", channels: 8)
+        let bn2 = try BatchNorm2d(store: store, prefix: "layer1.0.bn2", channels: 8)
+        let x = ModelBlockTests.tensor(doc["input"])
+        let y = (bn2(conv2(bn1(conv1(x)).relu())) + x).relu()
+        #expect(ModelBlockTests.error(y.materialized(), ModelBlockTests.tensor(doc["output"])) < 1e-5)
+        #expect(throws: ModelError.self) { try BatchNorm2d(store: store, prefix: "layer1.0.bn1", channels: 9) }
+    }
+}

@@ -46,16 +46,19 @@ public struct MultiHeadAttention: Sendable {
 
     /// x [B, T, width] -> [B, T, width]. With a cache, the new keys and values are written into
     /// it and the queries attend to everything cached (positions continue from its length).
-    public func callAsFunction(_ x: Tensor, cache: KVCache? = nil, mask: Tensor? = nil) -> Tensor {
+    /// `rotation`: the rotary angles of x's positions, when the caller shares one lookup
+    /// between layers (otherwise each call looks them up).
+    public func callAsFunction(_ x: Tensor, cache: KVCache? = nil, mask: Tensor? = nil,
+                               rotation: RotaryEmbedding.Rotation? = nil) -> Tensor {
         let (b, t) = (x.shape[0], x.shape[1])
         func split(_ y: Tensor, _ h: Int) -> Tensor { y.reshaped([b, t, h, headDim]).permuted([0, 2, 1, 3]) }
         var q = split(query(x), heads), k = split(key(x), kvHeads)
         let v = split(value(x), kvHeads)
         let start = cache?.length ?? 0
         if let rotary {
-            let positions = Tensor(shape: [t], integers: Array(start..<(start + t)))
-            q = rotary(q, positions: positions)
-            k = rotary(k, positions: positions)
+            let r = rotation ?? rotary.rotation(start: start, count: t)
+            q = rotary(q, r)
+            k = rotary(k, r)
         }
         var keys = k, values = v
         if let cache { (keys, values) = cache.append(keys: k, values: v) }

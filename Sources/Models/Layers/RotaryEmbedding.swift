@@ -36,18 +36,31 @@ public struct RotaryEmbedding: Sendable {
         sin = Tensor(shape: [maxPositions, half], scalars: s)
     }
 
-    /// Rotates x [B, heads, T, headDim] at `positions` (int64 [T]).
-    public func callAsFunction(_ x: Tensor, positions: Tensor) -> Tensor {
-        let half = headDim / 2
-        let t = positions.scalarCount
-        let c = cos.take(positions, axis: 0).reshaped([1, 1, t, half]), s = sin.take(positions, axis: 0).reshaped([1, 1, t, half])
-        let x1 = x[.ellipsis, ..<half], x2 = x[.ellipsis, half...]
-        return Tensor.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis: -1)
+    /// The cosines and sines of some positions, [1, 1, T, headDim / 2] each: looked up once
+    /// and shared by every layer (and by q and k) of a forward pass.
+    public struct Rotation: Sendable {
+        public let cos: Tensor
+        public let sin: Tensor
     }
 
-    /// Rotates x [B, heads, T, headDim] at positions start ..< start + T.
-    public func callAsFunction(_ x: Tensor, start: Int) -> Tensor {
-        let t = x.shape[2]
-        return self(x, positions: Tensor(shape: [t], integers: Array(start..<(start + t))))
+    /// The rotation at `positions` (int32 / int64 [T]).
+    public func rotation(positions: Tensor) -> Rotation {
+        let (t, half) = (positions.scalarCount, headDim / 2)
+        return Rotation(cos: cos.take(positions, axis: 0).reshaped([1, 1, t, half]), sin: sin.take(positions, axis: 0).reshaped([1, 1, t, half]))
     }
+
+    /// The rotation at positions start ..< start + count.
+    public func rotation(start: Int, count: Int) -> Rotation {
+        rotation(positions: Tensor(shape: [count], integers: Array(start..<(start + count))))
+    }
+
+    /// Rotates x [B, heads, T, headDim]: one kernel (the two halves computed and joined).
+    public func callAsFunction(_ x: Tensor, _ r: Rotation) -> Tensor {
+        let half = headDim / 2
+        let x1 = x[.ellipsis, ..<half], x2 = x[.ellipsis, half...]
+        return Tensor.concatenate([x1 * r.cos - x2 * r.sin, x2 * r.cos + x1 * r.sin], axis: -1)
+    }
+
+    /// Rotates x [B, heads, T, headDim] at `positions` (int64 [T]).
+    public func callAsFunction(_ x: Tensor, positions: Tensor) -> Tensor { self(x, rotation(positions: positions)) }
 }
