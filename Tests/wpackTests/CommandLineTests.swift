@@ -220,6 +220,23 @@ import Testing
         // Per-row predictions without --output.
         let plain = try CommandLineTests.wpack("run", model, "--input", Self.fixtures + "/test_images.npy")
         #expect(plain.stdout.split(separator: "\n").count == 397)
+        // Integers (labels given as the input, by mistake) are refused, not converted.
+        let wrong = try CommandLineTests.wpack("run", model, "--input", Self.fixtures + "/test_labels.npy")
+        #expect(wrong.status == 1 && wrong.stderr.contains("not floating-point data"), "\(wrong.stderr)")
+    }
+
+    /// `wpack bench decode`: both decode loops give the same tokens; the cached one plans once.
+    @Test func benchDecode() throws {
+        let r = try CommandLineTests.wpack("bench", "decode", "--steps", "6", "--width", "32", "--layers", "2", "--heads", "4",
+                                           "--kv-heads", "2", "--vocab", "50", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let cached = try #require(doc["kv_cache"] as? [[String: Any]]), grown = try #require(doc["concatenate"] as? [[String: Any]])
+        #expect(cached.count == 6 && grown.count == 6)
+        #expect(cached.dropFirst().allSatisfy { $0["plans"] as? Int == 0 })
+        #expect(Set(cached.map { $0["kernels"] as? Int ?? -1 }).count == 1)
+        #expect(Set(cached.map { $0["bytes_copied"] as? Int ?? -1 }).count == 1)
+        #expect(try CommandLineTests.wpack("bench", "decode", "--heads", "3").status == 2)
     }
 
     /// The bench subcommands compare.py drives: their JSON carries what it reads.

@@ -21,6 +21,9 @@ struct BenchRun: ParsableCommand {
         let store = try WeightStore(path: model)
         let net = try SequentialModel(store: store)
         let x = try ArrayFile.readNpy(path: input)
+        guard x.dtype == .float32 else {
+            throw CommandFailure("'\(input)' holds \(x.dtype), not floating-point data (the model takes float32)")
+        }
         _ = try net(x).materialized()  // warm up: page in the weights, fill the block pool
         var stats = Stats()
         var failure: Error?

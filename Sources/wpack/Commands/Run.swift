@@ -28,6 +28,10 @@ struct Run: ParsableCommand {
         let store = try WeightStore(path: model)
         let net = try SequentialModel(store: store)
         let x = try ArrayFile.readNpy(path: input)
+        // A model's input is values, not ids: integers are refused rather than converted.
+        guard x.dtype == .float32 else {
+            throw CommandFailure("'\(input)' holds \(x.dtype), not floating-point data (the model takes float32)")
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         let (y, measured) = try Stats.measure { try net(x).materialized() }
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
