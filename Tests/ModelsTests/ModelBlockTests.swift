@@ -133,13 +133,16 @@ import WeightStore
 
     // MARK: ResNet
 
+    /// PyTorch's BatchNorm2d parameters under `prefix`.
+    static func batchNorm(_ w: [String: Tensor], _ p: String) -> BatchNorm2d {
+        BatchNorm2d(runningMean: w[p + ".running_mean"]!, runningVariance: w[p + ".running_var"]!, weight: w[p + ".weight"],
+                    bias: w[p + ".bias"])
+    }
+
     @Test func resnetBasicBlockWithBatchNorm() throws {
         let doc = Self.load("resnet-basic-block")
         let w = Self.weights(doc)
-        func bn(_ p: String) -> BatchNorm2d {
-            BatchNorm2d(runningMean: w[p + ".running_mean"]!, runningVariance: w[p + ".running_var"]!, weight: w[p + ".weight"],
-                        bias: w[p + ".bias"])
-        }
+        func bn(_ p: String) -> BatchNorm2d { Self.batchNorm(w, p) }
         let conv1 = Conv2d(weight: w["conv1.weight"]!, padding: (1, 1)), conv2 = Conv2d(weight: w["conv2.weight"]!, padding: (1, 1))
         let x = Self.tensor(doc["input"]), expected = Self.tensor(doc["output"])
         // Unfolded: each norm runs as its convolution's epilogue, the residual and ReLU too.
@@ -157,10 +160,7 @@ import WeightStore
     @Test func mobilenetDepthwiseBlockWithHardswish() throws {
         let doc = Self.load("mobilenet-block")
         let w = Self.weights(doc)
-        func bn(_ p: String) -> BatchNorm2d {
-            BatchNorm2d(runningMean: w[p + ".running_mean"]!, runningVariance: w[p + ".running_var"]!, weight: w[p + ".weight"],
-                        bias: w[p + ".bias"])
-        }
+        func bn(_ p: String) -> BatchNorm2d { Self.batchNorm(w, p) }
         let expand = Conv2d(weight: w["expand.weight"]!)
         let depthwise = Conv2d(weight: w["depthwise.weight"]!, padding: (1, 1), groups: w["depthwise.weight"]!.shape[0])
         let project = Conv2d(weight: w["project.weight"]!)

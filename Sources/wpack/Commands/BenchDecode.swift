@@ -27,6 +27,8 @@ struct BenchDecode: ParsableCommand {
     var kvHeads = 2
     @Option(help: "Vocabulary size.")
     var vocab = 2048
+    @Option(help: "Which loops to run: both, kv-cache or concatenate (one alone, for WPACK_PROFILE).")
+    var mode = "both"
     @Flag(help: "Print every step (default: steps 1, 2, 4, 8, ... and the last).")
     var all = false
     @Flag(help: "Print JSON.")
@@ -39,6 +41,7 @@ struct BenchDecode: ParsableCommand {
         guard heads % kvHeads == 0, width % heads == 0, (width / heads) % 2 == 0 else {
             throw ValidationError("--heads must divide --width into even head widths, and --kv-heads must divide --heads")
         }
+        guard ["both", "kv-cache", "concatenate"].contains(mode) else { throw ValidationError("--mode is both, kv-cache or concatenate") }
     }
 
     struct Step {
@@ -55,7 +58,8 @@ struct BenchDecode: ParsableCommand {
         let promptIDs = (0..<prompt).map { ($0 * 7 + 3) % vocab }
         var results: [String: [Step]] = [:]
         var tokens: [String: [Int]] = [:]
-        for mode in ["kv_cache", "concatenate"] {
+        let modes = mode == "both" ? ["kv_cache", "concatenate"] : [mode == "kv-cache" ? "kv_cache" : "concatenate"]
+        for mode in modes {
             Tensor.releaseCaches()
             var run = model.start(cached: mode == "kv_cache", capacity: prompt + steps + 1)
             var next = model.logits(promptIDs, &run).argmax(axis: -1).integers[0]
@@ -71,29 +75,31 @@ struct BenchDecode: ParsableCommand {
             results[mode] = rows
             tokens[mode] = generated
         }
-        guard tokens["kv_cache"] == tokens["concatenate"] else {
-            throw ValidationError("the two decode loops generated different tokens")
+        if modes.count == 2, tokens["kv_cache"] != tokens["concatenate"] {
+            throw CommandFailure("the two decode loops generated different tokens")
         }
         if json {
-            let doc: [String: Any] = ["kv_cache": results["kv_cache"]!.map(\.row), "concatenate": results["concatenate"]!.map(\.row),
-                                      "tokens": tokens["kv_cache"]!, "width": width, "layers": layers, "heads": heads, "kv_heads": kvHeads]
+            var doc: [String: Any] = ["tokens": tokens[modes[0]]!, "width": width, "layers": layers, "heads": heads, "kv_heads": kvHeads]
+            for m in modes { doc[m] = results[m]!.map(\.row) }
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
             return
         }
         print("decoder: width \(width), \(layers) layers, \(heads) heads over \(kvHeads) kv heads, vocab \(vocab); "
               + "prompt \(prompt) tokens, then \(steps) steps (same tokens both ways)")
-        print("step | KVCache: ms  kernels   copied  plans | concatenate: ms  kernels   copied  plans  recomputed")
+        print("step" + modes.map { " | \($0): ms  kernels    copied  plans  recomputed" }.joined())
         var shown = Set<Int>([1, steps])
         var p = 1
         while p <= steps { shown.insert(p); p *= 2 }
         for i in 0..<steps where all || shown.contains(i + 1) {
-            let (a, b) = (results["kv_cache"]![i], results["concatenate"]![i])
-            print(String(format: "%4d | %10.3f %8d %8@ %6d | %15.3f %8d %8@ %6d %11d", i + 1, a.milliseconds, a.stats.kernels,
-                         Terminal.formatBytes(a.stats.bytesCopied), a.stats.plans, b.milliseconds, b.stats.kernels,
-                         Terminal.formatBytes(b.stats.bytesCopied), b.stats.plans, b.stats.recomputed))
+            let cells = modes.map { m -> String in
+                let s = results[m]![i]
+                return String(format: " | %*.3f %8d %9@ %6d %11d", m.count + 4, s.milliseconds, s.stats.kernels,
+                              Terminal.formatBytes(s.stats.bytesCopied), s.stats.plans, s.stats.recomputed)
+            }
+            print(String(format: "%4d", i + 1) + cells.joined())
         }
-        for mode in ["kv_cache", "concatenate"] {
+        for mode in modes {
             let rows = results[mode]!
             let total = rows.reduce(0) { $0 + $1.milliseconds }
             print("\(mode): \(String(format: "%.1f", total)) ms for \(steps) steps, \(rows.reduce(0) { $0 + $1.stats.plans }) plans, "
