@@ -17,27 +17,9 @@ WK_AVX2 __m256 _ZGVdN8v_tanhf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_erff(__m256);
 WK_AVX2 __m256 _ZGVdN8v_sinf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_cosf(__m256);
-static int avx2_state = -1;
-// Per thread: a test forcing the baseline kernels affects its own evaluation only (the pool
-// hands the caller's choice to its helpers with each job), never a test running beside it.
-static _Thread_local int forced_baseline = 0;
-void wk_force_baseline(int on) { forced_baseline = on; }
-int wk_forced_baseline(void) { return forced_baseline; }
-int wk_uses_avx2(void) {
-    if (forced_baseline) return 0;
-    int state = __atomic_load_n(&avx2_state, __ATOMIC_RELAXED);
-    if (state < 0) {
-        __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        __atomic_store_n(&avx2_state, state, __ATOMIC_RELAXED);
-    }
-    return state;
-}
-#else
-int wk_uses_avx2(void) { return 0; }
-void wk_force_baseline(int on) { (void)on; }
-int wk_forced_baseline(void) { return 1; }
 #endif
+// Which version runs is decided per call by wk_uses_avx2() (cpu.c: detection, WPACK_ISA, the
+// thread's forced level).
 
 #define SQRT1_2 0.70710678118654752440f
 #define GELU_C 0.79788456080286535588f  /* sqrt(2/pi) */

@@ -28,7 +28,7 @@ typedef struct {
     wk_task_fn fn;
     void *ctx;
     long index;
-    int baseline;   // the submitting thread's kernel choice, for the job's duration
+    int level;      // the submitting thread's forced kernel level (-1: none), for the job's duration
     int sleeping;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -67,9 +67,9 @@ static void *helper_main(void *arg) {
             pthread_mutex_unlock(&b->mu);
         }
         seen = __atomic_load_n(&b->posted, __ATOMIC_ACQUIRE);
-        wk_force_baseline(b->baseline);
+        wk_force_level(b->level);
         b->fn(b->ctx, b->index);
-        wk_force_baseline(0);
+        wk_force_level(-1);
         __atomic_store_n(&b->done, seen, __ATOMIC_RELEASE);
     }
     return NULL;
@@ -114,7 +114,7 @@ void wk_pool_run(long count, wk_task_fn fn, void *ctx) {
         b->fn = fn;
         b->ctx = ctx;
         b->index = h + 1;
-        b->baseline = wk_forced_baseline();
+        b->level = wk_forced_level();
         long seq = __atomic_load_n(&b->done, __ATOMIC_ACQUIRE) + 1;
         __atomic_store_n(&b->posted, seq, __ATOMIC_RELEASE);
         pthread_mutex_lock(&b->mu);

@@ -9,7 +9,7 @@ struct WPackCommand: ParsableCommand {
         commandName: "wpack",
         abstract: "Pack, inspect and check .wpk weight stores; run the models they hold.",
         discussion: "Exit codes: 0 success, 1 bad input or failed check, 2 usage.",
-        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Rerank.self, Run.self, Bench.self])
+        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Rerank.self, Run.self, Bench.self, Info.self])
 
     /// Exit codes are part of the interface: 1 for bad input, 2 for usage (ArgumentParser's own
     /// default for usage errors is 64, so errors are mapped here rather than left to it).
@@ -18,6 +18,8 @@ struct WPackCommand: ParsableCommand {
         // under it ends it with one line naming the file, not a crash.
         wpack_default_sigpipe()
         MappedFile.installFaultGuard()
+        // The library ignores a WPACK_ISA it does not know; the tool refuses it.
+        if let problem = CPU.environmentProblem() { fail(problem) }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -200,6 +200,30 @@ import Testing
     }
 }
 
+/// `wpack info`, and WPACK_ISA as the tool reads it.
+@Suite struct InfoCommandTests {
+    @Test func infoNamesTheCPUAndTheKernelsInUse() throws {
+        let r = try CommandLineTests.wpack("info", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(doc["level"] as? String == doc["detected_level"] as? String)
+        #expect((doc["kernels"] as? [[String: Any]])?.isEmpty == false)
+        #expect((doc["blas"] as? String)?.contains("OpenBLAS") == true)
+        let text = try CommandLineTests.wpack("info").stdout
+        #expect(text.contains("kernel level:") && text.contains("features:"))
+    }
+
+    @Test func wpackIsaCapsTheLevelAndAnUnknownOneIsRefused() throws {
+        let capped = try CommandLineTests.wpack(["info", "--json"], environment: ["WPACK_ISA": "baseline"])
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(capped.stdout.utf8)) as? [String: Any])
+        #expect(doc["level"] as? String == "baseline")
+        #expect((doc["kernels"] as? [[String: Any]])?.allSatisfy { $0["in_use"] as? String == "baseline" } == true)
+        let bad = try CommandLineTests.wpack(["info"], environment: ["WPACK_ISA": "sse4"])
+        #expect(bad.status == 1 && bad.stderr == "wpack: error: WPACK_ISA=sse4 is not a kernel level: use baseline, avx2 or avx512\n",
+                "\(bad.stderr)")
+    }
+}
+
 /// `wpack run` and `wpack embed` as a user runs them.
 @Suite struct ModelCommandTests {
     static let fixtures = CommandLineTests.repository.appendingPathComponent("Tests/Fixtures/digits-cnn").path

@@ -21,13 +21,37 @@ typedef enum {
 
 typedef enum { WK_SUM, WK_RMAX, WK_RMIN } wk_reduce_op;
 
+// ---------------------------------------------------------------- CPU and kernel levels (cpu.c)
+
+/// Features, as detected by cpuid and confirmed enabled by the OS (xgetbv).
+enum {
+    WK_CPU_AVX2 = 1 << 0, WK_CPU_FMA = 1 << 1, WK_CPU_F16C = 1 << 2,
+    WK_CPU_AVX512F = 1 << 3, WK_CPU_AVX512BW = 1 << 4, WK_CPU_AVX512DQ = 1 << 5, WK_CPU_AVX512VL = 1 << 6,
+    WK_CPU_AVX512VNNI = 1 << 7, WK_CPU_AVXVNNI = 1 << 8, WK_CPU_AVX512BF16 = 1 << 9
+};
+/// Kernel levels, each a superset of the one before.
+enum { WK_ISA_BASELINE = 0, WK_ISA_AVX2 = 1, WK_ISA_AVX512 = 2 };
+
+unsigned wk_cpu_features(void);
+/// The CPU's brand string (cpuid 0x80000002-4), trimmed; empty when it has none.
+void wk_cpu_model(char *out, long size);
+/// The highest level the CPU and OS support (AVX-512 means F, BW, DQ and VL).
+int wk_detected_level(void);
+/// WPACK_ISA as a level: -1 when unset, -2 when not one of baseline, avx2, avx512.
+int wk_isa_cap(void);
+/// A level's name as WPACK_ISA spells it: the level, -1 for NULL, -2 when unknown.
+int wk_parse_isa(const char *name);
+/// The level in use on this thread: detected, capped by WPACK_ISA and by wk_force_level.
+int wk_isa_level(void);
+/// Caps the calling thread's level (and its pool jobs'); -1 removes the cap. Tests run
+/// every level the machine has through it.
+void wk_force_level(int level);
+int wk_forced_level(void);
 /// 1 when the AVX2+FMA versions are in use.
 int wk_uses_avx2(void);
-/// 1 forces the baseline versions even on an AVX2 machine, 0 restores detection. The choice
-/// belongs to the calling thread and to the pool jobs it submits (tests of the baseline path
-/// use it; both versions give results within the stated tolerances).
+/// wk_force_level(baseline) or (-1): the older spelling, kept for the tests that use it.
 void wk_force_baseline(int on);
-/// The calling thread's choice.
+/// Whether the calling thread is forced to the baseline.
 int wk_forced_baseline(void);
 
 /// out[i] = a[i*sa] op b[i*sb]; sa and sb are 0 (broadcast a scalar) or 1.

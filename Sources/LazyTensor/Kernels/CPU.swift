@@ -1,0 +1,113 @@
+import CBLAS
+import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The CPU wpack runs on, and which variant of each kernel family it uses there.
+///
+/// Features are detected once (cpuid, with the OS's consent through xgetbv). Each kernel family
+/// has versions for some levels; a call runs the highest one at or below the level in use:
+/// the detected level, capped by `WPACK_ISA=baseline|avx2|avx512` and, on one thread, by
+/// `CPU.withLevel` (tests run every level the machine has through it).
+public enum CPU {
+    public enum Level: Int, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+        case baseline, avx2, avx512
+
+        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+
+        /// As WPACK_ISA spells it.
+        public var description: String {
+            switch self {
+            case .baseline: "baseline"
+            case .avx2: "avx2"
+            case .avx512: "avx512"
+            }
+        }
+    }
+
+    /// The CPU's brand string ("AMD EPYC ...").
+    public static var model: String {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        buffer.withUnsafeMutableBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 64) { wk_cpu_model($0, 64) }
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// The features wpack looks for that this CPU has (and the OS enables), by their usual names.
+    public static var features: [String] {
+        let f = Int(wk_cpu_features())
+        let names: [(bit: Int, name: String)] = [
+            (Int(WK_CPU_AVX2), "avx2"), (Int(WK_CPU_FMA), "fma"), (Int(WK_CPU_F16C), "f16c"),
+            (Int(WK_CPU_AVX512F), "avx512f"), (Int(WK_CPU_AVX512BW), "avx512bw"), (Int(WK_CPU_AVX512DQ), "avx512dq"),
+            (Int(WK_CPU_AVX512VL), "avx512vl"), (Int(WK_CPU_AVX512VNNI), "avx512_vnni"), (Int(WK_CPU_AVXVNNI), "avx_vnni"),
+            (Int(WK_CPU_AVX512BF16), "avx512_bf16"),
+        ]
+        return names.filter { f & $0.bit != 0 }.map(\.name)
+    }
+
+    /// The highest level this CPU supports.
+    public static var detectedLevel: Level { Level(rawValue: Int(wk_detected_level())) ?? .baseline }
+
+    /// WPACK_ISA's value when it names a level.
+    public static var requestedLevel: Level? { Level(rawValue: Int(wk_isa_cap())) }
+
+    /// The level the calling thread runs at.
+    public static var level: Level { Level(rawValue: Int(wk_isa_level())) ?? .baseline }
+
+    /// An unknown WPACK_ISA: the library ignores it (it cannot print), so the tool refuses it
+    /// with this message before doing any work.
+    public static func environmentProblem() -> String? {
+        guard wk_isa_cap() == -2, let value = getenv("WPACK_ISA") else { return nil }
+        return "WPACK_ISA=\(String(cString: value)) is not a kernel level: use baseline, avx2 or avx512"
+    }
+
+    /// Runs `body` with this thread's kernels (and the pool jobs it submits) capped at `level`.
+    public static func withLevel<T>(_ level: Level, _ body: () throws -> T) rethrows -> T {
+        let previous = wk_forced_level()
+        wk_force_level(Int32(level.rawValue))
+        defer { wk_force_level(previous) }
+        return try body()
+    }
+
+    /// The levels this machine can run: every level up to the detected one.
+    public static var availableLevels: [Level] { Level.allCases.filter { $0 <= detectedLevel } }
+
+    /// A kernel family, the levels it has versions for, and the one in use on this thread.
+    public struct KernelFamily: Sendable {
+        public let name: String
+        public let levels: [Level]
+        public var inUse: Level { levels.last { $0 <= CPU.level } ?? .baseline }
+    }
+
+    /// wpack's own kernel families and their versions.
+    public static let kernelFamilies: [KernelFamily] = [
+        KernelFamily(name: "block primitives (elementwise, reductions, select)", levels: [.baseline, .avx2]),
+        KernelFamily(name: "rows (softmax, layer norm, RMS norm)", levels: [.baseline, .avx2]),
+        KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2]),
+        KernelFamily(name: "short-sequence attention (up to 64 queries and keys)", levels: [.baseline, .avx2]),
+        KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),
+    ]
+
+    /// The engine's workers: one per core, or WPACK_THREADS.
+    public static var workers: Int { Parallel.workers }
+
+    /// The system BLAS behind the larger products: its build and the core it chose (which
+    /// OPENBLAS_CORETYPE overrides).
+    public static var blas: String {
+        let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+        let override = getenv("OPENBLAS_CORETYPE").map { ", OPENBLAS_CORETYPE=" + String(cString: $0) } ?? ""
+        return "\(config.trimmingSpaces), core \(core)\(override)"
+    }
+}
+
+private extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
