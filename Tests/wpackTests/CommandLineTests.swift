@@ -213,6 +213,16 @@ import Testing
         #expect(text.contains("kernel level:") && text.contains("features:"))
     }
 
+    /// `bench peak`: a positive FMA peak at the level in use, and the GEMM rows it timed.
+    @Test func benchPeakReportsThePeakAndTheGEMMs() throws {
+        let r = try CommandLineTests.wpack("bench", "peak", "--rows", "64", "--repeats", "1", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((doc["fma_peak_gflops_one_core"] as? Double ?? 0) > 0 && (doc["fma_peak_gflops"] as? Double ?? 0) > 0)
+        #expect((doc["gemm"] as? [[String: Any]])?.count == 6)
+        #expect((doc["gemm_fraction_of_peak"] as? Double ?? 0) > 0)
+    }
+
     @Test func wpackIsaCapsTheLevelAndAnUnknownOneIsRefused() throws {
         let capped = try CommandLineTests.wpack(["info", "--json"], environment: ["WPACK_ISA": "baseline"])
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(capped.stdout.utf8)) as? [String: Any])

@@ -33,6 +33,74 @@ def run_json(cmd, **kw):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+# NumPy's BLAS as a peer sees it: which library and core it chose, and its SGEMM speed.
+NUMPY_BLAS_PROBE = r"""
+import json, time
+import numpy as np
+out = {}
+try:
+    from threadpoolctl import threadpool_info
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if blas:
+        out.update({k: blas[0].get(k) for k in ("internal_api", "version", "architecture", "num_threads")})
+except ImportError:
+    out["architecture"] = "unknown (threadpoolctl absent)"
+a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+a @ a
+best = min((lambda t: (a @ a, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(5))
+out["sgemm_2048_gflops"] = 2 * 2048 ** 3 / best / 1e9
+print(json.dumps(out))
+"""
+
+
+def machine(wpack, have):
+    """The header's facts: the CPU and wpack's kernels (wpack info), the FMA peak and the
+    engine's GEMM throughput against it (wpack bench peak), and NumPy's BLAS with the
+    environment's OPENBLAS_CORETYPE and without it."""
+    facts = {}
+    try:
+        facts["info"] = run_json([wpack, "info", "--json"])
+        facts["peak"] = run_json([wpack, "bench", "peak", "--json", "--repeats", "5"])
+    except RuntimeError as e:
+        facts["error"] = str(e)
+    if have.get("numpy"):
+        plain = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        runs = [("environment", dict(os.environ))]
+        if "OPENBLAS_CORETYPE" in os.environ:
+            runs.append(("without OPENBLAS_CORETYPE", plain))
+        facts["numpy"] = {}
+        for label, env in runs:
+            try:
+                facts["numpy"][label] = run_json([PY, "-c", NUMPY_BLAS_PROBE], env=env)
+            except RuntimeError as e:
+                facts["numpy"][label] = {"error": str(e)}
+    return facts
+
+
+def machine_lines(facts):
+    lines = []
+    info, peak = facts.get("info"), facts.get("peak")
+    if info:
+        lines.append(f"CPU: {info['cpu']}; features: {' '.join(info['features']) or 'none'}; wpack kernel level {info['level']} "
+                     f"(detected {info['detected_level']}, WPACK_ISA {info['wpack_isa'] or 'unset'}); "
+                     + "; ".join(f"{k['name']}: {k['in_use']}" for k in info["kernels"]) + f"; BLAS: {info['blas']}")
+    if peak:
+        lines.append(f"FMA peak, measured: {peak['fma_peak_gflops_one_core']:.1f} GFLOP/s on one core, {peak['fma_peak_gflops']:.1f} on "
+                     f"{peak['workers']} workers; MiniLM 32 x 128's GEMMs in wpack: {peak['gemm_gflops']:.1f} GFLOP/s = "
+                     f"{100 * peak['gemm_fraction_of_peak']:.0f}% of it")
+    for label, n in facts.get("numpy", {}).items():
+        if "error" in n:
+            lines.append(f"NumPy ({label}): {n['error']}")
+        else:
+            lines.append(f"NumPy's BLAS ({label}): {n.get('internal_api', '?')} {n.get('version', '')}, core {n.get('architecture', '?')}, "
+                         f"SGEMM 2048: {n['sgemm_2048_gflops']:.1f} GFLOP/s")
+    if "OPENBLAS_CORETYPE" in os.environ:
+        lines.append(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} in the environment (wpack's OpenBLAS reads it too)")
+    if "error" in facts:
+        lines.append(f"machine facts: {facts['error']}")
+    return lines
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
@@ -349,7 +417,9 @@ def fmt(value, unit):
 def report(res, memory, shared, goals, meta):
     lines = [f"# wpack vs peers, {meta['date']}", "",
              f"{meta['machine']}; {meta['rounds']} rounds, each peer in its own process, order rotating per round; "
-             "medians of the round medians. Ratio = wpack time / peer time: below 1, wpack is faster.", "",
+             "medians of the round medians. Ratio = wpack time / peer time: below 1, wpack is faster.", ""]
+    lines += [f"- {line}" for line in machine_lines(meta.get("facts", {}))]
+    lines += ["",
              "| workload | peer | median | wpack / peer |", "|---|---|---|---|"]
     workloads = []
     for w, _ in res.order:
@@ -469,6 +539,9 @@ def main():
     for m, why in absent.items():
         print(f"absent: {m} ({why})", file=sys.stderr)
     os.environ["WPACK_BENCH_CACHE"] = a.cache
+    facts = machine(a.wpack, have)
+    for line in machine_lines(facts):
+        print(line, file=sys.stderr)
     files = prepare_files(a.wpack, a.cache, a.model_dir, have)
     res = Results()
     for r in range(a.rounds):
@@ -498,7 +571,8 @@ def main():
     shared = shared_memory(a.wpack, files, a.model_dir, have) if "memory" in only else {}
     goals = evaluate_goals(res, memory, shared)
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "rounds": a.rounds, "absent": absent,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}"}
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
+            "facts": facts}
     md = report(res, memory, shared, goals, meta)
     os.makedirs(a.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -53,6 +53,9 @@ int wk_uses_avx2(void);
 void wk_force_baseline(int on);
 /// Whether the calling thread is forced to the baseline.
 int wk_forced_baseline(void);
+/// Runs `iterations` of ten independent multiply-add chains at the thread's level (the widest
+/// vectors it has); returns the floating-point operations done. `sink` keeps the result alive.
+long wk_fma_peak_run(long iterations, float *sink);
 
 /// out[i] = a[i*sa] op b[i*sb]; sa and sb are 0 (broadcast a scalar) or 1.
 void wk_binary(int op, const float *a, long sa, const float *b, long sb, float *out, long n);

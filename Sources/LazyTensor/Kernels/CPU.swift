@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 import CKernels
 #if canImport(Glibc)
 import Glibc
@@ -89,6 +90,38 @@ public enum CPU {
         KernelFamily(name: "short-sequence attention (up to 64 queries and keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),
     ]
+
+    /// The multiply-add peak in GFLOP/s, measured with a tight loop of independent vector FMAs
+    /// at this thread's level, on `workers` of the engine's workers at once (best of `trials`
+    /// runs of about `seconds` each).
+    public static func fmaPeak(workers: Int = 1, seconds: Double = 0.1, trials: Int = 5) -> Double {
+        let n = Swift.max(1, Swift.min(workers, Parallel.workers))
+        // Calibrate the iterations for one run on one core.
+        var iterations = 1 << 16
+        while true {
+            let start = DispatchTime.now().uptimeNanoseconds
+            var sink: Float = 0
+            _ = wk_fma_peak_run(iterations, &sink)
+            if Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > seconds / 4 || iterations > 1 << 30 { break }
+            iterations *= 2
+        }
+        iterations *= 4
+        var best = 0.0
+        for _ in 0..<trials {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let flops = Locked(0)
+            let count = iterations
+            Parallel.run(n) { _ in
+                // The pool's helpers run at the submitting thread's level (it travels with the job).
+                var sink: Float = 0
+                let done = wk_fma_peak_run(count, &sink)
+                flops.withLock { $0 += done }
+            }
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = Swift.max(best, Double(flops.withLock { $0 }) / elapsed / 1e9)
+        }
+        return best
+    }
 
     /// The engine's workers: one per core, or WPACK_THREADS.
     public static var workers: Int { Parallel.workers }
