@@ -54,6 +54,7 @@ extension Tensor {
         if newShape == shape { return self }
         let fits = newShape.count >= rank && newShape.count <= Tensor.maxRank && newShape.allSatisfy { $0 >= 0 }
             && shape.indices.allSatisfy { shape[$0] == newShape[$0 + newShape.count - rank] || shape[$0] == 1 }
+            && Layout.count(newShape) != nil
         guard fits else {
             return Tensor.report(TensorError(op: "expand", shapes: [shape], reason: "cannot broadcast to \(newShape)"), shape: newShape)
         }
@@ -112,13 +113,15 @@ extension Tensor {
 
     private func reshapedChecked(_ newShape: [Int]) throws(TensorError) -> Tensor {
         var target = newShape
-        let known = newShape.filter { $0 != -1 }.reduce(1, *)
+        guard let known = Layout.count(newShape.filter { $0 != -1 }) else {
+            throw TensorError(op: "reshape", shapes: [shape], reason: "the element count of \(newShape) does not fit an integer")
+        }
         if let inferred = newShape.firstIndex(of: -1) {
             try require(newShape.filter { $0 == -1 }.count == 1, "reshape", [shape], "only one -1 is allowed in \(newShape)")
             try require(known > 0 && scalarCount % known == 0, "reshape", [shape], "\(scalarCount) elements do not fit \(newShape)")
             target[inferred] = scalarCount / known
         }
-        try require(target.allSatisfy { $0 >= 0 } && target.reduce(1, *) == scalarCount, "reshape", [shape],
+        try require(target.allSatisfy { $0 >= 0 } && Layout.count(target) == scalarCount, "reshape", [shape],
                     "\(scalarCount) elements do not fit \(newShape)")
         try require(target.count <= Tensor.maxRank, "reshape", [shape], "rank \(target.count) exceeds \(Tensor.maxRank)")
         if target == shape { return self }

@@ -36,7 +36,7 @@ public struct Tensor: Sendable {
 
     /// A new contiguous tensor holding a copy of `scalars` (counted as a user-requested copy).
     public init(shape: [Int], scalars: [Float]) {
-        let count = shape.reduce(1, *)
+        let count = Layout.count(shape) ?? -1
         guard count == scalars.count, shape.allSatisfy({ $0 >= 0 }), shape.count <= Tensor.maxRank else {
             self = Tensor.report(TensorError(op: "tensor", shapes: [shape], reason: "\(scalars.count) scalars given"), shape: shape)
             return
@@ -75,7 +75,7 @@ public struct Tensor: Sendable {
     public static func ones(shape: [Int]) -> Tensor { full(shape: shape, value: 1) }
 
     public static func full(shape: [Int], value: Float) -> Tensor {
-        let count = shape.reduce(1, *)
+        guard let count = validCount(shape, op: "full") else { return standIn(shape: shape) }
         let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
         storage.baseAddress.initializeMemory(as: Float.self, repeating: value, count: count)
         return Tensor(storage: storage, shape: shape)
@@ -83,12 +83,23 @@ public struct Tensor: Sendable {
 
     /// Uninitialised memory, for outputs the caller fills.
     public static func empty(shape: [Int]) -> Tensor {
-        Tensor(storage: Storage(allocatingByteCount: shape.reduce(1, *) * MemoryLayout<Float>.stride), shape: shape)
+        guard let count = validCount(shape, op: "empty") else { return standIn(shape: shape) }
+        return Tensor(storage: Storage(allocatingByteCount: count * MemoryLayout<Float>.stride), shape: shape)
+    }
+
+    /// The element count of a shape a new tensor is made with, or nil after reporting why not.
+    static func validCount(_ shape: [Int], op: String) -> Int? {
+        guard shape.allSatisfy({ $0 >= 0 }), shape.count <= maxRank,
+              let count = Layout.count(shape), count.multipliedReportingOverflow(by: 8).overflow == false else {
+            reportValue(TensorError(op: op, shapes: [shape], reason: "not a valid shape for a new tensor (negative, too many axes, or too many elements)"))
+            return nil
+        }
+        return count
     }
 
     /// Standard normal samples from a seeded generator (same seed, same numbers, everywhere).
     public static func randn(shape: [Int], seed: UInt64 = 0) -> Tensor {
-        let count = shape.reduce(1, *)
+        guard let count = validCount(shape, op: "randn") else { return standIn(shape: shape) }
         let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
         let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
         var state = seed &+ 0x9E37_79B9_7F4A_7C15
@@ -245,6 +256,17 @@ enum Layout {
             expected *= shape[axis]
         }
         return true
+    }
+
+    /// The number of elements of `shape`, or nil when it does not fit an Int.
+    static func count(_ shape: [Int]) -> Int? {
+        var n = 1
+        for d in shape {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = p
+        }
+        return n
     }
 
     /// Calls `body` with every multi-index of `shape`, in row-major order.

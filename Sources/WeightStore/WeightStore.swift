@@ -99,8 +99,10 @@ public final class WeightStore: Sendable {
 
     public func info(_ name: String) -> TensorInfo? { recordNumber(of: name).map { infos[$0] } }
 
-    /// A float32 view of the tensor. Zero-copy for uncompressed float32; other float types and
-    /// compressed tensors are decoded once (a counted copy, reason `.decode`) and cached.
+    /// The tensor: a float32 view for float types, an int32 / int64 one for indices. Zero-copy
+    /// for uncompressed float32, int32 and int64; other float types and compressed tensors are
+    /// decoded once (a counted copy, reason `.decode`) and cached. Other integer types and
+    /// bool are refused (`notFloatingPoint`); `withRawBytes` reads them.
     public func tensor(_ name: String) throws(WeightStoreError) -> Tensor {
         guard let number = recordNumber(of: name) else { throw .tensorNotFound(name) }
         let info = infos[number]

@@ -73,6 +73,13 @@ import Testing
             try Tensor.withErrors { _ = cache.append(keys: Tensor.zeros(shape: [1, 3, 1, 8]), values: Tensor.zeros(shape: [1, 2, 1, 8])) }
         }
         #expect(cache.length == 0)
+        // A cache of no size is refused, and so is every append to it.
+        #expect(throws: TensorError.self) {
+            try Tensor.withErrors {
+                let bad = KVCache(heads: 0, capacity: -3, headDim: 8)
+                _ = bad.append(keys: Tensor.zeros(shape: [1, 1, 1, 1]), values: Tensor.zeros(shape: [1, 1, 1, 1]))
+            }
+        }
     }
 }
 

@@ -72,6 +72,23 @@ import Testing
         #expect(reachedTheEnd)
     }
 
+    /// A stand-in never has a shape whose element count overflows, even when that shape was
+    /// the error.
+    @Test func absurdShapesStandInSafely() {
+        let error = #expect(throws: TensorError.self) {
+            try Tensor.withErrors {
+                let t = Tensor.zeros(shape: [2, 3]).reshaped([Int.max, 4])
+                _ = (t + 1).scalarCount
+                _ = Tensor.zeros(shape: [2]).expanded(to: [1 << 40, 1 << 40, 2]).sum().item  // refused too
+            }
+        }
+        #expect(error?.op == "reshape")
+        for make in [{ _ = Tensor.zeros(shape: [1 << 40, 1 << 40]) }, { _ = Tensor.randn(shape: [-1]) },
+                     { _ = Tensor(shape: [Int.max, 3], scalars: [1]) }] as [() -> Void] {
+            #expect(throws: TensorError.self) { try Tensor.withErrors { make() } }
+        }
+    }
+
     @Test func checkErrorsStopsEarly() {
         var steps = 0
         #expect(throws: TensorError.self) {

@@ -25,14 +25,21 @@ public final class KVCache {
     /// The last writes, kept until they have run so a later write can follow them.
     private var lastWrites: (keys: Node, values: Node)?
 
+    /// Sizes that are not positive are a TensorError; the cache is then empty (capacity 0),
+    /// so every append is refused too.
     public init(batch: Int = 1, heads: Int, capacity: Int, headDim: Int, valueDim: Int? = nil) {
-        self.batch = batch
-        self.heads = heads
-        self.capacity = capacity
-        self.headDim = headDim
-        self.valueDim = valueDim ?? headDim
-        keyStorage = Tensor.zeros(shape: [batch, heads, capacity, headDim])
-        valueStorage = Tensor.zeros(shape: [batch, heads, capacity, self.valueDim])
+        let sizes = [batch, heads, capacity, headDim, valueDim ?? headDim]
+        let valid = sizes.allSatisfy { $0 > 0 } && Layout.count(sizes) != nil
+        if !valid {
+            Tensor.reportValue(TensorError(op: "KVCache", shapes: [sizes], reason: "batch, heads, capacity and widths must be positive"))
+        }
+        self.batch = valid ? batch : 1
+        self.heads = valid ? heads : 1
+        self.capacity = valid ? capacity : 0
+        self.headDim = valid ? headDim : 1
+        self.valueDim = valid ? (valueDim ?? headDim) : 1
+        keyStorage = Tensor.zeros(shape: [self.batch, self.heads, self.capacity, self.headDim])
+        valueStorage = Tensor.zeros(shape: [self.batch, self.heads, self.capacity, self.valueDim])
     }
 
     /// Schedules `keys` [batch, heads, n, headDim] and `values` [batch, heads, n, valueDim] for

@@ -87,7 +87,12 @@ extension Tensor {
 
     /// NaN over `shape`, as a broadcast of one constant: no memory, no kernel of its own.
     static func standIn(shape: [Int]) -> Tensor {
-        let valid = Array(shape.prefix(maxRank).map { Swift.max($0, 0) })
+        var valid = Array(shape.prefix(maxRank).map { Swift.max($0, 0) })
+        // A shape whose element count does not fit (the error may be that very shape) keeps
+        // its rank with every axis 1, so nothing downstream overflows counting it.
+        var count = 1, overflow = false
+        for d in valid { (count, overflow) = count.multipliedReportingOverflow(by: Swift.max(d, 1)); if overflow { break } }
+        if overflow { valid = valid.map { _ in 1 } }
         let one = Node(.constant(.nan), [], shape: [])
         return valid.isEmpty ? Tensor(node: one) : Tensor(node: Node(.view(.expand), [one], shape: valid))
     }
