@@ -7,35 +7,33 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-__attribute__((target("avx2,fma"))) static float peak_avx2(long iterations) {
-    __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0;
-    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (long i = 0; i < iterations; i++) {
-        a0 = _mm256_fmadd_ps(a0, x, y); a1 = _mm256_fmadd_ps(a1, x, y); a2 = _mm256_fmadd_ps(a2, x, y);
-        a3 = _mm256_fmadd_ps(a3, x, y); a4 = _mm256_fmadd_ps(a4, x, y); a5 = _mm256_fmadd_ps(a5, x, y);
-        a6 = _mm256_fmadd_ps(a6, x, y); a7 = _mm256_fmadd_ps(a7, x, y); a8 = _mm256_fmadd_ps(a8, x, y);
-        a9 = _mm256_fmadd_ps(a9, x, y);
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(_mm256_add_ps(a6, a7), _mm256_add_ps(a8, a9))));
-    float lanes[8];
-    _mm256_storeu_ps(lanes, s);
-    return lanes[0];
+// Ten chains of `fmadd` on VEC registers; SUM folds them into one float.
+#define DEFINE_PEAK(NAME, ATTR, VEC, SET1, FMADD, ADD, SUM)                                      \
+ATTR static float NAME(long iterations) {                                                        \
+    VEC a[10];                                                                                   \
+    for (int j = 0; j < 10; j++) a[j] = SET1(1.0f);                                              \
+    const VEC x = SET1(0.999999f), y = SET1(1e-7f);                                              \
+    for (long i = 0; i < iterations; i++) {                                                      \
+        a[0] = FMADD(a[0], x, y); a[1] = FMADD(a[1], x, y); a[2] = FMADD(a[2], x, y);            \
+        a[3] = FMADD(a[3], x, y); a[4] = FMADD(a[4], x, y); a[5] = FMADD(a[5], x, y);            \
+        a[6] = FMADD(a[6], x, y); a[7] = FMADD(a[7], x, y); a[8] = FMADD(a[8], x, y);            \
+        a[9] = FMADD(a[9], x, y);                                                                \
+    }                                                                                            \
+    VEC s = a[0];                                                                                \
+    for (int j = 1; j < 10; j++) s = ADD(s, a[j]);                                               \
+    return SUM(s);                                                                               \
 }
 
-__attribute__((target("avx512f"))) static float peak_avx512(long iterations) {
-    __m512 a0 = _mm512_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0;
-    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    for (long i = 0; i < iterations; i++) {
-        a0 = _mm512_fmadd_ps(a0, x, y); a1 = _mm512_fmadd_ps(a1, x, y); a2 = _mm512_fmadd_ps(a2, x, y);
-        a3 = _mm512_fmadd_ps(a3, x, y); a4 = _mm512_fmadd_ps(a4, x, y); a5 = _mm512_fmadd_ps(a5, x, y);
-        a6 = _mm512_fmadd_ps(a6, x, y); a7 = _mm512_fmadd_ps(a7, x, y); a8 = _mm512_fmadd_ps(a8, x, y);
-        a9 = _mm512_fmadd_ps(a9, x, y);
-    }
-    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(_mm512_add_ps(a6, a7), _mm512_add_ps(a8, a9))));
-    return _mm512_reduce_add_ps(s);
+__attribute__((target("avx2,fma"))) static inline float sum256(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    float s = 0;
+    for (int j = 0; j < 8; j++) s += lanes[j];
+    return s;
 }
+
+DEFINE_PEAK(peak_avx2, __attribute__((target("avx2,fma"))), __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, sum256)
+DEFINE_PEAK(peak_avx512, __attribute__((target("avx512f"))), __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps)
 #endif
 
 static float peak_scalar(long iterations) {

@@ -58,12 +58,8 @@ extension Tensor {
             chain.append(base)
             base = base.inputs[0]
         }
-        guard !chain.isEmpty else { return nil }
-        switch base.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .write, .convert, .topK, .take:
-            return (base, chain)
-        default: return base.realized == nil ? nil : (base, chain)
-        }
+        guard !chain.isEmpty, base.isKernelBoundary || base.realized != nil else { return nil }
+        return (base, chain)
     }
 
     /// Re-applies a chain of view nodes (outermost first) to a buffer tensor.

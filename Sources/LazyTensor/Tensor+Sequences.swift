@@ -1,7 +1,7 @@
 /// Tensors made from index arithmetic: ranges and triangular masks.
 extension Tensor {
-    /// [0, 1, ..., count - 1].
-    public static func arange(_ count: Int) -> Tensor { arange(0, Float(count), step: 1) }
+    /// [0, 1, ..., count - 1] (exactly `count` values; past 2^24 they are float32's roundings).
+    public static func arange(_ count: Int) -> Tensor { filled(count: Swift.max(count, 0), start: 0, step: 1) }
 
     /// start, start + step, ... up to but excluding end (NumPy's arange, in float32; each value
     /// is computed as start + i·step, not accumulated).
@@ -10,9 +10,14 @@ extension Tensor {
             return report(TensorError(op: "arange", shapes: [], reason: "needs finite bounds and a step other than 0"), shape: [0])
         }
         let count = Swift.max(0, Int(((Double(end) - Double(start)) / Double(step)).rounded(.up)))
+        return filled(count: count, start: Double(start), step: Double(step))
+    }
+
+    private static func filled(count: Int, start: Double, step: Double) -> Tensor {
+        guard validCount([count], op: "arange") != nil else { return standIn(shape: [0]) }
         let storage = Storage(allocatingByteCount: count * MemoryLayout<Float>.stride)
         let out = storage.baseAddress.assumingMemoryBound(to: Float.self)
-        for i in 0..<count { out[i] = Float(Double(start) + Double(i) * Double(step)) }
+        for i in 0..<count { out[i] = Float(start + Double(i) * step) }
         return Tensor(storage: storage, shape: [count])
     }
 

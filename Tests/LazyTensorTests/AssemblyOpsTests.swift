@@ -12,6 +12,8 @@ import Testing
         #expect(Tensor.arange(1, 2, step: 0.25).scalars == [1, 1.25, 1.5, 1.75])
         #expect(Tensor.arange(5, 0, step: -2).scalars == [5, 3, 1])
         #expect(Tensor.arange(0).shape == [0])
+        // The count is exact where float32 no longer is (Float(2^24 + 3) rounds to 2^24 + 4).
+        #expect(Tensor.arange((1 << 24) + 3).shape == [(1 << 24) + 3])
         #expect(throws: TensorError.self) { try Tensor.withErrors { _ = Tensor.arange(0, 1, step: 0) } }
     }
 

@@ -68,14 +68,14 @@ extension Ref {
     }
 
     /// The result has PyTorch's shape, and merging the heads is a view of the kernel's buffer:
-    /// the planned copy finds its source contiguous and writes nothing, as the plan predicts.
+    /// the plan has no copy in it, and evaluation makes none.
     @Test func headsMergeForFree() {
         let q = Tensor.randn(shape: [2, 3, 4, 5], seed: 4)
         let y = scaledDotProductAttention(q, q, q)
         #expect(y.shape == [2, 3, 4, 5])
         let merged = y.permuted([0, 2, 1, 3]).reshaped([2, 4, 15])
         #expect(merged.plan().kernelNames == ["attention"])
-        #expect(merged.explain().contains("copy -> [2, 4, 15], 480 B (free: its source is already contiguous"))
+        #expect(!merged.explain().contains("copy"))
         let (out, stats) = Stats.measure { merged.materialized() }
         #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == 2 * 4 * 15 * 4)
         #expect(out.isContiguous && out.shape == [2, 4, 15])

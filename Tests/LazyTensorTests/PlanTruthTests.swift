@@ -33,7 +33,7 @@ import Testing
         let (b, m, k, n) = (1 + g.int(3), 1 + g.int(9), 1 + g.int(12), 1 + g.int(10))
         var seed: UInt64 = 1
         func next(_ shape: [Int]) -> Tensor { seed += 1; return input(shape, &g, seed: seed) }
-        switch g.int(13) {
+        switch g.int(14) {
         case 0: return (next([b, m, k]) * 2 + next([k])).tanh()
         case 1: return matmul(next([b, m, k]), next([k, n])) + next([n])
         case 2: return matmul(next([b, m, k]), next([b, k, n])).relu()
@@ -58,6 +58,12 @@ import Testing
         case 9: return next([m, k]).take(Tensor(shape: [3], integers: [0, m - 1, m / 2]), axis: 0) + 1
         case 10: return next([m, k]).topK(Swift.min(2, k)).values
         case 11: return (next([m, k]).argmax(axis: 1) + 1) * next([m])
+        case 12:
+            // A convolution reads the heads merged back: a copy planned, which finds its
+            // source (the attention kernel's [B, T, H, d] buffer) contiguous and aliases.
+            let q = next([b, 2, m, 4])
+            let merged = scaledDotProductAttention(q, q, q).permuted([0, 2, 1, 3])
+            return conv2d(merged, next([3, m, 1, 1]))
         default: return next([b, m, k]).permuted([2, 0, 1])  // a strided root: a copy
         }
     }

@@ -1,6 +1,7 @@
 /// The keys and values of a decoder's attention layer, preallocated for `capacity` positions
-/// and written in place: a decode step writes its new rows (computed straight into the cache by
-/// the kernel that produces them) and reads the rows before them where they lie. Nothing is
+/// and written in place: a decode step writes its new rows (a write kernel evaluates their
+/// elementwise chain, RoPE say, into the cache; a projection's output, stored by its GEMM, is
+/// copied there, only those rows) and reads the rows before them where they lie. Nothing is
 /// concatenated, nothing earlier is recomputed, and since the attention kernel reads the
 /// length when it runs, every decode step of a generation reuses one plan.
 ///

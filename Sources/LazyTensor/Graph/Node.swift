@@ -119,6 +119,18 @@ final class Node: @unchecked Sendable {
 
     var isBuffer: Bool { if case .buffer = op { true } else { false } }
 
+    /// Whether the op is always a kernel of its own, writing its own buffer (or, for a write,
+    /// its target): what the planner never fuses into a consumer, and what a view above it
+    /// can read as a buffer.
+    var isKernelBoundary: Bool {
+        switch op {
+        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention, .write, .convert, .topK, .take:
+            true
+        case .buffer, .constant, .unary, .binary, .select, .view:
+            false
+        }
+    }
+
     /// Every node reachable from `roots`, each once, inputs before the nodes that read them, in
     /// the order a recursive depth-first walk would list them. Nodes for which `enter` is
     /// false are listed but not entered. Iterative, so a graph 100,000 ops deep needs no deep

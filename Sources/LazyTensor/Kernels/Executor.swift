@@ -159,11 +159,14 @@ struct Executor {
             Stats.recordRecompute()
         }
         results[id] = result
-        for leaf in kernel.allLeaves {
-            let id = ObjectIdentifier(leaf.node)
-            remaining[id, default: 1] -= 1
-            if remaining[id] == 0 && !roots.contains(id) { results[id] = nil }
-        }
+        for leaf in kernel.allLeaves { consumed(leaf.node) }
+    }
+
+    /// One reader of `node` has run; the last one releases its buffer unless it is a root.
+    private mutating func consumed(_ node: Node) {
+        let id = ObjectIdentifier(node)
+        remaining[id, default: 1] -= 1
+        if remaining[id] == 0 && !roots.contains(id) { results[id] = nil }
     }
 
     /// A copy kernel whose source, once its producer has run, turns out to be row-major and
@@ -177,9 +180,7 @@ struct Executor {
         guard Executor.aliases(kernel, a) else { return false }
         let storage = buffer(of: leaf.node).0
         results[ObjectIdentifier(node)] = Node(.buffer(storage, offset: a.offset, strides: a.strides), [], shape: node.shape, dtype: node.dtype)
-        let id = ObjectIdentifier(leaf.node)
-        remaining[id, default: 1] -= 1
-        if remaining[id] == 0 && !roots.contains(id) { results[id] = nil }
+        consumed(leaf.node)
         return true
     }
 

@@ -49,12 +49,6 @@ struct Planner {
         return counts
     }
 
-    private func isBoundaryKind(_ node: Node) -> Bool {
-        switch node.op {
-        case .reduce, .argReduce, .row, .gather, .concat, .pad, .matmul, .conv2d, .pool2d, .attention, .write, .convert, .topK, .take: true
-        default: false
-        }
-    }
 
     /// Cost of computing a node inline: its op count within the fused group (a shared input
     /// counted for each use), transcendental functions counted heavier, saturating at
@@ -83,7 +77,7 @@ struct Planner {
     /// Decides whether `node` gets a buffer; its inputs have been decided already.
     private mutating func markBoundaries(_ node: Node) {
         let id = ObjectIdentifier(node)
-        if isBoundaryKind(node) { boundary.insert(id) }
+        if node.isKernelBoundary { boundary.insert(id) }
         if case .row = node.op {
             // Weight and bias are read as plain vectors: make lazy ones real first.
             for p in node.inputs.dropFirst() where p.realized == nil { boundary.insert(ObjectIdentifier(p)) }
@@ -123,7 +117,7 @@ struct Planner {
     /// used nowhere else takes that matmul in: the GEMM writes straight into the kernel's
     /// output and the chain (bias, residual, activation) runs over it once, in place.
     private mutating func findEpilogues(_ node: Node) {
-        guard boundary.contains(ObjectIdentifier(node)), !isBoundaryKind(node) else { return }
+        guard boundary.contains(ObjectIdentifier(node)), !node.isKernelBoundary else { return }
         var candidates: [Node] = []
         func walk(_ n: Node) {
             if n !== node && (n.realized != nil || boundary.contains(ObjectIdentifier(n))) {
