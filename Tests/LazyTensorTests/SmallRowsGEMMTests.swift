@@ -5,19 +5,21 @@ import Testing
 /// x · Wᵀ with few rows goes to wk_gemm_nt (W read in place, 3 x 4 register blocks, lanes
 /// summed at the end) instead of the BLAS. Its edges: rows not a multiple of 3, columns not a
 /// multiple of 4, K not a multiple of 8, padded leading dimensions, one and two workers; on
-/// the AVX2 and the baseline build, against the double reference.
+/// every kernel level the machine has, against the double reference.
 @Suite(.serialized) struct SmallRowsGEMMTests {
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 5, 8), (2, 4, 9), (3, 4, 8), (4, 7, 17), (5, 9, 3), (7, 13, 33), (16, 64, 384),
         (16, 1536, 96), (31, 17, 1), (32, 66, 40),
     ]
 
-    @Test(arguments: [false, true])
-    func matchesTheReference(baseline: Bool) {
-        wk_force_baseline(baseline ? 1 : 0)
-        defer { wk_force_baseline(0) }
+    @Test(arguments: CPU.availableLevels)
+    func matchesTheReference(level: CPU.Level) {
+        CPU.withLevel(level) { check() }
+    }
+
+    private func check() {
         for (i, s) in Self.shapes.enumerated() {
-            #expect(s.m <= BLAS.smallRows)
+            #expect(s.m <= GEMM.smallRows)
             // Padded rows in both operands: leading dimensions larger than K.
             let x = Tensor.randn(shape: [s.m, s.k + 3], seed: UInt64(2 * i + 1)).sliced(axis: 1, range: 1..<(s.k + 1))
             let w = Tensor.randn(shape: [s.n, s.k + 5], seed: UInt64(2 * i + 2)).sliced(axis: 1, range: 2..<(s.k + 2))

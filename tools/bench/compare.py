@@ -83,7 +83,7 @@ def machine_lines(facts):
     if info:
         lines.append(f"CPU: {info['cpu']}; features: {' '.join(info['features']) or 'none'}; wpack kernel level {info['level']} "
                      f"(detected {info['detected_level']}, WPACK_ISA {info['wpack_isa'] or 'unset'}); "
-                     + "; ".join(f"{k['name']}: {k['in_use']}" for k in info["kernels"]) + f"; BLAS: {info['blas']}")
+                     + "; ".join(f"{k['name']}: {k['in_use']}" for k in info["kernels"]) + f"; BLAS (matrix-vector only): {info['blas']}")
     if peak:
         lines.append(f"FMA peak, measured: {peak['fma_peak_gflops_one_core']:.1f} GFLOP/s on one core, {peak['fma_peak_gflops']:.1f} on "
                      f"{peak['workers']} workers; MiniLM 32 x 128's GEMMs in wpack: {peak['gemm_gflops']:.1f} GFLOP/s = "

@@ -100,6 +100,18 @@ void wk_attention_head(long t, long s, long d, long dv, const float *q, long qs,
 void wk_im2col_row(const float *x, long xh, long xw, long h, long w, float *dst, long ho, long wo,
                    long sh, long sw, long oh, long ow);
 
+/// wpack's SGEMM (gemm/sgemm.c): C[m, n] (row stride ldc; = or, with accumulate, +=) A · B,
+/// A's element (i, p) at a[i*rsa + p*csa] and B's (p, j) at b[p*rsb + j*csb], split over
+/// `workers` of the pool. `before` (when not NULL) runs on each tile of C before its products,
+/// which then accumulate onto what it wrote; `after` runs on each finished tile. Tiles are
+/// disjoint and each is passed to the callbacks once, on the worker computing it. Returns 0,
+/// or -1 when its scratch memory could not be allocated (C is then incomplete).
+typedef void (*wk_sgemm_tile_fn)(void *ctx, long row0, long row1, long col0, long col1);
+int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb, long csb, float *c,
+             long ldc, int accumulate, long workers, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx);
+/// The width of the micro-kernel's tile (its NR) at the calling thread's level.
+long wk_sgemm_panel_width(void);
+
 /// How many bytes at the start of p[0..<n] are ASCII and not NUL.
 long wk_ascii_prefix(const unsigned char *p, long n);
 

@@ -13,6 +13,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define WK_AVX2 __attribute__((target("avx2,fma")))
+// AVX-512 as wk_detected_level() means it: F, BW, DQ and VL, on top of AVX2+FMA.
+#define WK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 // libmvec's 8-wide versions (at most 4 ulp); the baseline versions call libm.
 WK_AVX2 __m256 _ZGVdN8v_expf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_logf(__m256);

@@ -86,7 +86,8 @@ public enum CPU {
     public static let kernelFamilies: [KernelFamily] = [
         KernelFamily(name: "block primitives (elementwise, reductions, select)", levels: [.baseline, .avx2]),
         KernelFamily(name: "rows (softmax, layer norm, RMS norm)", levels: [.baseline, .avx2]),
-        KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2]),
+        KernelFamily(name: "GEMM (packed panels; micro-kernels 4x8, 6x16, 8x48)", levels: [.baseline, .avx2, .avx512]),
+        KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "short-sequence attention (up to 64 queries and keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),
     ]
@@ -126,8 +127,8 @@ public enum CPU {
     /// The engine's workers: one per core, or WPACK_THREADS.
     public static var workers: Int { Parallel.workers }
 
-    /// The system BLAS behind the larger products: its build and the core it chose (which
-    /// OPENBLAS_CORETYPE overrides).
+    /// The system BLAS, used for matrix-vector products only: its build and the core it chose
+    /// (which OPENBLAS_CORETYPE overrides). No other product depends on it.
     public static var blas: String {
         let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"

@@ -35,7 +35,7 @@ extension Executor {
         }
         let longestT = sequences.map(\.t).max() ?? 0, longestS = sequences.map(\.s).max() ?? 0
         // kᵀ as the right operand: the same storage, the transpose flag flipped.
-        let kT = BLAS.Layout(transposed: !k.layout.transposed, leadingDimension: k.layout.leadingDimension)
+        let kT = GEMM.Layout(transposed: !k.layout.transposed, leadingDimension: k.layout.leadingDimension)
         // Short sequences with rows of unit stride (heads split from a linear layer's output)
         // run in one C pass per head (see attention.c: 24 -> 17 us a MiniLM layer at 16 tokens).
         let unitRows = !q.layout.transposed && !k.layout.transposed && !v.layout.transposed
@@ -68,7 +68,7 @@ extension Executor {
                         continue
                     }
                     if s > 0 && d > 0 {
-                        BLAS.gemm(m: t, n: s, k: d, a: qBase, q.layout, b: kBase, kT, c: scores, ldc: s, split: false)
+                        GEMM.gemm(m: t, n: s, k: d, a: qBase, q.layout, b: kBase, kT, c: scores, ldc: s, split: false)
                     } else {
                         scores.initialize(repeating: 0, count: t * s)
                     }
@@ -90,7 +90,7 @@ extension Executor {
                         if visible < s { (r + visible).initialize(repeating: 0, count: s - visible) }
                     }
                     if s > 0 {
-                        BLAS.gemm(m: t, n: dv, k: s, a: scores, BLAS.Layout(transposed: false, leadingDimension: s), b: vBase, v.layout,
+                        GEMM.gemm(m: t, n: dv, k: s, a: scores, GEMM.Layout(transposed: false, leadingDimension: s), b: vBase, v.layout,
                                   c: o, ldc: heads * dv, split: false)
                     } else {
                         for row in 0..<t { (o + row * heads * dv).initialize(repeating: 0, count: dv) }

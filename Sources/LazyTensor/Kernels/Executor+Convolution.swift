@@ -21,7 +21,7 @@ extension Executor {
         // Weights as [O, K] rows for the BLAS; packed once if their layout does not allow it.
         var wPacked: Storage?
         var wBase = W.base + W.offset
-        var wLayout = BLAS.Layout(transposed: false, leadingDimension: Swift.max(1, k))
+        var wLayout = GEMM.Layout(transposed: false, leadingDimension: Swift.max(1, k))
         if let l = lowering.weightLayout {
             wLayout = l
         } else {
@@ -53,8 +53,8 @@ extension Executor {
                                             ho: ho, wo: wo, into: shared.value.0 + b * positions, rowStride: width)
                         }
                     }
-                    BLAS.gemm(m: o, n: width, k: k, a: wBase, wLayout, b: UnsafePointer(colsBase),
-                              BLAS.Layout(transposed: false, leadingDimension: width), c: productBase, ldc: width)
+                    GEMM.gemm(m: o, n: width, k: k, a: wBase, wLayout, b: UnsafePointer(colsBase),
+                              GEMM.Layout(transposed: false, leadingDimension: width), c: productBase, ldc: width)
                     Parallel.forEach(items: count, work: o * width) { range in
                         let (_, productBase, out, _) = shared.value
                         for b in range {
@@ -87,16 +87,16 @@ extension Executor {
                             let outBase = out + (image * o + group * og) * positions
                             if direct {
                                 let xBase = X.base + X.offset + image * X.strides[0] + group * cg * X.strides[1]
-                                BLAS.gemm(m: og, n: positions, k: k, a: weights(group), layout,
-                                          b: xBase, BLAS.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase,
+                                GEMM.gemm(m: og, n: positions, k: k, a: weights(group), layout,
+                                          b: xBase, GEMM.Layout(transposed: false, leadingDimension: X.strides[1]), c: outBase,
                                           ldc: positions, split: !perWorker)
                                 continue
                             }
                             let colsBase = colsAll! + worker * colsPerWorker
                             Executor.im2col(X, image: image, channel0: group * cg, channels: cg, h: h, w: wd, kh: kh, kw: kw,
                                             p, ho: ho, wo: wo, into: colsBase, rowStride: positions)
-                            BLAS.gemm(m: og, n: positions, k: k, a: weights(group), layout,
-                                      b: UnsafePointer(colsBase), BLAS.Layout(transposed: false, leadingDimension: positions),
+                            GEMM.gemm(m: og, n: positions, k: k, a: weights(group), layout,
+                                      b: UnsafePointer(colsBase), GEMM.Layout(transposed: false, leadingDimension: positions),
                                       c: outBase, ldc: positions, split: !perWorker)
                         }
                     }
@@ -131,7 +131,7 @@ extension Executor {
     /// the run follows it, and a plan's cost accounting reads the buffers and copies it implies.
     struct ConvolutionLowering {
         /// The weights as BLAS rows in place, or nil: packed once into [O, K] (a `.pack` copy).
-        let weightLayout: BLAS.Layout?
+        let weightLayout: GEMM.Layout?
         /// A 1x1, stride 1 convolution reads the image in place: no patch matrix.
         let direct: Bool
         /// Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
@@ -149,14 +149,14 @@ extension Executor {
             let positions = os[2] * os[3], k = cg * kh * kw
             (self.k, self.o, self.n, groups, self.positions) = (k, o, n, p.groups, positions)
             if let merged = W.isStrided ? Layout.reshapedStrides(shape: ws, strides: W.strides, to: [o, k]) : nil {
-                weightLayout = BLAS.layout(rows: o, cols: k, rowStride: merged[0], colStride: merged[1])
+                weightLayout = GEMM.layout(rows: o, cols: k, rowStride: merged[0], colStride: merged[1])
             } else {
                 weightLayout = nil
             }
             direct = kh == 1 && kw == 1 && p.stride == (1, 1) && p.padding == (0, 0) && X.isStrided
                 && X.strides[3] == 1 && X.strides[2] == wd && X.strides[1] >= positions
             let perImage = o / p.groups * positions * k
-            imagesPerGEMM = p.groups == 1 && !direct && n > 1 && perImage < BLAS.splitThreshold
+            imagesPerGEMM = p.groups == 1 && !direct && n > 1 && perImage < GEMM.splitThreshold
                 ? Swift.max(1, Swift.min(n, (2 << 20) / Swift.max(1, 4 * k * positions))) : nil
             patchBuffers = n >= Parallel.workers && Parallel.workers > 1 ? Parallel.workers : 1
         }

@@ -42,6 +42,9 @@ enum Parallel {
         }
     }
 
+    /// Starts the pool's helpers (once), for C drivers that submit their own jobs (wk_sgemm).
+    static func start() { _ = started }
+
     private static let started: Void = wk_pool_start(Int32(workers))
 }
 

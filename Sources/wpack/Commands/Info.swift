@@ -28,7 +28,7 @@ struct Info: ParsableCommand {
             for f in CPU.kernelFamilies {
                 lines.append("  \(f.name): \(f.inUse) (versions: \(f.levels.map(\.description).joined(separator: ", ")))")
             }
-            lines.append("  larger GEMMs and convolutions: \(CPU.blas)")
+            lines.append("  matrix-vector products: \(CPU.blas)")
             lines.append("threads: \(CPU.workers) (WPACK_THREADS sets them)")
             return lines.joined(separator: "\n")
         }

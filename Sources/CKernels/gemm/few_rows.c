@@ -1,4 +1,4 @@
-#include "wpack_kernels.h"
+#include "../internal/kernels_internal.h"
 
 // C[m, n] = A[m, k] · W[n, k]ᵀ for few rows of A: the linear layers of a short sequence, where
 // W (a layer's weight, [out, in] as PyTorch stores it) is much larger than A. A general GEMM
@@ -8,8 +8,6 @@
 // in L1/L2): 4 rows of W by 3 rows of A in 12 accumulators, summed across lanes at the end.
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#define WK_AVX2 __attribute__((target("avx2,fma")))
 
 WK_AVX2 static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
     __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
@@ -99,6 +97,66 @@ WK_AVX2 static void gemm_nt_avx2(long m, long n, long k, const float *a, long ld
         }
     }
 }
+
+// The same blocking, 16 lanes wide: 4 rows of W by 3 rows of A in 12 zmm accumulators. The
+// halves of each accumulator are added into 8 lanes before the AVX2 lane sum.
+WK_AVX512 static inline __m256 fold(__m512 v) {
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+}
+
+WK_AVX512 static void gemm_nt_avx512(long m, long n, long k, const float *a, long lda, const float *w, long ldw,
+                                     float *c, long ldc, int acc) {
+    const long k16 = k & ~15L;
+    const long ahead = k <= 768 ? 8 : 4;
+    long j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *w0 = w + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        long i = 0;
+        for (; i < m; i += 3) {
+            const long rows = m - i < 3 ? m - i : 3;
+            // Rows past m repeat the last one: computed, never stored.
+            const float *a0 = a + i * lda, *a1 = rows > 1 ? a0 + lda : a0, *a2 = rows > 2 ? a0 + 2 * lda : a0;
+            __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+            __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+            const float *next = (i == 0 && j + ahead + 4 <= n) ? w0 + ahead * ldw : NULL;
+            for (long p = 0; p < k16; p += 16) {
+                if (next) {
+                    _mm_prefetch((const char *)(next + p), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(next + ldw + p), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(next + 2 * ldw + p), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(next + 3 * ldw + p), _MM_HINT_T1);
+                }
+                __m512 x0 = _mm512_loadu_ps(a0 + p), x1 = _mm512_loadu_ps(a1 + p), x2 = _mm512_loadu_ps(a2 + p);
+                __m512 b = _mm512_loadu_ps(w0 + p);
+                c00 = _mm512_fmadd_ps(x0, b, c00); c10 = _mm512_fmadd_ps(x1, b, c10); c20 = _mm512_fmadd_ps(x2, b, c20);
+                b = _mm512_loadu_ps(w1 + p);
+                c01 = _mm512_fmadd_ps(x0, b, c01); c11 = _mm512_fmadd_ps(x1, b, c11); c21 = _mm512_fmadd_ps(x2, b, c21);
+                b = _mm512_loadu_ps(w2 + p);
+                c02 = _mm512_fmadd_ps(x0, b, c02); c12 = _mm512_fmadd_ps(x1, b, c12); c22 = _mm512_fmadd_ps(x2, b, c22);
+                b = _mm512_loadu_ps(w3 + p);
+                c03 = _mm512_fmadd_ps(x0, b, c03); c13 = _mm512_fmadd_ps(x1, b, c13); c23 = _mm512_fmadd_ps(x2, b, c23);
+            }
+            float t[3][4];
+            _mm_storeu_ps(t[0], hsum4(fold(c00), fold(c01), fold(c02), fold(c03)));
+            _mm_storeu_ps(t[1], hsum4(fold(c10), fold(c11), fold(c12), fold(c13)));
+            _mm_storeu_ps(t[2], hsum4(fold(c20), fold(c21), fold(c22), fold(c23)));
+            const float *rows_a[3] = {a0, a1, a2};
+            for (long p = k16; p < k; p++) {
+                for (int r = 0; r < 3; r++) {
+                    float x = rows_a[r][p];
+                    t[r][0] += x * w0[p]; t[r][1] += x * w1[p]; t[r][2] += x * w2[p]; t[r][3] += x * w3[p];
+                }
+            }
+            for (int r = 0; r < rows; r++) for (int q = 0; q < 4; q++) {
+                float *o = &c[(i + r) * ldc + j + q];
+                *o = acc ? *o + t[r][q] : t[r][q];
+            }
+        }
+    }
+    // The last columns (n not a multiple of 4) with the AVX2 version's tail.
+    if (j < n) gemm_nt_avx2(m, n - j, k, a, lda, w + j * ldw, ldw, c + j, ldc, acc);
+}
 #endif
 
 static void gemm_nt_base(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc,
@@ -116,7 +174,9 @@ static void gemm_nt_base(long m, long n, long k, const float *a, long lda, const
 void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc,
                 int accumulate) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { gemm_nt_avx2(m, n, k, a, lda, w, ldw, c, ldc, accumulate); return; }
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512) { gemm_nt_avx512(m, n, k, a, lda, w, ldw, c, ldc, accumulate); return; }
+    if (level >= WK_ISA_AVX2) { gemm_nt_avx2(m, n, k, a, lda, w, ldw, c, ldc, accumulate); return; }
 #endif
     gemm_nt_base(m, n, k, a, lda, w, ldw, c, ldc, accumulate);
 }

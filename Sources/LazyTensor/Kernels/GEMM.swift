@@ -1,16 +1,20 @@
 import CBLAS
 import CKernels
 
-/// The one place that talks to the BLAS (OpenBLAS, pthreads build, from Debian; chosen in
-/// Sources/CBLAS). Everything here takes 2-D slices described by strides and decides whether
-/// the BLAS can read them in place.
-enum BLAS {
-    /// How a 2-D slice [rows, cols] with strides (rs, cs) is handed to a row-major BLAS call:
-    /// as stored (leading dimension rs, unit column stride) or transposed (leading dimension
-    /// cs, unit row stride). nil when neither works and the operand must be packed.
+/// Every matrix product of the engine: wpack's own packed SGEMM (gemm/sgemm.c, AVX-512, AVX2
+/// or baseline micro-kernels chosen at run time), the few-rows kernel that reads a weight in
+/// place (gemm/few_rows.c), and OpenBLAS for matrix-vector products only. Everything here
+/// takes 2-D slices described by strides and decides whether they can be read in place.
+enum GEMM {
+    /// How a 2-D slice [rows, cols] with strides (rs, cs) is read: as stored (leading dimension
+    /// rs, unit column stride) or transposed (leading dimension cs, unit row stride). nil when
+    /// neither works and the operand must be packed.
     struct Layout: Equatable {
         let transposed: Bool
         let leadingDimension: Int
+
+        /// (row stride, column stride) of the slice this layout reads.
+        var strides: (Int, Int) { transposed ? (1, leadingDimension) : (leadingDimension, 1) }
     }
 
     static func layout(rows: Int, cols: Int, rowStride rs: Int, colStride cs: Int) -> Layout? {
@@ -24,9 +28,8 @@ enum BLAS {
         return nil
     }
 
-    /// The BLAS runs on one thread, always: the engine splits each product over its own
-    /// workers (see `gemm`). OpenBLAS's pool busy-waits (sched_yield) for a while after every
-    /// call, and those spinning threads fought the engine's elementwise kernels for the two
+    /// OpenBLAS (matrix-vector products only) runs on one thread, always. Its pool busy-waits
+    /// (sched_yield) for a while after every call, and those spinning threads fought the engine's elementwise kernels for the two
     /// cores: 13% of a MiniLM forward's cycles went to the scheduler.
     static let threads: Int = {
         openblas_set_num_threads(1)
@@ -36,9 +39,14 @@ enum BLAS {
     /// Products below this many multiply-adds stay on the calling thread.
     static let splitThreshold = 1 << 20
 
+    /// A tile of C: its rows and columns.
+    typealias TileBody = @Sendable (Range<Int>, Range<Int>) -> Void
+
     /// C[M, N] (row-major, leading dimension ldc) = A[M, K] · B[K, N] (or, with `accumulate`,
     /// C += A · B), split over the engine's workers unless `split` is false (callers already
-    /// running one product per worker).
+    /// running one product per worker). `before` and `after` (packed products only: see
+    /// `packedProduct`) run on each tile of C, on the worker that computes it: before its
+    /// products, which then accumulate onto what `before` wrote, and after them.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
                      c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true, accumulate: Bool = false) {
         _ = threads
@@ -58,6 +66,12 @@ enum BLAS {
             }
             return
         }
+        let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
+        if readsWeightInPlace(m: m, n: n, k: k, la, lb) {
+            fewRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: lb.leadingDimension, c: c, ldc: ldc,
+                               accumulate: accumulate, workers: workers)
+            return
+        }
         if m == 1 && n > 1 {
             // y = aᵀ · B: a is a row; its elements are ld apart when stored transposed.
             let inca = la.transposed ? la.leadingDimension : 1
@@ -68,48 +82,48 @@ enum BLAS {
             }
             return
         }
-        let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
-        if readsWeightInPlace(m: m, n: n, k: k, la, lb) {
-            fewRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: lb.leadingDimension, c: c, ldc: ldc,
-                               accumulate: accumulate, workers: workers)
-            return
-        }
-        if workers == 1 {
-            sgemm(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc, beta: beta)
-            return
-        }
-        // Each worker packs all of the operand that is not split: split rows of C when B
-        // ([K, N]) is the smaller one to pack twice (a linear layer over many tokens), columns
-        // when A is (a convolution's few filters over many positions).
-        let byRows = m >= n
-        let shared = Unchecked((a, b, c))
-        Parallel.run(workers) { w in
-            let (a, b, c) = shared.value
-            if byRows {
-                let r0 = m * w / workers, r1 = m * (w + 1) / workers
-                guard r0 < r1 else { return }
-                let aOffset = la.transposed ? r0 : r0 * la.leadingDimension
-                sgemm(m: r1 - r0, n: n, k: k, a: a + aOffset, la, b: b, lb, c: c + r0 * ldc, ldc: ldc, beta: beta)
-            } else {
-                // Split on multiples of 16 columns so each worker's share stays vector-aligned.
-                let blocks = (n + 15) / 16
-                let c0 = Swift.min(n, blocks * w / workers * 16), c1 = Swift.min(n, blocks * (w + 1) / workers * 16)
-                guard c0 < c1 else { return }
-                let bOffset = lb.transposed ? c0 * lb.leadingDimension : c0
-                sgemm(m: m, n: c1 - c0, k: k, a: a, la, b: b + bOffset, lb, c: c + c0, ldc: ldc, beta: beta)
-            }
-        }
+        packedProduct(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc, accumulate: accumulate, workers: workers)
     }
 
-    /// Up to this many rows of A, a product with a weight stored [N, K] skips the BLAS: see
+    /// Whether `gemm` runs a product of these shapes and layouts through wk_sgemm (and so
+    /// honours tile callbacks): not a matrix-vector product, not the few-rows case.
+    static func isPacked(m: Int, n: Int, k: Int, _ la: Layout, _ lb: Layout) -> Bool {
+        m > 1 && n > 1 && k > 0 && !readsWeightInPlace(m: m, n: n, k: k, la, lb)
+    }
+
+    /// wk_sgemm over the engine's workers: B packed once and shared, C dealt out in tiles.
+    static func packedProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workers: Int,
+                              before: TileBody? = nil, after: TileBody? = nil) {
+        Parallel.start()
+        let (rsa, csa) = la.strides, (rsb, csb) = lb.strides
+        var callbacks = TileCallbacks(before: before, after: after)
+        let status = withUnsafeMutablePointer(to: &callbacks) { context in
+            wk_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate ? 1 : 0, workers,
+                     before == nil ? nil : { context, r0, r1, c0, c1 in
+                         context!.assumingMemoryBound(to: TileCallbacks.self).pointee.before!(Int(r0)..<Int(r1), Int(c0)..<Int(c1))
+                     },
+                     after == nil ? nil : { context, r0, r1, c0, c1 in
+                         context!.assumingMemoryBound(to: TileCallbacks.self).pointee.after!(Int(r0)..<Int(r1), Int(c0)..<Int(c1))
+                     }, context)
+        }
+        if status != 0 { fatalError("wpack: out of memory: no scratch space for a [\(m), \(k)] x [\(k), \(n)] product") }
+    }
+
+    private struct TileCallbacks {
+        let before: TileBody?
+        let after: TileBody?
+    }
+
+    /// Up to this many rows of A, a product with a weight stored [N, K] is not packed: see
     /// wk_gemm_nt (MiniLM at 1 x 16: 8.3 -> 6.4 ms per forward when it came in). More rows
-    /// reuse each weight often enough for the BLAS's packing to pay off.
+    /// reuse each weight often enough for packing it to pay off.
     static let smallRows = 32
 
     /// Whether `fewRowsTimesWeight` takes a product of these shapes and layouts: the case
     /// `gemm` hands to wk_gemm_nt.
     static func readsWeightInPlace(m: Int, n: Int, k: Int, _ la: Layout, _ lb: Layout) -> Bool {
-        m > 1 && m <= smallRows && n > 1 && k > 0 && !la.transposed && lb.transposed
+        m >= 1 && m <= smallRows && n > 1 && k > 0 && !la.transposed && lb.transposed
     }
 
     /// C = A · Wᵀ for few rows (see `readsWeightInPlace`). Each worker streams its own share of
@@ -133,12 +147,5 @@ enum BLAS {
             wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc)
             epilogue(j0..<j1)
         }
-    }
-
-    private static func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
-                              c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
-        cblas_sgemm(CblasRowMajor, la.transposed ? CblasTrans : CblasNoTrans, lb.transposed ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(la.leadingDimension), b, Int32(lb.leadingDimension),
-                    beta, c, Int32(ldc))
     }
 }

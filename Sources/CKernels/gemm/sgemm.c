@@ -1,0 +1,182 @@
+#include "sgemm_internal.h"
+#include <stdlib.h>
+
+// wpack's own single-precision GEMM, for every product too big for the few-rows kernel
+// (few_rows.c): C (=, +=) A · B with A and B read through any pair of strides, so transposed
+// and sliced operands need no copy of their own. BLIS's loops around a register-blocked
+// micro-kernel:
+//
+//   B is packed once per call into kc x NR panels (all of it, shared by every worker);
+//   C is cut into tiles of mc rows by a group of panels, statically dealt out to the workers;
+//   per tile and k block, the tile's rows of A are packed into MR-row panels (in L2), and each
+//   B panel (in L1) meets every A panel in the micro-kernel.
+//
+// A tile is finished (all k blocks) before the next starts, so the caller's epilogue runs on it
+// while it is still in this core's cache (`after`), and an addend can be written under it
+// first (`before`, then the products accumulate onto it).
+
+static wk_sgemm_geometry geometry(int level) {
+#if defined(__x86_64__)
+    // kc: a B panel (kc x NR) in L1 beside an A panel; mc x kc of A in L2.
+    if (level >= WK_ISA_AVX512) return (wk_sgemm_geometry){8, 48, 192, 192, wk_sgemm_microkernel_avx512};
+    if (level >= WK_ISA_AVX2) return (wk_sgemm_geometry){6, 16, 192, 256, wk_sgemm_microkernel_avx2};
+#endif
+    return (wk_sgemm_geometry){4, 8, 128, 256, wk_sgemm_microkernel_base};
+}
+
+static long ceil_div(long a, long b) { return (a + b - 1) / b; }
+static long round_up(long a, long b) { return ceil_div(a, b) * b; }
+
+/// K is cut into blocks of equal size (a multiple of 8, at most about g.kc) so that no block
+/// is a short remainder.
+static long k_block(long k, long kc) { return round_up(ceil_div(k, ceil_div(k, kc)), 8); }
+
+long wk_sgemm_panel_width(void) { return geometry(wk_isa_level()).nr; }
+
+typedef struct {
+    long m, n, k;
+    const float *a;
+    long rsa, csa;
+    const float *b;
+    long rsb, csb;
+    float *c;
+    long ldc;
+    int accumulate;
+    wk_sgemm_geometry g;
+    long kcb, npad, panels;
+    float *packed;
+    long workers, mc, row_blocks, col_groups;
+    wk_sgemm_tile_fn before, after;
+    void *ctx;
+    int failed;
+} job;
+
+static void pack_b_panel(const job *J, long p0, long kcs, long q) {
+    const int NR = J->g.nr;
+    const long j = q * NR, r = J->n - j < NR ? J->n - j : NR;
+    float *dst = J->packed + p0 * J->npad + q * NR * kcs;
+    const float *b = J->b + p0 * J->rsb + j * J->csb;
+    if (J->csb == 1) {
+        for (long p = 0; p < kcs; p++) {
+            memcpy(dst + p * NR, b + p * J->rsb, (size_t)r * sizeof(float));
+            for (long jj = r; jj < NR; jj++) dst[p * NR + jj] = 0;
+        }
+        return;
+    }
+    // Columns of B are rows of the stored matrix (a weight read as Wᵀ): read each along its
+    // length, write it down the panel.
+    for (long jj = 0; jj < r; jj++) {
+        const float *src = b + jj * J->csb;
+        for (long p = 0; p < kcs; p++) dst[p * NR + jj] = src[p * J->rsb];
+    }
+    for (long jj = r; jj < NR; jj++) {
+        for (long p = 0; p < kcs; p++) dst[p * NR + jj] = 0;
+    }
+}
+
+static void pack_b_task(void *ctx, long index) {
+    const job *J = ctx;
+    const long q0 = J->panels * index / J->workers, q1 = J->panels * (index + 1) / J->workers;
+    for (long p0 = 0; p0 < J->k; p0 += J->kcb) {
+        const long kcs = J->k - p0 < J->kcb ? J->k - p0 : J->kcb;
+        for (long q = q0; q < q1; q++) pack_b_panel(J, p0, kcs, q);
+    }
+}
+
+static void pack_a(const job *J, long i0, long rows, long p0, long kcs, float *dst) {
+    const int MR = J->g.mr;
+    for (long ir = 0; ir < rows; ir += MR, dst += MR * kcs) {
+        const long r = rows - ir < MR ? rows - ir : MR;
+        const float *a = J->a + (i0 + ir) * J->rsa + p0 * J->csa;
+        if (J->csa == 1) {
+            for (long i = 0; i < r; i++) {
+                const float *src = a + i * J->rsa;
+                for (long p = 0; p < kcs; p++) dst[p * MR + i] = src[p];
+            }
+        } else {
+            for (long p = 0; p < kcs; p++) {
+                for (long i = 0; i < r; i++) dst[p * MR + i] = a[i * J->rsa + p * J->csa];
+            }
+        }
+        for (long i = r; i < MR; i++) {
+            for (long p = 0; p < kcs; p++) dst[p * MR + i] = 0;
+        }
+    }
+}
+
+static void compute_task(void *ctx, long index) {
+    job *J = ctx;
+    const long tiles = J->row_blocks * J->col_groups;
+    const long t0 = tiles * index / J->workers, t1 = tiles * (index + 1) / J->workers;
+    if (t0 >= t1) return;
+    const int MR = J->g.mr, NR = J->g.nr;
+    float *scratch = NULL;
+    if (posix_memalign((void **)&scratch, 64, (size_t)J->mc * (size_t)J->kcb * sizeof(float)) != 0) {
+        __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (long t = t0; t < t1; t++) {
+        const long rb = t / J->col_groups, cg = t % J->col_groups;
+        const long i0 = rb * J->mc, rows = J->m - i0 < J->mc ? J->m - i0 : J->mc;
+        const long q0 = J->panels * cg / J->col_groups, q1 = J->panels * (cg + 1) / J->col_groups;
+        const long j0 = q0 * NR, j1 = q1 * NR < J->n ? q1 * NR : J->n;
+        if (J->before) J->before(J->ctx, i0, i0 + rows, j0, j1);
+        const int onto = J->accumulate || J->before != NULL;
+        for (long p0 = 0; p0 < J->k; p0 += J->kcb) {
+            const long kcs = J->k - p0 < J->kcb ? J->k - p0 : J->kcb;
+            pack_a(J, i0, rows, p0, kcs, scratch);
+            const float *bblock = J->packed + p0 * J->npad;
+            for (long q = q0; q < q1; q++) {
+                const float *bpanel = bblock + q * NR * kcs;
+                const long j = q * NR, nr = J->n - j < NR ? J->n - j : NR;
+                for (long ir = 0; ir < rows; ir += MR) {
+                    const long mr = rows - ir < MR ? rows - ir : MR;
+                    J->g.kernel(kcs, scratch + ir * kcs, bpanel, J->c + (i0 + ir) * J->ldc + j, J->ldc, onto || p0 > 0, mr, nr);
+                }
+            }
+        }
+        if (J->after) J->after(J->ctx, i0, i0 + rows, j0, j1);
+    }
+    free(scratch);
+}
+
+int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb, long csb, float *c,
+             long ldc, int accumulate, long workers, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx) {
+    if (m <= 0 || n <= 0) return 0;
+    job J = {m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate};
+    J.g = geometry(wk_isa_level());
+    J.before = before;
+    J.after = after;
+    J.ctx = ctx;
+    J.workers = workers < 1 ? 1 : workers;
+    if (k <= 0) {
+        // An empty sum: C is zero (or unchanged), and the tiles still see their callbacks.
+        for (long i = 0; i < m; i++) {
+            if (!accumulate && !before) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
+        }
+        if (before) before(ctx, 0, m, 0, n);
+        if (after) after(ctx, 0, m, 0, n);
+        return 0;
+    }
+    J.kcb = k_block(k, J.g.kc);
+    J.panels = ceil_div(n, J.g.nr);
+    J.npad = J.panels * J.g.nr;
+    J.row_blocks = ceil_div(m, J.g.mc);
+    J.mc = round_up(ceil_div(m, J.row_blocks), J.g.mr);
+    J.row_blocks = ceil_div(m, J.mc);
+    // Fewer row blocks than two per worker: split the columns too, so every worker has work.
+    J.col_groups = 1;
+    if (J.workers > 1 && J.row_blocks < 2 * J.workers) {
+        J.col_groups = ceil_div(2 * J.workers, J.row_blocks);
+        if (J.col_groups > J.panels) J.col_groups = J.panels;
+    }
+    if (posix_memalign((void **)&J.packed, 64, (size_t)k * (size_t)J.npad * sizeof(float)) != 0) return -1;
+    long packers = J.workers < J.panels ? J.workers : J.panels;
+    const long workers_all = J.workers;
+    J.workers = packers;
+    wk_pool_run(packers, pack_b_task, &J);
+    J.workers = workers_all;
+    wk_pool_run(J.workers, compute_task, &J);
+    free(J.packed);
+    return J.failed ? -1 : 0;
+}

@@ -1,0 +1,37 @@
+// The packed SGEMM's pieces (BLIS's split): sgemm.c holds the loops around the micro-kernel
+// (cache blocking, packing, the split over workers); each ISA's file holds one micro-kernel,
+// which multiplies an MR x kc panel of A by a kc x NR panel of B into an MR x NR tile of C
+// held in registers. Nothing outside gemm/ sees these.
+#ifndef WPACK_SGEMM_INTERNAL_H
+#define WPACK_SGEMM_INTERNAL_H
+
+#include "../internal/kernels_internal.h"
+
+/// C[0..<mr, 0..<nr] (= or, with accumulate, +=) Σ_p a[p*MR + i] · b[p*NR + j]. The panels are
+/// zero-padded to MR and NR, so the product is always computed whole; only the tile's valid
+/// mr x nr corner is stored.
+typedef void (*wk_sgemm_microkernel)(long kc, const float *a, const float *b, float *c, long ldc, int accumulate,
+                                     long mr, long nr);
+
+/// One micro-kernel and the blocking that suits it: an A block of mc x kc stays in L2 while
+/// one kc x NR panel of B stays in L1 and is reused by every MR-row panel of that block.
+typedef struct {
+    int mr, nr;
+    long mc, kc;
+    wk_sgemm_microkernel kernel;
+} wk_sgemm_geometry;
+
+void wk_sgemm_microkernel_base(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
+#if defined(__x86_64__)
+void wk_sgemm_microkernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
+void wk_sgemm_microkernel_avx512(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
+#endif
+
+/// Copies the valid mr x nr corner of a full MR x NR tile (row stride NR) into C.
+static inline void wk_sgemm_store_partial(const float *tile, int NR, float *c, long ldc, int accumulate, long mr, long nr) {
+    for (long i = 0; i < mr; i++) {
+        for (long j = 0; j < nr; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+    }
+}
+
+#endif
