@@ -53,6 +53,8 @@ DEFINE_BINARY_FAST(base, )
 #if defined(__x86_64__)
 DEFINE_BINARY(avx2, WK_AVX2)
 DEFINE_BINARY_FAST(avx2, WK_AVX2)
+DEFINE_BINARY(avx512, WK_AVX512)
+DEFINE_BINARY_FAST(avx512, WK_AVX512)
 #endif
 
 static float gelu_tanh1(float x) { return 0.5f * x * (1.0f + tanhf(GELU_C * (x + 0.044715f * x * x * x))); }
@@ -94,51 +96,63 @@ static void unary_base(int op, const float *a, float *out, long n) {
 }
 
 #if defined(__x86_64__)
-// 8 at a time with libmvec; the tail goes through the scalar version.
-#define MVEC_LOOP(BODY)                                                                          \
-    long i = 0;                                                                                  \
-    for (; i + 8 <= n; i += 8) { __m256 x = _mm256_loadu_ps(a + i); __m256 r; BODY;             \
-                                 _mm256_storeu_ps(out + i, r); }                                 \
-    if (i < n) unary_base(op, a + i, out + i, n - i);
+// The vector versions, written once over GCC vector types (8 lanes for AVX2, 16 for AVX-512)
+// and libmvec's matching entry points; the tail goes through the scalar version.
+typedef float wk_v8 __attribute__((vector_size(32), aligned(4)));
+typedef float wk_v16 __attribute__((vector_size(64), aligned(4)));
 
-WK_AVX2 static void unary_avx2(int op, const float *a, float *out, long n) {
-    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    switch (op) {
-    case WK_NEG: for (long i = 0; i < n; i++) out[i] = -a[i]; return;
-    case WK_ABS: for (long i = 0; i < n; i++) out[i] = fabsf(a[i]); return;
-    case WK_SQRT: for (long i = 0; i < n; i++) out[i] = sqrtf(a[i]); return;
-    case WK_RSQRT: for (long i = 0; i < n; i++) out[i] = 1.0f / sqrtf(a[i]); return;
-    case WK_RELU: for (long i = 0; i < n; i++) { float x = a[i]; out[i] = x > 0 ? x : (x != x ? x : 0.0f); } return;
-    case WK_RECIPROCAL: for (long i = 0; i < n; i++) out[i] = 1.0f / a[i]; return;
-    case WK_SQUARE: for (long i = 0; i < n; i++) out[i] = a[i] * a[i]; return;
-    case WK_HARDSIGMOID: for (long i = 0; i < n; i++) out[i] = hardsigmoid1(a[i]); return;
-    case WK_HARDSWISH: for (long i = 0; i < n; i++) out[i] = a[i] * hardsigmoid1(a[i]); return;
-    case WK_FLOOR: for (long i = 0; i < n; i++) out[i] = floorf(a[i]); return;
-    case WK_SIN: { MVEC_LOOP(r = _ZGVdN8v_sinf(x)) return; }
-    case WK_COS: { MVEC_LOOP(r = _ZGVdN8v_cosf(x)) return; }
-    case WK_EXP: { MVEC_LOOP(r = _ZGVdN8v_expf(x)) return; }
-    case WK_LOG: { MVEC_LOOP(r = _ZGVdN8v_logf(x)) return; }
-    case WK_TANH: { MVEC_LOOP(r = _ZGVdN8v_tanhf(x)) return; }
-    case WK_ERF: { MVEC_LOOP(r = _ZGVdN8v_erff(x)) return; }
-    case WK_SIGMOID: { MVEC_LOOP(r = _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_xor_ps(x, sign))))) return; }
-    case WK_SILU: { MVEC_LOOP(r = _mm256_div_ps(x, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_xor_ps(x, sign))))) return; }
-    case WK_GELU_ERF: {
-        const __m256 s = _mm256_set1_ps(SQRT1_2);
-        MVEC_LOOP(r = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, _ZGVdN8v_erff(_mm256_mul_ps(x, s)))))
-        return;
-    }
-    case WK_GELU_TANH: {
-        const __m256 c = _mm256_set1_ps(GELU_C), k = _mm256_set1_ps(0.044715f);
-        MVEC_LOOP(__m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-                  __m256 t = _ZGVdN8v_tanhf(_mm256_mul_ps(c, _mm256_fmadd_ps(k, x3, x)));
-                  r = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, t)))
-        return;
-    }
-    default: unary_base(op, a, out, n); return;
-    }
+#define DEFINE_UNARY_VECTOR(SUFFIX, ATTR, V, W, EXP, LOG, TANH, ERF, SIN, COS)                    \
+ATTR static void unary_##SUFFIX(int op, const float *a, float *out, long n) {                     \
+    switch (op) {                                                                                \
+    case WK_NEG: for (long i = 0; i < n; i++) out[i] = -a[i]; return;                            \
+    case WK_ABS: for (long i = 0; i < n; i++) out[i] = fabsf(a[i]); return;                      \
+    case WK_SQRT: for (long i = 0; i < n; i++) out[i] = sqrtf(a[i]); return;                     \
+    case WK_RSQRT: for (long i = 0; i < n; i++) out[i] = 1.0f / sqrtf(a[i]); return;             \
+    case WK_RELU: for (long i = 0; i < n; i++) { float x = a[i]; out[i] = x > 0 ? x : (x != x ? x : 0.0f); } return; \
+    case WK_RECIPROCAL: for (long i = 0; i < n; i++) out[i] = 1.0f / a[i]; return;               \
+    case WK_SQUARE: for (long i = 0; i < n; i++) out[i] = a[i] * a[i]; return;                   \
+    case WK_HARDSIGMOID: for (long i = 0; i < n; i++) out[i] = hardsigmoid1(a[i]); return;       \
+    case WK_HARDSWISH: for (long i = 0; i < n; i++) out[i] = a[i] * hardsigmoid1(a[i]); return;  \
+    case WK_FLOOR: for (long i = 0; i < n; i++) out[i] = floorf(a[i]); return;                   \
+    case WK_EXP: case WK_LOG: case WK_TANH: case WK_ERF: case WK_SIN: case WK_COS:               \
+    case WK_SIGMOID: case WK_SILU: case WK_GELU_ERF: case WK_GELU_TANH: break;                   \
+    default: unary_base(op, a, out, n); return;                                                  \
+    }                                                                                            \
+    long i = 0;                                                                                  \
+    for (; i + W <= n; i += W) {                                                                 \
+        V x = *(const V *)(a + i), r;                                                            \
+        switch (op) {                                                                            \
+        case WK_EXP: r = EXP(x); break;                                                          \
+        case WK_LOG: r = LOG(x); break;                                                          \
+        case WK_TANH: r = TANH(x); break;                                                        \
+        case WK_ERF: r = ERF(x); break;                                                          \
+        case WK_SIN: r = SIN(x); break;                                                          \
+        case WK_COS: r = COS(x); break;                                                          \
+        case WK_SIGMOID: r = 1.0f / (1.0f + EXP(-x)); break;                                     \
+        case WK_SILU: r = x / (1.0f + EXP(-x)); break;                                           \
+        case WK_GELU_ERF: r = (0.5f * x) * (1.0f + ERF(x * SQRT1_2)); break;                     \
+        default: r = (0.5f * x) * (1.0f + TANH(GELU_C * (x + 0.044715f * (x * x * x)))); break;  \
+        }                                                                                        \
+        *(V *)(out + i) = r;                                                                     \
+    }                                                                                            \
+    if (i < n) unary_base(op, a + i, out + i, n - i);                                            \
 }
 
+WK_AVX2 static inline wk_v8 exp8(wk_v8 x) { return (wk_v8)_ZGVdN8v_expf((__m256)x); }
+WK_AVX2 static inline wk_v8 log8(wk_v8 x) { return (wk_v8)_ZGVdN8v_logf((__m256)x); }
+WK_AVX2 static inline wk_v8 tanh8(wk_v8 x) { return (wk_v8)_ZGVdN8v_tanhf((__m256)x); }
+WK_AVX2 static inline wk_v8 erf8(wk_v8 x) { return (wk_v8)_ZGVdN8v_erff((__m256)x); }
+WK_AVX2 static inline wk_v8 sin8(wk_v8 x) { return (wk_v8)_ZGVdN8v_sinf((__m256)x); }
+WK_AVX2 static inline wk_v8 cos8(wk_v8 x) { return (wk_v8)_ZGVdN8v_cosf((__m256)x); }
+WK_AVX512 static inline wk_v16 exp16(wk_v16 x) { return (wk_v16)_ZGVeN16v_expf((__m512)x); }
+WK_AVX512 static inline wk_v16 log16(wk_v16 x) { return (wk_v16)_ZGVeN16v_logf((__m512)x); }
+WK_AVX512 static inline wk_v16 tanh16(wk_v16 x) { return (wk_v16)_ZGVeN16v_tanhf((__m512)x); }
+WK_AVX512 static inline wk_v16 erf16(wk_v16 x) { return (wk_v16)_ZGVeN16v_erff((__m512)x); }
+WK_AVX512 static inline wk_v16 sin16(wk_v16 x) { return (wk_v16)_ZGVeN16v_sinf((__m512)x); }
+WK_AVX512 static inline wk_v16 cos16(wk_v16 x) { return (wk_v16)_ZGVeN16v_cosf((__m512)x); }
+
+DEFINE_UNARY_VECTOR(avx2, WK_AVX2, wk_v8, 8, exp8, log8, tanh8, erf8, sin8, cos8)
+DEFINE_UNARY_VECTOR(avx512, WK_AVX512, wk_v16, 16, exp16, log16, tanh16, erf16, sin16, cos16)
 #endif
 
 void wk_binary(int op, const float *a, long sa, const float *b, long sb, float *out, long n) {
@@ -149,14 +163,18 @@ void wk_binary(int op, const float *a, long sa, const float *b, long sb, float *
         return;
     }
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { binary_fast_avx2(op, a, sa, b, sb, out, n); return; }
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512) { binary_fast_avx512(op, a, sa, b, sb, out, n); return; }
+    if (level >= WK_ISA_AVX2) { binary_fast_avx2(op, a, sa, b, sb, out, n); return; }
 #endif
     binary_fast_base(op, a, sa, b, sb, out, n);
 }
 
 void wk_unary(int op, const float *a, float *out, long n) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { unary_avx2(op, a, out, n); return; }
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512) { unary_avx512(op, a, out, n); return; }
+    if (level >= WK_ISA_AVX2) { unary_avx2(op, a, out, n); return; }
 #endif
     unary_base(op, a, out, n);
 }
@@ -169,11 +187,14 @@ ATTR static void select_##SUFFIX(const float *c, long sc, const float *a, long s
 DEFINE_SELECT(base, )
 #if defined(__x86_64__)
 DEFINE_SELECT(avx2, WK_AVX2)
+DEFINE_SELECT(avx512, WK_AVX512)
 #endif
 
 void wk_select(const float *c, long sc, const float *a, long sa, const float *b, long sb, float *out, long n) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { select_avx2(c, sc, a, sa, b, sb, out, n); return; }
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512) { select_avx512(c, sc, a, sa, b, sb, out, n); return; }
+    if (level >= WK_ISA_AVX2) { select_avx2(c, sc, a, sa, b, sb, out, n); return; }
 #endif
     select_base(c, sc, a, sa, b, sb, out, n);
 }

@@ -28,6 +28,7 @@ ATTR static void accumulate_##SUFFIX(int op, float *acc, const float *a, long sa
 DEFINE_REDUCE(base, )
 #if defined(__x86_64__)
 DEFINE_REDUCE(avx2, WK_AVX2)
+DEFINE_REDUCE(avx512, WK_AVX512)
 #endif
 
 #if defined(__x86_64__)
@@ -61,14 +62,18 @@ WK_AVX2 float wk_internal_extremum_avx2(const float *a, long n, int maximum) {
 
 float wk_reduce(int op, const float *a, long n) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) return op == WK_SUM ? wk_internal_reduce_avx2(op, a, n) : wk_internal_extremum_avx2(a, n, op == WK_RMAX);
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512 && op == WK_SUM) return wk_internal_reduce_avx512(op, a, n);
+    if (level >= WK_ISA_AVX2) return op == WK_SUM ? wk_internal_reduce_avx2(op, a, n) : wk_internal_extremum_avx2(a, n, op == WK_RMAX);
 #endif
     return wk_internal_reduce_base(op, a, n);
 }
 
 void wk_accumulate(int op, float *acc, const float *a, long sa, long n) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { accumulate_avx2(op, acc, a, sa, n); return; }
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512) { accumulate_avx512(op, acc, a, sa, n); return; }
+    if (level >= WK_ISA_AVX2) { accumulate_avx2(op, acc, a, sa, n); return; }
 #endif
     accumulate_base(op, acc, a, sa, n);
 }

@@ -53,11 +53,51 @@ WK_AVX2 static void softmax_row_avx2(const float *x, float *out, long n, int log
         for (long j = 0; j < n; j++) out[j] *= inv;
     }
 }
+
+// The same three passes, 16 lanes at a time.
+WK_AVX512 static void softmax_row_avx512(const float *x, float *out, long n, int logarithm) {
+    float m;
+    {
+        __m512 r = _mm512_set1_ps(-INFINITY);
+        __mmask16 nan = 0;
+        long i = 0;
+        for (; i + 16 <= n; i += 16) {
+            __m512 v = _mm512_loadu_ps(x + i);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            r = _mm512_max_ps(r, v);
+        }
+        m = _mm512_reduce_max_ps(r);
+        for (; i < n; i++) { nan |= x[i] != x[i]; m = x[i] > m ? x[i] : m; }
+        if (nan) m = NAN;
+    }
+    if (m == -INFINITY) m = 0;
+    const __m512 vm = _mm512_set1_ps(m);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 e0 = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        __m512 e1 = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm));
+        if (!logarithm) { _mm512_storeu_ps(out + i, e0); _mm512_storeu_ps(out + i + 16, e1); }
+        acc0 = _mm512_add_ps(acc0, e0);
+        acc1 = _mm512_add_ps(acc1, e1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; i < n; i++) { float e = expf(x[i] - m); if (!logarithm) out[i] = e; s += e; }
+    if (logarithm) {
+        float ls = logf(s);
+        for (long j = 0; j < n; j++) out[j] = (x[j] - m) - ls;
+    } else {
+        float inv = 1.0f / s;
+        for (long j = 0; j < n; j++) out[j] *= inv;
+    }
+}
 #endif
 
 void wk_softmax_row(const float *x, float *out, long n, int logarithm) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { softmax_row_avx2(x, out, n, logarithm); return; }
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512) { softmax_row_avx512(x, out, n, logarithm); return; }
+    if (level >= WK_ISA_AVX2) { softmax_row_avx2(x, out, n, logarithm); return; }
 #endif
     softmax_row_base(x, out, n, logarithm);
 }
@@ -99,12 +139,15 @@ ATTR static void norm_row_##SUFFIX(const float *x, float *out, long n, const flo
 DEFINE_NORM(base, )
 #if defined(__x86_64__)
 DEFINE_NORM(avx2, WK_AVX2)
+DEFINE_NORM(avx512, WK_AVX512)
 #endif
 
 void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, const float *b, long sb,
                  float eps, int rms) {
 #if defined(__x86_64__)
-    if (wk_uses_avx2()) { norm_row_avx2(x, out, n, w, sw, b, sb, eps, rms); return; }
+    const int level = wk_isa_level();
+    if (level >= WK_ISA_AVX512) { norm_row_avx512(x, out, n, w, sw, b, sb, eps, rms); return; }
+    if (level >= WK_ISA_AVX2) { norm_row_avx2(x, out, n, w, sw, b, sb, eps, rms); return; }
 #endif
     norm_row_base(x, out, n, w, sw, b, sb, eps, rms);
 }

@@ -59,5 +59,31 @@ import Testing
     @Test(.enabled(if: CPU.detectedLevel >= .avx512, "this machine has no AVX-512 (F, BW, DQ, VL)"))
     func avx512IsUsedWhereTheCPUHasIt() {
         #expect(CPU.level == .avx512 || CPU.requestedLevel.map { $0 < .avx512 } == true)
+        let families = CPU.kernelFamilies.filter { $0.levels.contains(.avx512) }.map(\.name)
+        #expect(families.count >= 4, "\(families)")
+        if CPU.level == .avx512 {
+            #expect(CPU.kernelFamilies.allSatisfy { $0.inUse == ($0.levels.contains(.avx512) ? .avx512 : .avx2) })
+        }
+    }
+
+    /// Every unary op with a vector version, the binary ops, select, RMS norm and log-softmax, on
+    /// rows whose length is not a multiple of any vector width (the scalar tails run too): each
+    /// level within 4 ulp-ish of the baseline (libm) values.
+    @Test func everyElementwiseOpAgreesAtEveryLevel() {
+        let x = Tensor.randn(shape: [37, 203], seed: 11) * 2
+        let positive = x.abs() + 0.1
+        func graphs() -> [[Float]] {
+            [x.sigmoid(), x.silu(), x.erf(), positive.log(), x.cos(), x.sin(), x.exp(), x.tanh(), x.gelu(approximate: .tanh),
+             x.gelu(), x.logSoftmax(axis: -1), x.rmsNorm(), Tensor.select(x.greater(positive - 0.5), x, positive), max(x, positive * 0.5),
+             x.sum(axes: [1])].map { $0.materialized().scalars }
+        }
+        let reference = CPU.withLevel(.baseline) { graphs() }
+        for level in CPU.availableLevels {
+            let got = CPU.withLevel(level) { graphs() }
+            for (index, (g, r)) in zip(got, reference).enumerated() {
+                let worst = zip(g, r).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
+                #expect(worst < 2e-5, "\(level), graph \(index): \(worst)")
+            }
+        }
     }
 }

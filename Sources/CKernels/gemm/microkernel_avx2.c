@@ -30,6 +30,7 @@ WK_AVX2 void wk_sgemm_microkernel_avx2(long kc, const float *a, const float *b, 
         for (int i = 0; i < 6; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     }
     for (long p = 0; p < kc; p++) {
+        _mm_prefetch((const char *)(b + 64), _MM_HINT_T0);  // the B panel four steps ahead
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
         a += 6;

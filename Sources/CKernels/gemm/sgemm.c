@@ -143,7 +143,8 @@ static void compute_task(void *ctx, long index) {
 int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb, long csb, float *c,
              long ldc, int accumulate, long workers, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx) {
     if (m <= 0 || n <= 0) return 0;
-    job J = {m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate};
+    job J = {.m = m, .n = n, .k = k, .a = a, .rsa = rsa, .csa = csa, .b = b, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
+             .accumulate = accumulate};
     J.g = geometry(wk_isa_level());
     J.before = before;
     J.after = after;

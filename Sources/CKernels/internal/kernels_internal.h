@@ -22,6 +22,13 @@ WK_AVX2 __m256 _ZGVdN8v_tanhf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_erff(__m256);
 WK_AVX2 __m256 _ZGVdN8v_sinf(__m256);
 WK_AVX2 __m256 _ZGVdN8v_cosf(__m256);
+// And their 16-wide versions.
+WK_AVX512 __m512 _ZGVeN16v_expf(__m512);
+WK_AVX512 __m512 _ZGVeN16v_logf(__m512);
+WK_AVX512 __m512 _ZGVeN16v_tanhf(__m512);
+WK_AVX512 __m512 _ZGVeN16v_erff(__m512);
+WK_AVX512 __m512 _ZGVeN16v_sinf(__m512);
+WK_AVX512 __m512 _ZGVeN16v_cosf(__m512);
 #endif
 
 // Shared between the reductions and the row operations (reductions.c).
@@ -29,6 +36,7 @@ float wk_internal_reduce_base(int op, const float *a, long n);
 #if defined(__x86_64__)
 WK_AVX2 float wk_internal_reduce_avx2(int op, const float *a, long n);
 WK_AVX2 float wk_internal_extremum_avx2(const float *a, long n, int maximum);
+WK_AVX512 float wk_internal_reduce_avx512(int op, const float *a, long n);
 #endif
 
 #define SQRT1_2 0.70710678118654752440f

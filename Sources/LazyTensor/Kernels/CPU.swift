@@ -84,10 +84,11 @@ public enum CPU {
 
     /// wpack's own kernel families and their versions.
     public static let kernelFamilies: [KernelFamily] = [
-        KernelFamily(name: "block primitives (elementwise, reductions, select)", levels: [.baseline, .avx2]),
-        KernelFamily(name: "rows (softmax, layer norm, RMS norm)", levels: [.baseline, .avx2]),
+        KernelFamily(name: "block primitives (elementwise, reductions, select)", levels: [.baseline, .avx2, .avx512]),
+        KernelFamily(name: "rows (softmax, layer norm, RMS norm)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "GEMM (packed panels; micro-kernels 4x8, 6x16, 8x48)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2, .avx512]),
+        // Its scores go through the few-rows GEMM, which has an AVX-512 version.
         KernelFamily(name: "short-sequence attention (up to 64 queries and keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),
     ]
