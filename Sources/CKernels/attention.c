@@ -2,11 +2,11 @@
 #include <math.h>
 
 // Attention of one (batch, head) pair for short sequences, in one pass over a head, without
-// the BLAS. At MiniLM's 1 x 16 tokens a head is two products of 16 x 16 x 32 and 16 softmax
+// the packed GEMM. At MiniLM's 1 x 16 tokens a head is two products of 16 x 16 x 32 and 16 softmax
 // rows of 16: the cost is latency, not arithmetic. Measured: a first version with one dot
 // product at a time and wk_softmax_row (whose short rows fall to scalar loops) took 23 us for
 // 12 heads, this one ~11 us; MiniLM's attention kernel went from 24 us a layer through the
-// BLAS to 17 us. Longer sequences keep the BLAS, whose blocking pays off there.
+// BLAS to 17 us. Longer sequences go through the packed GEMM, whose blocking pays off there.
 //
 // Rows of q, k, v and out have unit element stride (the layout a linear layer's output split
 // into heads has); rows are qs, ks, vs, os floats apart. mask (may be NULL) is added to the

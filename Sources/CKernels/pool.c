@@ -13,7 +13,7 @@
 // these virtual machines waking one costs tens of microseconds, more than a small kernel takes
 // (MiniLM at 1 x 16 runs 72 kernels in a few milliseconds). These helpers spin for a short
 // while after each job before they sleep, so back-to-back kernels find them awake. Only the
-// engine submits work here (the BLAS runs on one thread), so the spinning never competes with
+// engine submits work here (OpenBLAS, for matrix-vector products, runs on one thread), so the spinning never competes with
 // another pool.
 //
 // One mailbox per helper, statically partitioned work: the caller posts index h+1 to helper

@@ -1,4 +1,4 @@
-/// Matrix products, lowered to the BLAS on the operands' own views.
+/// Matrix products, lowered to wpack's GEMM on the operands' own views.
 extension Tensor {
     /// NumPy's matmul: 1-D operands are promoted to a row (left) or a column (right) and the
     /// added axis removed again; batch axes broadcast.

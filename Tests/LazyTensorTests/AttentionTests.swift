@@ -20,14 +20,14 @@ extension Ref {
 /// scaledDotProductAttention: one kernel, against the double reference, over the layouts a
 /// model hands it (heads split out of [B, T, H] projections by views), with and without a
 /// broadcast mask, on both kernel builds. Up to 64 queries and keys with unit-stride rows run in
-/// wk_attention_head; longer sequences and transposed operands take the BLAS path.
+/// wk_attention_head; longer sequences and transposed operands take the GEMM path.
 @Suite(.serialized) struct AttentionTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let name: String
         let b: Int, h: Int, t: Int, s: Int, d: Int, dv: Int
         var mask = true
         var scale: Float? = nil
-        /// q read through a transposed view (its rows not unit-stride): the BLAS path.
+        /// q read through a transposed view (its rows not unit-stride): the GEMM path.
         var transposedQ = false
         var testDescription: String { name }
     }

@@ -6,7 +6,7 @@ import Testing
 /// Causal and grouped-query attention, and a per-head additive bias, in the one attention
 /// kernel: against the double reference (keys repeated per group, a causal mask of -inf
 /// aligned to the last query), on every kernel build, through the C head kernel (short
-/// sequences) and the BLAS path (long ones).
+/// sequences) and the GEMM path (long ones).
 @Suite(.serialized) struct CausalAttentionTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let name: String

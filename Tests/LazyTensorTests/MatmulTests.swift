@@ -25,7 +25,7 @@ extension Ref {
 }
 
 /// matmul over a matrix of layouts: values against the double reference, and the exact number
-/// of bytes packed (copied so the BLAS can read them).
+/// of bytes packed (copied so the GEMM can read them).
 @Suite struct MatmulTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let name: String

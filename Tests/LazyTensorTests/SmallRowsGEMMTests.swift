@@ -3,7 +3,7 @@ import Testing
 @testable import LazyTensor
 
 /// x · Wᵀ with few rows goes to wk_gemm_nt (W read in place, 3 x 4 register blocks, lanes
-/// summed at the end) instead of the BLAS. Its edges: rows not a multiple of 3, columns not a
+/// summed at the end) instead of the packed GEMM. Its edges: rows not a multiple of 3, columns not a
 /// multiple of 4, K not a multiple of 8, padded leading dimensions, one and two workers; on
 /// every kernel level the machine has, against the double reference.
 @Suite(.serialized) struct SmallRowsGEMMTests {

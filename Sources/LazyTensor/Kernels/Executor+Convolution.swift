@@ -18,7 +18,7 @@ extension Executor {
         let k = cg * kh * kw, positions = ho * wo
         let X = access(x), W = access(w)
         let lowering = ConvolutionLowering(x: xs, w: ws, out: os, p, X: X, W: W)
-        // Weights as [O, K] rows for the BLAS; packed once if their layout does not allow it.
+        // Weights as [O, K] rows for the GEMM; packed once if their layout does not allow it.
         var wPacked: Storage?
         var wBase = W.base + W.offset
         var wLayout = GEMM.Layout(transposed: false, leadingDimension: Swift.max(1, k))
@@ -135,7 +135,7 @@ extension Executor {
         /// A 1x1, stride 1 convolution reads the image in place: no patch matrix.
         let direct: Bool
         /// Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
-        /// split over the workers or to amortise the BLAS's packing, so chunks of this many
+        /// split over the workers or to amortise the GEMM's packing, so chunks of this many
         /// images are lowered together, [K, images·positions], multiplied once and reordered
         /// into NCHW. nil: one image (and group) per GEMM.
         let imagesPerGEMM: Int?

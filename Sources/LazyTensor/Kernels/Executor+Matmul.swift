@@ -31,7 +31,7 @@ extension Executor {
         return .packed(packedShape)
     }
 
-    /// An operand ready for the BLAS: its buffer and strides over [batch..., rows, cols].
+    /// An operand ready for the GEMM: its buffer and strides over [batch..., rows, cols].
     struct Operand {
         let storage: Storage
         let base: UnsafePointer<Float>
@@ -73,7 +73,7 @@ extension Executor {
         let m = shape[rank - 2], n = shape[rank - 1], k = kernel.programs[0].space[rank - 1]
         // An epilogue that adds something to the product (a bias, a residual) writes that
         // addend first and the GEMM accumulates onto it (β = 1): one pass over the output
-        // instead of the BLAS zeroing it and the epilogue reading it back.
+        // instead of the GEMM zeroing it and the epilogue reading it back.
         var epilogue = kernel.programs.count > 2 ? kernel.programs[2] : nil
         let split = epilogue.flatMap { Executor.splitAddend($0, product: product) }
         if let (_, rest) = split { epilogue = rest }

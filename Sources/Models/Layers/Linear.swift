@@ -1,7 +1,7 @@
 import LazyTensor
 import WeightStore
 
-/// y = x · Wᵀ + b with PyTorch's weight layout [out, in]. The weight is read by the BLAS in
+/// y = x · Wᵀ + b with PyTorch's weight layout [out, in]. The weight is read by the GEMM in
 /// place (a transposed view), and the bias and whatever follows run as the GEMM's epilogue.
 public struct Linear: Sendable {
     public let weight: Tensor
