@@ -53,17 +53,42 @@ extension Ref {
         var testDescription: String { name }
     }
 
+    /// Convolutions with at least 4 output channels per group and a strided input take the
+    /// implicit GEMM (wk_conv_gemm: patches packed from the image, nothing copied); the others
+    /// fill a patch matrix.
     static let cases: [Case] = [
-        Case(name: "3x3, pad 1 (the digits CNN's first layer)", x: [2, 1, 8, 8], w: [16, 1, 3, 3], padding: (1, 1), im2col: 2 * 9 * 64 * 4,
-             reorder: 16 * 2 * 64 * 4),
-        Case(name: "odd sizes, stride 2", x: [1, 3, 11, 7], w: [5, 3, 3, 2], stride: (2, 2), im2col: 18 * 5 * 3 * 4),
-        Case(name: "asymmetric stride and padding", x: [2, 2, 9, 10], w: [4, 2, 3, 3], stride: (2, 1), padding: (0, 2), im2col: 2 * 18 * 4 * 12 * 4,
-             reorder: 4 * 2 * 4 * 12 * 4),
+        Case(name: "3x3, pad 1 (the digits CNN's first layer): implicit", x: [2, 1, 8, 8], w: [16, 1, 3, 3], padding: (1, 1), im2col: 0),
+        Case(name: "odd sizes, stride 2: implicit", x: [1, 3, 11, 7], w: [5, 3, 3, 2], stride: (2, 2), im2col: 0),
+        Case(name: "asymmetric stride and padding: implicit", x: [2, 2, 9, 10], w: [4, 2, 3, 3], stride: (2, 1), padding: (0, 2),
+             im2col: 0),
+        Case(name: "groups 2, 4 channels each, dilation 2: implicit", x: [2, 8, 9, 9], w: [8, 4, 3, 3], padding: (2, 1),
+             dilation: (2, 1), groups: 2, im2col: 0),
+        Case(name: "a 7x7 window over a 50-wide image, stride 3 (runs across panel edges): implicit", x: [1, 2, 20, 50],
+             w: [9, 2, 7, 7], stride: (3, 3), padding: (3, 3), im2col: 0),
+        Case(name: "3 output channels, small images lowered together", x: [3, 2, 6, 6], w: [3, 2, 3, 3], padding: (1, 1),
+             im2col: 3 * 18 * 36 * 4, reorder: 3 * 3 * 36 * 4),
         Case(name: "dilation 2", x: [1, 2, 10, 10], w: [3, 2, 3, 3], padding: (2, 2), dilation: (2, 2), im2col: 18 * 100 * 4),
         Case(name: "groups 2", x: [2, 4, 6, 6], w: [6, 2, 3, 3], padding: (1, 1), groups: 2, im2col: 2 * 2 * 18 * 36 * 4),
         Case(name: "depthwise (groups = channels)", x: [1, 3, 5, 5], w: [3, 1, 3, 3], groups: 3, bias: false, im2col: 3 * 9 * 9 * 4),
         Case(name: "1x1 reads the input in place", x: [2, 8, 5, 5], w: [4, 8, 1, 1], im2col: 0),
     ]
+
+    /// The implicit path at every kernel level, over a transposed (strided, non-contiguous)
+    /// image and a bias read with a stride, with a residual and an activation as its epilogue
+    /// (run per finished piece).
+    @Test(arguments: CPU.availableLevels)
+    func implicitConvolutionAtEveryLevel(level: CPU.Level) {
+        let x = Tensor.randn(shape: [3, 5, 13, 6], seed: 7).permuted([0, 1, 3, 2])
+        let w = Tensor.randn(shape: [20, 5, 3, 3], seed: 8), b = Tensor.randn(shape: [20, 2], seed: 9)[.all, .at(1)]
+        let residual = Tensor.randn(shape: [3, 20, 6, 13], seed: 10)
+        let (y, stats) = CPU.withLevel(level) {
+            Stats.measure { (conv2d(x, w, bias: b, padding: (1, 1)) + residual).relu().materialized() }
+        }
+        #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == 3 * 20 * 6 * 13 * 4)
+        let expected = Ref.zip(Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1),
+                               Ref(residual), +).map { Swift.max(0, $0) }
+        #expect(close(y, expected, atol: 1e-4, rtol: 1e-5), "\(level)")
+    }
 
     @Test(arguments: cases)
     func conv(c: Case) {
@@ -89,9 +114,8 @@ extension Ref {
         #expect(y.plan().kernelNames == ["conv2d + epilogue"])
         let (out, stats) = Stats.measure { y.materialized() }
         #expect(stats.kernels == 1)
-        // The output, and (both small images lowered together) the patch matrix of both images
-        // and their product before it is reordered into NCHW.
-        #expect(stats.bytesAllocated == 2 * 4 * 36 * 4 + 27 * 2 * 36 * 4 + 4 * 2 * 36 * 4)
+        // The output alone: the implicit GEMM writes no patch matrix.
+        #expect(stats.bytesAllocated == 2 * 4 * 36 * 4)
         let ok = close(out, Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
             .map { Swift.max(0, $0) }, atol: 1e-4, rtol: 1e-5)
         #expect(ok)

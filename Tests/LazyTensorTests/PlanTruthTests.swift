@@ -102,7 +102,8 @@ import Testing
         #expect(plan.copiedByReason == stats.copiedByReason.filter { $0.value != 0 })
         #expect(stats.copiedByReason[.pack] ?? 0 > 0)
         #expect(text.contains("pack"), "\(text)")
-        let conv = conv2d(Tensor.randn(shape: [4, 8, 12, 12], seed: 3), Tensor.randn(shape: [16, 8, 3, 3], seed: 4), padding: (1, 1))
+        // Three output channels: below the implicit GEMM's four, so a patch matrix is filled.
+        let conv = conv2d(Tensor.randn(shape: [4, 8, 12, 12], seed: 3), Tensor.randn(shape: [3, 8, 3, 3], seed: 4), padding: (1, 1))
         let convPlan = conv.plan(), convText = conv.explain()
         let (_, convStats) = Stats.measure { conv.materialized() }
         #expect(convPlan.bytesCopied == convStats.bytesCopied && convStats.bytesCopied > 0)

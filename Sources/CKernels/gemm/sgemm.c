@@ -15,7 +15,7 @@
 // while it is still in this core's cache (`after`), and an addend can be written under it
 // first (`before`, then the products accumulate onto it).
 
-static wk_sgemm_geometry geometry(int level) {
+wk_sgemm_geometry wk_sgemm_geometry_for(int level) {
 #if defined(__x86_64__)
     // kc: a B panel (kc x NR) in L1 beside an A panel; mc x kc of A in L2.
     if (level >= WK_ISA_AVX512) return (wk_sgemm_geometry){8, 48, 192, 192, wk_sgemm_microkernel_avx512};
@@ -29,9 +29,9 @@ static long round_up(long a, long b) { return ceil_div(a, b) * b; }
 
 /// K is cut into blocks of equal size (a multiple of 8, at most about g.kc) so that no block
 /// is a short remainder.
-static long k_block(long k, long kc) { return round_up(ceil_div(k, ceil_div(k, kc)), 8); }
+long wk_sgemm_k_block(long k, long kc) { return round_up(ceil_div(k, ceil_div(k, kc)), 8); }
 
-long wk_sgemm_panel_width(void) { return geometry(wk_isa_level()).nr; }
+long wk_sgemm_panel_width(void) { return wk_sgemm_geometry_for(wk_isa_level()).nr; }
 
 typedef struct {
     long m, n, k;
@@ -145,7 +145,7 @@ int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const f
     if (m <= 0 || n <= 0) return 0;
     job J = {.m = m, .n = n, .k = k, .a = a, .rsa = rsa, .csa = csa, .b = b, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
              .accumulate = accumulate};
-    J.g = geometry(wk_isa_level());
+    J.g = wk_sgemm_geometry_for(wk_isa_level());
     J.before = before;
     J.after = after;
     J.ctx = ctx;
@@ -159,7 +159,7 @@ int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const f
         if (after) after(ctx, 0, m, 0, n);
         return 0;
     }
-    J.kcb = k_block(k, J.g.kc);
+    J.kcb = wk_sgemm_k_block(k, J.g.kc);
     J.panels = ceil_div(n, J.g.nr);
     J.npad = J.panels * J.g.nr;
     J.row_blocks = ceil_div(m, J.g.mc);

@@ -21,6 +21,11 @@ typedef struct {
     wk_sgemm_microkernel kernel;
 } wk_sgemm_geometry;
 
+/// The geometry of a kernel level's micro-kernel.
+wk_sgemm_geometry wk_sgemm_geometry_for(int level);
+/// K cut into blocks of equal size (a multiple of 8, at most about kc): the block size.
+long wk_sgemm_k_block(long k, long kc);
+
 void wk_sgemm_microkernel_base(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
 #if defined(__x86_64__)
 void wk_sgemm_microkernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);

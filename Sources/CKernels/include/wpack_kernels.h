@@ -112,6 +112,30 @@ int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const f
 /// The width of the micro-kernel's tile (its NR) at the calling thread's level.
 long wk_sgemm_panel_width(void);
 
+/// A convolution for wk_conv_gemm: x's element (image, channel, row, column) at
+/// x[n*xn + c*xc + r*xh + q*xw]; weights' (oc, k), k = (c*kh + ky)*kw + kx within a group, at
+/// weights[oc*wrs + k*wcs]; bias (may be NULL) at bias[oc*bias_stride]; out contiguous
+/// [images, groups*out_per_group, ho, wo].
+typedef struct {
+    const float *x;
+    long xn, xc, xh, xw;
+    long h, w, channels;
+    long kh, kw, sh, sw, ph, pw, dh, dw;
+    long ho, wo;
+    long images, groups, out_per_group;
+    const float *weights;
+    long wrs, wcs;
+    const float *bias;
+    long bias_stride;
+    float *out;
+} wk_conv_desc;
+/// Called with each finished piece of the output: one image, channels [channel0, channel1),
+/// positions (row-major over ho x wo) [pos0, pos1).
+typedef void (*wk_conv_tile_fn)(void *ctx, long image, long channel0, long channel1, long pos0, long pos1);
+/// The convolution through the GEMM micro-kernels without an im2col buffer (gemm/conv.c),
+/// split over `workers`. Returns 0, or -1 when its scratch memory could not be allocated.
+int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
+
 /// How many bytes at the start of p[0..<n] are ASCII and not NUL.
 long wk_ascii_prefix(const unsigned char *p, long n);
 

@@ -18,6 +18,10 @@ extension Executor {
         let k = cg * kh * kw, positions = ho * wo
         let X = access(x), W = access(w)
         let lowering = ConvolutionLowering(x: xs, w: ws, out: os, p, X: X, W: W)
+        if lowering.implicit {
+            runImplicitConv(kernel, product: product, lowering: lowering, X: X, W: W, bias: bias, into: out, storage: storage)
+            return
+        }
         // Weights as [O, K] rows for the GEMM; packed once if their layout does not allow it.
         var wPacked: Storage?
         var wBase = W.base + W.offset
@@ -127,6 +131,90 @@ extension Executor {
         }
     }
 
+    /// The convolution through wk_conv_gemm. The bias is where each output piece starts; the
+    /// epilogue runs on each piece on the worker that computed it, when its inputs are strided
+    /// and their two spatial axes merge into one (otherwise over the whole output afterwards).
+    mutating func runImplicitConv(_ kernel: Kernel, product: Node, lowering: ConvolutionLowering, X: LeafAccess, W: LeafAccess,
+                                  bias: Program.Leaf?, into out: UnsafeMutablePointer<Float>, storage: Storage) {
+        guard case let .conv2d(p) = product.op, let ws = lowering.weightStrides else { return }
+        let xs = X.strides, os = product.shape
+        let shape = product.shape
+        let (o, positions) = (shape[1], shape[2] * shape[3])
+        let B = bias.map(access)
+        let biasInPlace = B.map(\.isStrided) ?? false
+        var d = wk_conv_desc()
+        d.x = X.base + X.offset
+        (d.xn, d.xc, d.xh, d.xw) = (xs[0], xs[1], xs[2], xs[3])
+        let inShape = lowering.inputShape
+        (d.h, d.w, d.channels) = (inShape[2], inShape[3], lowering.k / (lowering.kernel.0 * lowering.kernel.1))
+        (d.kh, d.kw) = lowering.kernel
+        (d.sh, d.sw, d.ph, d.pw, d.dh, d.dw) = (p.stride.0, p.stride.1, p.padding.0, p.padding.1, p.dilation.0, p.dilation.1)
+        (d.ho, d.wo) = (shape[2], shape[3])
+        (d.images, d.groups, d.out_per_group) = (shape[0], p.groups, o / p.groups)
+        d.weights = W.base + W.offset
+        (d.wrs, d.wcs) = (ws[0], ws[1])
+        if let B, biasInPlace {
+            d.bias = B.base + B.offset
+            d.bias_stride = B.strides[0]
+        }
+        d.out = out
+        let outStrides = Tensor.contiguousStrides(for: os)
+        if !kernel.programs.isEmpty {
+            // The epilogue reads the product where it lies: in this kernel's output.
+            results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: os)
+        }
+        let epilogue = kernel.programs.first.map { ($0, $0.leaves.map(access)) }
+        // The epilogue over [N, O, positions], so a piece is a box of it.
+        let pieces: (Program, [LeafAccess])? = epilogue.flatMap { job in
+            var (program, leaves) = job
+            guard biasInPlace || bias == nil else { return nil }
+            for i in leaves.indices {
+                guard leaves[i].isStrided, let merged = Layout.reshapedStrides(
+                    shape: [shape[2], shape[3]], strides: [leaves[i].strides[2], leaves[i].strides[3]], to: [positions]) else { return nil }
+                leaves[i].strides = [leaves[i].strides[0], leaves[i].strides[1], merged[0]]
+            }
+            program.space = [shape[0], o, positions]
+            return (program, leaves)
+        }
+        let workers = shape[0] * o * positions * lowering.k >= GEMM.splitThreshold ? Parallel.workers : 1
+        Parallel.start()
+        var piece: ConvPiece? = pieces.map { job in
+            let shared = Unchecked((job, out))
+            return { image, channels, columns in
+                var ((program, leaves), out) = shared.value
+                program.space = [1, channels.count, columns.count]
+                for i in leaves.indices {
+                    leaves[i].offset += image * leaves[i].strides[0] + channels.lowerBound * leaves[i].strides[1]
+                        + columns.lowerBound * leaves[i].strides[2]
+                }
+                Executor.elementwise(program, leaves, into: out + (image * o + channels.lowerBound) * positions + columns.lowerBound,
+                                     strides: [o * positions, positions, 1])
+            }
+        }
+        let callback: wk_conv_tile_fn = { context, image, c0, c1, p0, p1 in
+            context!.assumingMemoryBound(to: ConvPiece?.self).pointee!(Int(image), Int(c0)..<Int(c1), Int(p0)..<Int(p1))
+        }
+        let status = withUnsafeMutablePointer(to: &piece) { context -> Int32 in
+            wk_conv_gemm(&d, workers, pieces == nil ? nil : callback, context)
+        }
+        if status != 0 { fatalError("wpack: out of memory: no scratch space for a convolution of \(os)") }
+        if let B, !biasInPlace {
+            for image in 0..<shape[0] {
+                for channel in 0..<o {
+                    var value = B.base[B.elementOffset(of: [channel])]
+                    let row = out + (image * o + channel) * positions
+                    wk_binary(Int32(WK_ADD.rawValue), row, 1, &value, 0, row, positions)
+                }
+            }
+        }
+        if pieces == nil, let (program, leaves) = epilogue {
+            Executor.elementwise(program, leaves, into: out, strides: outStrides)
+        }
+    }
+
+    /// One finished piece of a convolution's output: an image, its channels and positions.
+    typealias ConvPiece = @Sendable (Int, Range<Int>, Range<Int>) -> Void
+
     /// How a convolution is lowered onto GEMMs, decided from its shapes and its inputs' layouts:
     /// the run follows it, and a plan's cost accounting reads the buffers and copies it implies.
     struct ConvolutionLowering {
@@ -134,6 +222,12 @@ extension Executor {
         let weightLayout: GEMM.Layout?
         /// A 1x1, stride 1 convolution reads the image in place: no patch matrix.
         let direct: Bool
+        /// The patch matrix is packed panel by panel straight from the image inside the GEMM
+        /// (wk_conv_gemm): no patch matrix in memory, no weight pack, bias and epilogue applied
+        /// per finished piece. Taken when the image is strided, the weights merge into [O, K]
+        /// strides and each group has at least 4 output channels (a depthwise convolution would
+        /// use one row of an 8-row micro-kernel).
+        let implicit: Bool
         /// Many small images (the digits CNN: 397 of 8x8): one GEMM per image is too small to
         /// split over the workers or to amortise the GEMM's packing, so chunks of this many
         /// images are lowered together, [K, images·positions], multiplied once and reordered
@@ -141,9 +235,13 @@ extension Executor {
         let imagesPerGEMM: Int?
         /// Patch matrices allocated side by side, one per worker, when images are split over them.
         let patchBuffers: Int
+        /// The weights' strides as [O, K], when they merge.
+        let weightStrides: [Int]?
         let k: Int, o: Int, n: Int, groups: Int, positions: Int
+        let inputShape: [Int], kernel: (Int, Int)
 
         init(x xs: [Int], w ws: [Int], out os: [Int], _ p: Conv2DParameters, X: LeafAccess, W: LeafAccess) {
+            (inputShape, kernel) = (xs, (ws[2], ws[3]))
             let (n, wd) = (xs[0], xs[3])
             let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3])
             let positions = os[2] * os[3], k = cg * kh * kw
@@ -155,14 +253,17 @@ extension Executor {
             }
             direct = kh == 1 && kw == 1 && p.stride == (1, 1) && p.padding == (0, 0) && X.isStrided
                 && X.strides[3] == 1 && X.strides[2] == wd && X.strides[1] >= positions
+            weightStrides = W.isStrided ? Layout.reshapedStrides(shape: ws, strides: W.strides, to: [o, k]) : nil
+            implicit = !direct && X.isStrided && weightStrides != nil && o / p.groups >= 4
             let perImage = o / p.groups * positions * k
-            imagesPerGEMM = p.groups == 1 && !direct && n > 1 && perImage < GEMM.splitThreshold
+            imagesPerGEMM = p.groups == 1 && !direct && !implicit && n > 1 && perImage < GEMM.splitThreshold
                 ? Swift.max(1, Swift.min(n, (2 << 20) / Swift.max(1, 4 * k * positions))) : nil
             patchBuffers = n >= Parallel.workers && Parallel.workers > 1 ? Parallel.workers : 1
         }
 
         /// Bytes of every buffer the lowering allocates besides the output, in order.
         var allocations: [Int] {
+            if implicit { return [] }
             var sizes: [Int] = weightLayout == nil ? [o * k * 4] : []
             if let chunk = imagesPerGEMM {
                 sizes += [k * chunk * positions * 4, o * chunk * positions * 4]
@@ -174,6 +275,7 @@ extension Executor {
 
         /// Bytes it copies, by reason.
         var copies: [CopyReason: Int] {
+            if implicit { return [:] }
             var c: [CopyReason: Int] = [:]
             if weightLayout == nil { c[.pack] = o * k * 4 }
             if imagesPerGEMM != nil {
