@@ -9,7 +9,16 @@ struct WPackCommand: ParsableCommand {
         commandName: "wpack",
         abstract: "Pack, inspect and check .wpk weight stores; run the models they hold.",
         discussion: "Exit codes: 0 success, 1 bad input or failed check, 2 usage.",
+        version: WPackCommand.version,
         subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Rerank.self, Run.self, Bench.self, Info.self])
+
+    /// `wpack --version`: the format it writes, the CPU and the version each kernel family runs
+    /// (`wpack info` has the rest).
+    static var version: String {
+        "wpack, .wpk format \(WPKFormat.majorVersion).\(WPKFormat.minorVersion)\n"
+            + "cpu: \(CPU.model.isEmpty ? "unknown" : CPU.model); kernel level \(CPU.level) (detected \(CPU.detectedLevel))\n"
+            + "kernels: " + CPU.kernelFamilies.map { "\($0.name): \($0.inUse)" }.joined(separator: "; ")
+    }
 
     /// Exit codes are part of the interface: 1 for bad input, 2 for usage (ArgumentParser's own
     /// default for usage errors is 64, so errors are mapped here rather than left to it).

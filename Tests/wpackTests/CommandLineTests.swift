@@ -211,6 +211,10 @@ import Testing
         #expect((doc["blas"] as? String)?.contains("OpenBLAS") == true)
         let text = try CommandLineTests.wpack("info").stdout
         #expect(text.contains("kernel level:") && text.contains("features:"))
+        // --version: the format and the kernels in use, capped as WPACK_ISA says.
+        let version = try CommandLineTests.wpack(["--version"], environment: ["WPACK_ISA": "avx2"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("wpack, .wpk format 1.0"), "\(version.stdout)")
+        #expect(version.stdout.contains("GEMM (packed panels") && !version.stdout.contains(": avx512"), "\(version.stdout)")
     }
 
     /// `bench peak`: a positive FMA peak at the level in use, and the GEMM rows it timed.
