@@ -25,6 +25,18 @@ static void softmax_row_base(const float *x, float *out, long n, int logarithm) 
 }
 
 #if defined(__x86_64__)
+// The last pass of both vector versions: out holds exp(x - m) (softmax) or nothing yet
+// (log-softmax), s their sum.
+static void softmax_finish(const float *x, float *out, long n, float m, float s, int logarithm) {
+    if (logarithm) {
+        float ls = logf(s);
+        for (long j = 0; j < n; j++) out[j] = (x[j] - m) - ls;
+    } else {
+        float inv = 1.0f / s;
+        for (long j = 0; j < n; j++) out[j] *= inv;
+    }
+}
+
 // Three passes over the row (max; exp and sum together; scale) instead of five: at attention's
 // 128-long rows the passes, not the exponentials, were the cost.
 WK_AVX2 static void softmax_row_avx2(const float *x, float *out, long n, int logarithm) {
@@ -45,13 +57,7 @@ WK_AVX2 static void softmax_row_avx2(const float *x, float *out, long n, int log
     float s = 0;
     for (; i < n; i++) { float e = expf(x[i] - m); if (!logarithm) out[i] = e; s += e; }
     for (int k = 0; k < 8; k++) s += lanes[k];
-    if (logarithm) {
-        float ls = logf(s);
-        for (long j = 0; j < n; j++) out[j] = (x[j] - m) - ls;
-    } else {
-        float inv = 1.0f / s;
-        for (long j = 0; j < n; j++) out[j] *= inv;
-    }
+    softmax_finish(x, out, n, m, s, logarithm);
 }
 
 // The same three passes, 16 lanes at a time.
@@ -83,13 +89,7 @@ WK_AVX512 static void softmax_row_avx512(const float *x, float *out, long n, int
     }
     float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
     for (; i < n; i++) { float e = expf(x[i] - m); if (!logarithm) out[i] = e; s += e; }
-    if (logarithm) {
-        float ls = logf(s);
-        for (long j = 0; j < n; j++) out[j] = (x[j] - m) - ls;
-    } else {
-        float inv = 1.0f / s;
-        for (long j = 0; j < n; j++) out[j] *= inv;
-    }
+    softmax_finish(x, out, n, m, s, logarithm);
 }
 #endif
 
