@@ -78,8 +78,8 @@ unsigned wk_cpu_features(void) {
 int wk_detected_level(void) {
     unsigned f = wk_cpu_features();
     const unsigned avx512 = WK_CPU_AVX512F | WK_CPU_AVX512BW | WK_CPU_AVX512DQ | WK_CPU_AVX512VL;
-    if ((f & avx512) == avx512 && (f & WK_CPU_FMA) && (f & WK_CPU_AVX2)) return WK_ISA_AVX512;
-    if ((f & WK_CPU_AVX2) && (f & WK_CPU_FMA)) return WK_ISA_AVX2;
+    if ((f & avx512) == avx512 && (f & WK_CPU_FMA) && (f & WK_CPU_AVX2) && (f & WK_CPU_F16C)) return WK_ISA_AVX512;
+    if ((f & WK_CPU_AVX2) && (f & WK_CPU_FMA) && (f & WK_CPU_F16C)) return WK_ISA_AVX2;
     return WK_ISA_BASELINE;
 }
 

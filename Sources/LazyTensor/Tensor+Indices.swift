@@ -6,6 +6,7 @@ extension Tensor {
     /// values as indices (truncating toward zero, as NumPy's astype). A no-op when it already is.
     public func converted(to dtype: DType) -> Tensor {
         if dtype == self.dtype { return self }
+        if self.dtype.isCodedWeight && dtype != .float32 { return converted(to: .float32).converted(to: dtype) }
         guard dtype.isTensorElement else {
             return Tensor.report(TensorError(op: "convert", shapes: [shape], reason: "\(dtype) is not a tensor element type"), shape: shape)
         }

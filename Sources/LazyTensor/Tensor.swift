@@ -26,7 +26,11 @@ public struct Tensor: Sendable {
             try require(shape.count <= Tensor.maxRank, "tensor", [shape], "rank \(shape.count) exceeds \(Tensor.maxRank)")
             try require(shape.allSatisfy { $0 >= 0 }, "tensor", [shape], "a dimension is negative")
             try require(strides.count == shape.count, "tensor", [shape], "\(strides.count) strides for rank \(shape.count)")
-            try require(dtype.isTensorElement, "tensor", [shape], "\(dtype) is not a tensor element type (float32, int32, int64)")
+            try require(dtype.isViewable, "tensor", [shape], "\(dtype) is not a tensor element type (float32, int32, int64) or a weight coding (float16, bfloat16, q8_0, q4_0, q4_1)")
+            try require(!dtype.isBlockQuantized || (shape.last.map { $0 % dtype.blockLength == 0 } ?? false)
+                        && (strides.last == 1 || shape.last == 0) && offset % dtype.blockLength == 0
+                        && strides.dropLast().allSatisfy({ $0 % dtype.blockLength == 0 }),
+                        "tensor", [shape], "\(dtype) is stored in whole blocks of \(dtype.blockLength) along the last axis")
         } catch {
             self = Tensor.report(error, shape: shape)
             return
@@ -207,6 +211,7 @@ public struct Tensor: Sendable {
     public var scalars: [Float] {
         let count = scalarCount
         if count == 0 { return [] }
+        if dtype.isCodedWeight { return converted(to: .float32).scalars }
         if dtype != .float32 { return integers.map { Float($0) } }
         let view = bufferView
         return withExtendedLifetime(view.storage) {

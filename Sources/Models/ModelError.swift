@@ -33,9 +33,10 @@ extension WeightStore {
 
     /// A float tensor the model needs, with its shape checked (a zero-copy view when stored as
     /// uncompressed float32).
-    func weight(_ name: String, shape: [Int]? = nil) throws -> Tensor {
+    /// `coded`: a matrix product's weight, kept in its stored coding (`codedTensor`).
+    func weight(_ name: String, shape: [Int]? = nil, coded: Bool = false) throws -> Tensor {
         guard info(name) != nil else { throw ModelError.missingTensor(name) }
-        let t = try tensor(name)
+        let t = coded ? try codedTensor(name) : try tensor(name)
         if let shape, t.shape != shape { throw ModelError.wrongShape(name: name, expected: shape, actual: t.shape) }
         return t
     }

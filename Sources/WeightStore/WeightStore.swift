@@ -31,6 +31,8 @@ public final class WeightStore: Sendable {
     private let headerEnd: Int
 
     private let decoded = Locked<[Int: Storage]>([:])
+    /// Coded weights' storages (codedTensor), one per tensor so that views share it.
+    private let coded = Locked<[Int: Storage]>([:])
     private let verified = Locked<Set<Int>>([])
 
     public convenience init(contentsOf url: URL, verify: VerifyMode = .none,
@@ -99,8 +101,35 @@ public final class WeightStore: Sendable {
 
     public func info(_ name: String) -> TensorInfo? { recordNumber(of: name).map { infos[$0] } }
 
+    /// A weight as a matrix product reads it: a tensor stored as float16, bfloat16, q8_0, q4_0
+    /// or q4_1 is a zero-copy view of its stored bytes in that dtype (decompressed once, counted,
+    /// if zstd), which matmul and Linear read as they are and any other op widens, counted.
+    /// Every other tensor is exactly `tensor(_:)`.
+    public func codedTensor(_ name: String) throws(WeightStoreError) -> Tensor {
+        guard let number = recordNumber(of: name) else { throw .tensorNotFound(name) }
+        let info = infos[number]
+        guard let dtype = info.dtype, dtype.isCodedWeight, let codec = info.codec else { return try tensor(name) }
+        if let cached = coded.withLock({ $0[number] }) { return Tensor(storage: cached, shape: info.shape, dtype: dtype) }
+        let block: Storage
+        if codec == .zstd {
+            block = try decompress(number)
+        } else {
+            if verifyMode == .onFirstTouch { try verifyOnce(number) }
+            // Its own storage over the tensor's bytes: a block type's elements are not a whole
+            // number of bytes, so they cannot be counted from the file's first byte.
+            block = Storage(mapping: file.bytes.baseAddress! + info.offset, byteCount: info.storedBytes, owner: file)
+        }
+        let winner = coded.withLock { cache -> Storage in
+            if let existing = cache[number] { return existing }
+            cache[number] = block
+            return block
+        }
+        return Tensor(storage: winner, shape: info.shape, dtype: dtype)
+    }
+
     /// The tensor: a float32 view for float types, an int32 / int64 one for indices. Zero-copy
-    /// for uncompressed float32, int32 and int64; other float types and compressed tensors are
+    /// for uncompressed float32, int32 and int64; other float types (the halves and the block
+    /// types too: see `codedTensor` for those kept as stored) and compressed tensors are
     /// decoded once (a counted copy, reason `.decode`) and cached. Other integer types and
     /// bool are refused (`notFloatingPoint`); `withRawBytes` reads them.
     public func tensor(_ name: String) throws(WeightStoreError) -> Tensor {
@@ -278,7 +307,7 @@ public final class WeightStore: Sendable {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
         let out = try allocateForDecoding(info.name, bytes: overflow ? .max : bytes)
         let dst = out.baseAddress.assumingMemoryBound(to: Float.self)
-        withExtendedLifetime(keepAlive) {
+        withExtendedLifetime((keepAlive, file)) {
             Widening.toFloat32(raw, dtype: info.dtype!, count: count, into: dst)
         }
         Stats.recordCopy(bytes: count * MemoryLayout<Float>.stride, reason: .decode)

@@ -38,6 +38,8 @@ public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertibl
     case rankTooLarge(name: String, rank: Int)
     case sizeOverflow(name: String)
     case rawSizeMismatch(name: String, declared: UInt64, expected: UInt64)
+    /// A block-quantized tensor whose last dimension is not a whole number of blocks.
+    case blockShapeInvalid(name: String, dtype: String, shape: [Int])
     case storedSizeMismatch(name: String, stored: UInt64, raw: UInt64)
     case misalignedOffset(name: String, offset: UInt64, alignment: Int)
     case layoutMismatch(name: String, offset: UInt64, expected: UInt64)
@@ -93,6 +95,7 @@ public enum WeightStoreError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .rankTooLarge(name, rank): "tensor '\(name)': rank \(rank) exceeds 8"
         case let .sizeOverflow(name): "tensor '\(name)': element count times dtype size overflows"
         case let .rawSizeMismatch(name, declared, expected): "tensor '\(name)': raw size \(declared) but shape and dtype give \(expected)"
+        case let .blockShapeInvalid(name, dtype, shape): "tensor '\(name)': \(dtype) is stored in blocks of 32 along the last axis, but its shape is \(shape)"
         case let .storedSizeMismatch(name, stored, raw): "tensor '\(name)': uncompressed but stored size \(stored) != raw size \(raw)"
         case let .misalignedOffset(name, offset, alignment): "tensor '\(name)': offset \(offset) is not a multiple of \(alignment)"
         case let .layoutMismatch(name, offset, expected): "tensor '\(name)': offset \(offset), expected \(expected) (tensors overlap, are out of order or leave a gap)"

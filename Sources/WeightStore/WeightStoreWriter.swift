@@ -74,10 +74,12 @@ public final class WeightStoreWriter {
         guard !names.contains(name) else { throw .duplicateName(name) }
         guard shape.count <= WPKFormat.maxRank else { throw .rankTooLarge(name: name, rank: shape.count) }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw .invalidTensor(name: name, reason: "negative dimension in \(shape)") }
-        guard let elements = ShapeRules.elementCount(shape, elementSize: dtype.byteSize) else {
+        guard ShapeRules.elementCount(shape, elementSize: dtype.byteSize) != nil else {
             throw .sizeOverflow(name: name)
         }
-        let size = elements * dtype.byteSize
+        guard let size = dtype.storedBytes(shape: shape) else {
+            throw .blockShapeInvalid(name: name, dtype: dtype.name, shape: shape)
+        }
         names.insert(name)
         // Compressing nothing would only add a frame header.
         entries.append(Entry(name: name, dtype: dtype, shape: shape, codec: size == 0 ? .none : codec,
@@ -160,6 +162,8 @@ public final class WeightStoreWriter {
             preamble.headerHash = headerHash
             preamble.fileSize = fileSize
             preamble.alignment = UInt32(options.alignment)
+            // The oldest version that knows every dtype used, so older readers open what they can.
+            preamble.minor = UInt16(ordered.map(\.dtype.formatMinorVersion).max() ?? 0)
             try out.patch(header.bytes, at: UInt64(WPKFormat.preambleSize))
             try out.patch(preamble.encoded(), at: 0)
             if let check {

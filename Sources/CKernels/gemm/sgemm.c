@@ -49,12 +49,27 @@ typedef struct {
     wk_sgemm_tile_fn before, after;
     void *ctx;
     int failed;
+    // B = Wᵀ for a coded W (wk_sgemm_coded): column j of B is row j of W.
+    const unsigned char *w;
+    long ldw_bytes;
+    int code;
 } job;
 
 static void pack_b_panel(const job *J, long p0, long kcs, long q) {
     const int NR = J->g.nr;
     const long j = q * NR, r = J->n - j < NR ? J->n - j : NR;
     float *dst = J->packed + p0 * J->npad + q * NR * kcs;
+    if (J->w) {
+        float run[1024];
+        for (long jj = 0; jj < r; jj++) {
+            wk_decode(J->code, J->w + (j + jj) * J->ldw_bytes, p0, kcs, run);
+            for (long p = 0; p < kcs; p++) dst[p * NR + jj] = run[p];
+        }
+        for (long jj = r; jj < NR; jj++) {
+            for (long p = 0; p < kcs; p++) dst[p * NR + jj] = 0;
+        }
+        return;
+    }
     const float *b = J->b + p0 * J->rsb + j * J->csb;
     if (J->csb == 1) {
         for (long p = 0; p < kcs; p++) {
@@ -140,11 +155,11 @@ static void compute_task(void *ctx, long index) {
     free(scratch);
 }
 
-int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb, long csb, float *c,
-             long ldc, int accumulate, long workers, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx) {
-    if (m <= 0 || n <= 0) return 0;
-    job J = {.m = m, .n = n, .k = k, .a = a, .rsa = rsa, .csa = csa, .b = b, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
-             .accumulate = accumulate};
+static int run(job J, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx, long workers) {
+    const long m = J.m, n = J.n, k = J.k;
+    float *c = J.c;
+    const long ldc = J.ldc;
+    const int accumulate = J.accumulate;
     J.g = wk_sgemm_geometry_for(wk_isa_level());
     J.before = before;
     J.after = after;
@@ -180,4 +195,22 @@ int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const f
     wk_pool_run(J.workers, compute_task, &J);
     free(J.packed);
     return J.failed ? -1 : 0;
+}
+
+int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb, long csb, float *c,
+             long ldc, int accumulate, long workers, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx) {
+    if (m <= 0 || n <= 0) return 0;
+    job J = {.m = m, .n = n, .k = k, .a = a, .rsa = rsa, .csa = csa, .b = b, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
+             .accumulate = accumulate};
+    return run(J, before, after, ctx, workers);
+}
+
+int wk_sgemm_coded(long m, long n, long k, const float *a, long rsa, long csa, const void *w, long ldw_bytes, int code,
+                   float *c, long ldc, int accumulate, long workers, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after,
+                   void *ctx) {
+    if (m <= 0 || n <= 0) return 0;
+    if (wk_coded_block_bytes(code) == 0) return -1;
+    job J = {.m = m, .n = n, .k = k, .a = a, .rsa = rsa, .csa = csa, .c = c, .ldc = ldc, .accumulate = accumulate,
+             .w = w, .ldw_bytes = ldw_bytes, .code = code};
+    return run(J, before, after, ctx, workers);
 }

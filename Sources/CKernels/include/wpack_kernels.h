@@ -112,6 +112,27 @@ int wk_sgemm(long m, long n, long k, const float *a, long rsa, long csa, const f
 /// The width of the micro-kernel's tile (its NR) at the calling thread's level.
 long wk_sgemm_panel_width(void);
 
+/// Weight codings (gemm/coded.c), numbered as the .wpk dtypes: a weight stored in one of them is
+/// read as it is stored and decoded to float32 only in cache-sized pieces.
+enum { WK_CODE_F32 = 1, WK_CODE_F16 = 2, WK_CODE_BF16 = 3, WK_CODE_Q8_0 = 14, WK_CODE_Q4_0 = 15, WK_CODE_Q4_1 = 16 };
+/// Bytes of one block (one element for the unblocked codings), and values per block; 0 for an
+/// unknown code.
+long wk_coded_block_bytes(int code);
+long wk_coded_block_length(int code);
+float wk_half_to_float(unsigned short h);
+/// Elements [start, start + count) of a coded row (its first block at `row`) as float32.
+void wk_decode(int code, const void *row, long start, long count, float *out);
+/// Element `index` of coded data starting at `base` (for a block type, index / 32 is the block).
+float wk_coded_element(int code, const void *base, long index);
+/// wk_gemm_nt with W coded, its rows ldw_bytes apart.
+void wk_gemm_nt_coded(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
+                      float *c, long ldc, int accumulate);
+/// wk_sgemm with B = Wᵀ for a coded W [n, k] (rows ldw_bytes apart): B's panels are decoded
+/// from W while they are packed, so the product runs at float32 speed on the narrow weight.
+int wk_sgemm_coded(long m, long n, long k, const float *a, long rsa, long csa, const void *w, long ldw_bytes, int code,
+                   float *c, long ldc, int accumulate, long workers, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after,
+                   void *ctx);
+
 /// A convolution for wk_conv_gemm: x's element (image, channel, row, column) at
 /// x[n*xn + c*xc + r*xh + q*xw]; weights' (oc, k), k = (c*kh + ky)*kw + kx within a group, at
 /// weights[oc*wrs + k*wcs]; bias (may be NULL) at bias[oc*bias_stride]; out contiguous

@@ -96,7 +96,12 @@ final class Node: @unchecked Sendable {
         default: self.dtype = .float32
         }
         if Node.computesInFloat(op) {
-            self.inputs = inputs.map { $0.dtype == .float32 ? $0 : Node(.convert, [$0], shape: $0.shape, dtype: .float32) }
+            self.inputs = inputs.enumerated().map { i, input in
+                if input.dtype == .float32 { return input }
+                // A coded weight as a product's right operand is read as stored.
+                if case .matmul = op, i == 1, Node.isCodedWeightOperand(input) { return input }
+                return Node(.convert, [input], shape: input.shape, dtype: .float32)
+            }
         } else {
             self.inputs = inputs
         }
@@ -118,6 +123,17 @@ final class Node: @unchecked Sendable {
     }
 
     var isBuffer: Bool { if case .buffer = op { true } else { false } }
+
+    /// Whether a matmul reads this node, as its [batch..., K, N] right operand, where it is
+    /// stored: a buffer of a coded weight W [N, K] seen transposed, each row of W whole
+    /// along K (stride 1, its blocks intact), batches broadcast or whole weights apart.
+    static func isCodedWeightOperand(_ node: Node) -> Bool {
+        guard node.dtype.isCodedWeight, case let .buffer(_, offset, strides) = node.op, node.shape.count >= 2 else { return false }
+        let rank = node.shape.count
+        let k = node.shape[rank - 2], block = node.dtype.blockLength
+        return strides[rank - 2] == 1 && k % block == 0 && strides[rank - 1] % block == 0 && offset % block == 0
+            && strides[rank - 1] >= k && strides.dropLast(2).allSatisfy { $0 % block == 0 }
+    }
 
     /// Whether the op is always a kernel of its own, writing its own buffer (or, for a write,
     /// its target): what the planner never fuses into a consumer, and what a view above it

@@ -50,6 +50,11 @@ extension Executor {
         }
         guard case .load(let l) = p.instructions.first, p.isPureLoad else { preconditionFailure("an integer leaf is loaded, not computed") }
         let leaf = leaves[l]
+        if from.isCodedWeight {
+            precondition(to == .float32, "a coded weight widens to float32 only")
+            widen(leaf, code: Int32(from.rawValue), space: p.space, into: dest.assumingMemoryBound(to: Float.self))
+            return
+        }
         let base = UnsafeRawPointer(leaf.base)
         for (i, offset) in offsets(leaf, space: p.space).enumerated() {
             let v = loadIndex(base, from, offset)
@@ -59,6 +64,21 @@ extension Executor {
             default: dest.storeBytes(of: Int32(truncatingIfNeeded: v), toByteOffset: i * 4, as: Int32.self)
             }
         }
+    }
+
+    /// A coded weight's view as float32: runs along its last axis decoded together when they
+    /// are contiguous (a whole weight, or rows of it), element by element otherwise.
+    static func widen(_ leaf: LeafAccess, code: Int32, space: [Int], into dest: UnsafeMutablePointer<Float>) {
+        let base = UnsafeRawPointer(leaf.base)
+        if leaf.isStrided, let n = space.last, n > 0, leaf.strides.last == 1 {
+            var row = 0
+            Layout.forEachOffset(shape: Array(space.dropLast()), strides: Array(leaf.strides.dropLast())) { offset in
+                wk_decode(code, base, leaf.offset + offset, n, dest + row * n)
+                row += 1
+            }
+            return
+        }
+        for (i, offset) in offsets(leaf, space: space).enumerated() { dest[i] = wk_coded_element(code, base, offset) }
     }
 
     /// Program space: the input with the selected axis last; writes k indices per row, at

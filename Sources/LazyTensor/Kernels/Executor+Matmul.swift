@@ -37,6 +37,13 @@ extension Executor {
         let base: UnsafePointer<Float>
         let strides: [Int]
         let layout: GEMM.Layout
+        /// A coded weight read as stored (then `base` is not read: its rows are here).
+        var coded: GEMM.CodedWeight? = nil
+
+        /// The coded weight of one batch slice (strides count the weight's elements).
+        func coded(atElement offset: Int) -> GEMM.CodedWeight? {
+            coded.map { $0.advanced(byElements: offset) }
+        }
     }
 
     /// Reads an operand in place when its slices are BLAS-ready (or, with `forBLAS` false, when
@@ -46,6 +53,16 @@ extension Executor {
         let shape = p.space
         let cols = shape[shape.count - 1]
         let leaves = p.leaves.map(access)
+        if p.isPureLoad, case .load(let l) = p.instructions[0], p.leaves[l].node.dtype.isCodedWeight {
+            // Node.isCodedWeightOperand admitted it: W [N, K] seen as Wᵀ, rows whole.
+            let a = leaves[l], rank = shape.count, dtype = p.leaves[l].node.dtype
+            let storage = buffer(of: p.leaves[l].node).0
+            let ldw = a.strides[rank - 1]
+            let coded = GEMM.CodedWeight(dtype: dtype, base: UnsafeRawPointer(storage.baseAddress),
+                                         element: a.offset, rowStride: ldw)
+            return Operand(storage: storage, base: a.base, strides: a.strides,
+                           layout: GEMM.Layout(transposed: true, leadingDimension: Swift.max(ldw, 1)), coded: coded)
+        }
         let decision = Executor.operandPacking(p, leaves, forBLAS: forBLAS)
         if case let .inPlace(layout) = decision, case .load(let l) = p.instructions[0] {
             let a = leaves[l]
@@ -105,20 +122,20 @@ extension Executor {
             if batches > 1, let lda = Executor.mergedRowStride(a, b, batchShape: batchShape, m: m, k: k) {
                 let layout = GEMM.Layout(transposed: false, leadingDimension: lda)
                 GEMM.gemm(m: batches * m, n: n, k: k, a: a.base, layout, b: b.base, b.layout, c: out, ldc: n,
-                          accumulate: accumulate)
+                          accumulate: accumulate, coded: b.coded)
                 return
             }
-            let shared = Unchecked((a.base, b.base, out))
+            let shared = Unchecked((a.base, b.base, out, b))
             let (aStrides, bStrides, la, lb) = (a.strides, b.strides, a.layout, b.layout)
             let products = { @Sendable (range: Range<Int>) in
-                let (aBase, bBase, out) = shared.value
+                let (aBase, bBase, out, b) = shared.value
                 var index = [Int](repeating: 0, count: batchShape.count)
                 for batch in range {
                     unravel(batch, batchShape[...], into: &index, at: 0)
                     var pa = 0, pb = 0
                     for axis in index.indices { pa += index[axis] * aStrides[axis]; pb += index[axis] * bStrides[axis] }
-                    GEMM.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: bBase + pb, lb, c: out + batch * m * n, ldc: n, split: !spread,
-                              accumulate: accumulate)
+                    GEMM.gemm(m: m, n: n, k: k, a: aBase + pa, la, b: b.coded == nil ? bBase + pb : bBase, lb,
+                              c: out + batch * m * n, ldc: n, split: !spread, accumulate: accumulate, coded: b.coded(atElement: pb))
                 }
             }
             if spread {
@@ -164,7 +181,7 @@ extension Executor {
         }
         withExtendedLifetime((a.storage, b.storage)) {
             GEMM.fewRowsTimesWeight(m: rows, n: n, k: k, a: a.base, lda: lda, w: b.base, ldw: b.layout.leadingDimension,
-                                    c: out, ldc: n, accumulate: addend != nil,
+                                    c: out, ldc: n, accumulate: addend != nil, coded: b.coded,
                                     prologue: { columns in if let job = shared.value.2 { restricted(job, columns) } },
                                     epilogue: { columns in if let job = shared.value.3 { restricted(job, columns) } })
         }
@@ -224,7 +241,7 @@ extension Executor {
         let (beforeTile, afterTile) = (tileBody(before), tileBody(after))
         withExtendedLifetime((a.storage, b.storage)) {
             GEMM.packedProduct(m: rows, n: n, k: k, a: a.base, la, b: b.base, b.layout, c: out, ldc: n, accumulate: false,
-                               workers: workers, before: beforeTile, after: afterTile)
+                               workers: workers, coded: b.coded, before: beforeTile, after: afterTile)
         }
         return true
     }

@@ -17,6 +17,29 @@ enum GEMM {
         var strides: (Int, Int) { transposed ? (1, leadingDimension) : (leadingDimension, 1) }
     }
 
+    /// A weight W [N, K] stored coded (float16, bfloat16, q8_0, q4_0, q4_1), the right operand
+    /// Wᵀ of a product: the rows of W are whole along K and `rowStride` elements apart.
+    struct CodedWeight: @unchecked Sendable {
+        let dtype: DType
+        /// The storage's first byte; elements count from there (for a block type, element e
+        /// lies in block e / 32).
+        let base: UnsafeRawPointer
+        let element: Int
+        let rowStride: Int
+
+        var code: Int32 { Int32(dtype.rawValue) }
+        /// Where row 0 starts.
+        var rows: UnsafeRawPointer { base + element / dtype.blockLength * dtype.byteSize }
+        var rowBytes: Int { rowStride / dtype.blockLength * dtype.byteSize }
+
+        func advanced(byElements offset: Int) -> CodedWeight {
+            CodedWeight(dtype: dtype, base: base, element: element + offset, rowStride: rowStride)
+        }
+
+        /// Rows j0... of W.
+        func rows(from j0: Int) -> UnsafeRawPointer { rows + j0 * rowBytes }
+    }
+
     static func layout(rows: Int, cols: Int, rowStride rs: Int, colStride cs: Int) -> Layout? {
         // A stride along an axis of length 1 is never used: any legal value will do.
         let r = rows == 1 ? Swift.max(1, cols) : rs
@@ -48,9 +71,25 @@ enum GEMM {
     /// `packedProduct`) run on each tile of C, on the worker that computes it: before its
     /// products, which then accumulate onto what `before` wrote, and after them.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true, accumulate: Bool = false) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true, accumulate: Bool = false,
+                     coded: CodedWeight? = nil) {
         _ = threads
         if m == 0 || n == 0 { return }
+        if let coded {
+            if k == 0 {
+                if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
+                return
+            }
+            let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
+            if m <= smallRows && !la.transposed {
+                fewRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: 0, c: c, ldc: ldc,
+                                   accumulate: accumulate, workers: workers, coded: coded)
+            } else {
+                packedProduct(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc, accumulate: accumulate, workers: workers,
+                              coded: coded)
+            }
+            return
+        }
         let beta: Float = accumulate ? 1 : 0
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
@@ -94,18 +133,22 @@ enum GEMM {
     /// wk_sgemm over the engine's workers: B packed once and shared, C dealt out in tiles.
     static func packedProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, _ la: Layout, b: UnsafePointer<Float>, _ lb: Layout,
                               c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workers: Int,
-                              before: TileBody? = nil, after: TileBody? = nil) {
+                              coded: CodedWeight? = nil, before: TileBody? = nil, after: TileBody? = nil) {
         Parallel.start()
         let (rsa, csa) = la.strides, (rsb, csb) = lb.strides
         var callbacks = TileCallbacks(before: before, after: after)
+        let beforeTile: wk_sgemm_tile_fn? = before == nil ? nil : { context, r0, r1, c0, c1 in
+            context!.assumingMemoryBound(to: TileCallbacks.self).pointee.before!(Int(r0)..<Int(r1), Int(c0)..<Int(c1))
+        }
+        let afterTile: wk_sgemm_tile_fn? = after == nil ? nil : { context, r0, r1, c0, c1 in
+            context!.assumingMemoryBound(to: TileCallbacks.self).pointee.after!(Int(r0)..<Int(r1), Int(c0)..<Int(c1))
+        }
         let status = withUnsafeMutablePointer(to: &callbacks) { context in
-            wk_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate ? 1 : 0, workers,
-                     before == nil ? nil : { context, r0, r1, c0, c1 in
-                         context!.assumingMemoryBound(to: TileCallbacks.self).pointee.before!(Int(r0)..<Int(r1), Int(c0)..<Int(c1))
-                     },
-                     after == nil ? nil : { context, r0, r1, c0, c1 in
-                         context!.assumingMemoryBound(to: TileCallbacks.self).pointee.after!(Int(r0)..<Int(r1), Int(c0)..<Int(c1))
-                     }, context)
+            if let coded {
+                return wk_sgemm_coded(m, n, k, a, rsa, csa, coded.rows, coded.rowBytes, coded.code, c, ldc, accumulate ? 1 : 0,
+                                      workers, beforeTile, afterTile, context)
+            }
+            return wk_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate ? 1 : 0, workers, beforeTile, afterTile, context)
         }
         if status != 0 { fatalError("wpack: out of memory: no scratch space for a [\(m), \(k)] x [\(k), \(n)] product") }
     }
@@ -133,6 +176,7 @@ enum GEMM {
     /// alone. `workers` defaults to all of them above the split threshold.
     static func fewRowsTimesWeight(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, ldw: Int,
                                    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workers: Int? = nil,
+                                   coded: CodedWeight? = nil,
                                    prologue: @Sendable (Range<Int>) -> Void = { _ in },
                                    epilogue: @Sendable (Range<Int>) -> Void = { _ in }) {
         let acc: Int32 = accumulate ? 1 : 0
@@ -144,7 +188,11 @@ enum GEMM {
             let j0 = Swift.min(n, blocks * t / workers * 16), j1 = Swift.min(n, blocks * (t + 1) / workers * 16)
             guard j0 < j1 else { return }
             prologue(j0..<j1)
-            wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc)
+            if let coded {
+                wk_gemm_nt_coded(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc)
+            } else {
+                wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc)
+            }
             epilogue(j0..<j1)
         }
     }

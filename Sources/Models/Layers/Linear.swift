@@ -15,7 +15,7 @@ public struct Linear: Sendable {
     /// `requireBias`: the architecture has a bias here, so a missing one is an error rather than
     /// a layer silently run without it.
     public init(store: WeightStore, prefix: String, inFeatures: Int? = nil, outFeatures: Int? = nil, requireBias: Bool = false) throws {
-        let w = try store.weight(prefix + ".weight")
+        let w = try store.weight(prefix + ".weight", coded: true)
         guard w.rank == 2 else { throw ModelError.wrongShape(name: prefix + ".weight", expected: [outFeatures ?? -1, inFeatures ?? -1], actual: w.shape) }
         if let inFeatures, w.shape[1] != inFeatures { throw ModelError.wrongShape(name: prefix + ".weight", expected: [outFeatures ?? w.shape[0], inFeatures], actual: w.shape) }
         if let outFeatures, w.shape[0] != outFeatures { throw ModelError.wrongShape(name: prefix + ".weight", expected: [outFeatures, w.shape[1]], actual: w.shape) }

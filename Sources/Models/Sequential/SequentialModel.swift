@@ -115,7 +115,7 @@ public struct SequentialModel: Sendable {
                            dilation: try pair("dilation", (1, 1), minimum: 1), groups: groups)
         case "linear":
             let weightName = try name("weight")
-            let w = try store.weight(weightName)
+            let w = try store.weight(weightName, coded: true)
             guard w.rank == 2 else { throw ModelError.wrongShape(name: weightName, expected: [-1, -1], actual: w.shape) }
             let b = try optionalName("bias").map { try store.weight($0, shape: [w.shape[0]]) }
             return .linear(Linear(weight: w, bias: b))

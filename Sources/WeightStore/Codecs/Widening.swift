@@ -1,6 +1,8 @@
+import CKernels
 import LazyTensor
-/// Conversions between the stored float types and float32. Narrow types are widened exactly;
-/// float64 is rounded to nearest (the only lossy case, and only on access).
+/// Conversions between the stored float types and float32. Narrow types are widened exactly
+/// (a block type to the values its blocks encode); float64 is rounded to nearest (the only
+/// lossy case, and only on access).
 public enum Widening {
     public static func toFloat32(_ raw: UnsafeRawBufferPointer, dtype: DType, count: Int,
                                  into destination: UnsafeMutablePointer<Float>) {
@@ -20,6 +22,8 @@ public enum Widening {
             for i in 0..<count {
                 destination[i] = Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self)))
             }
+        case .q8_0, .q4_0, .q4_1:
+            if count > 0, let base = raw.baseAddress { wk_decode(Int32(dtype.rawValue), base, 0, count, destination) }
         default:
             preconditionFailure("\(dtype) is not a float type")
         }

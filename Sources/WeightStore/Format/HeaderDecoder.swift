@@ -114,7 +114,8 @@ struct HeaderDecoder {
             if sameMinor && (r.reservedByte != 0 || r.reservedWord != 0 || r.reservedTail != (0, 0)) {
                 throw .reservedFieldNotZero(field: "record '\(name)'")
             }
-            let dtype = DType(rawValue: r.dtypeCode)
+            // A type added in a later minor version is unknown in a file that claims an earlier one.
+            let dtype = DType(rawValue: r.dtypeCode).flatMap { $0.formatMinorVersion <= Int(p.minor) ? $0 : nil }
             if dtype == nil && sameMinor { throw .unknownDType(name: name, code: r.dtypeCode) }
             let codec = Codec(rawValue: r.codecCode)
             if codec == nil && sameMinor { throw .unknownCodec(name: name, code: r.codecCode) }
@@ -129,7 +130,11 @@ struct HeaderDecoder {
                 throw .sizeOverflow(name: name)
             }
             if let dtype {
-                let bytes = UInt64(elements) * UInt64(dtype.byteSize)
+                let shape = r.dims[0..<rank].map { Int($0) }
+                guard let bytes = dtype.storedBytes(shape: shape).map(UInt64.init) else {
+                    throw .blockShapeInvalid(name: name, dtype: dtype.name, shape: shape)
+                }
+                _ = elements
                 guard r.rawSize == bytes else { throw .rawSizeMismatch(name: name, declared: r.rawSize, expected: bytes) }
             }
             // An unknown dtype from a newer minor version has no size to check the record

@@ -5,7 +5,8 @@ public enum WPKFormat {
     /// text-mode line-ending conversion, as in PNG.
     public static let magic: [UInt8] = [0x89, 0x57, 0x50, 0x4B, 0x0D, 0x0A, 0x1A, 0x0A]
     public static let majorVersion: UInt16 = 1
-    public static let minorVersion: UInt16 = 0
+    /// 1.1 adds the block-quantized dtypes; a file is written as 1.0 when it uses none of them.
+    public static let minorVersion: UInt16 = 1
     /// Written little-endian; a big-endian writer would produce 0A 0B 0C 0D on disk.
     public static let endianMark: UInt32 = 0x0A0B_0C0D
 

@@ -24,7 +24,7 @@ public struct InputTensor: Sendable {
     public var shape: [Int]
     public var source: TensorSource
 
-    public var byteCount: Int { shape.reduce(dtype.byteSize, *) }
+    public var byteCount: Int { dtype.storedBytes(shape: shape) ?? 0 }
 }
 
 /// Everything read from one input: tensors plus metadata (safetensors' `__metadata__`, a model

@@ -98,6 +98,7 @@ public enum Npy {
         case .uint64: "<u8"
         case .bool: "|b1"
         case .bfloat16: throw InterchangeError("npy", "numpy has no bfloat16: unpack to .safetensors instead")
+        case .q8_0, .q4_0, .q4_1: throw InterchangeError("npy", "numpy has no \(dtype) blocks: widen to float32 first")
         }
     }
 

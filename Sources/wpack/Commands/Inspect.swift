@@ -14,6 +14,10 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let store = try WeightStore(path: file)
+        func conversion(_ name: String) -> String? {
+            if case let .string(text)? = store.metadataValue(WeightConversion.metadataKey(name)) { return text }
+            return nil
+        }
         if json {
             let tensors: [[String: Any]] = store.infos.map { info in
                 [
@@ -21,7 +25,7 @@ struct Inspect: ParsableCommand {
                     "shape": info.shape, "offset": info.offset, "stored_bytes": info.storedBytes,
                     "raw_bytes": info.rawBytes, "codec": info.codec?.description ?? "unknown(\(info.codecCode))",
                     "checksum": info.checksumHex,
-                ]
+                ].merging(conversion(info.name).map { ["conversion": $0] } ?? [:]) { a, _ in a }
             }
             let object: [String: Any] = [
                 "tensors": tensors, "metadata": store.metadata, "alignment": store.alignment,
@@ -40,13 +44,15 @@ struct Inspect: ParsableCommand {
         for (info, shownName) in zip(store.infos, names) {
             let shape = "[" + info.shape.map(String.init).joined(separator: ", ") + "]"
             let codec = info.codec == Codec.none ? "" : "  zstd \(Terminal.formatBytes(info.storedBytes))"
+            let error = conversion(info.name).map { "  " + DisplayText.escaped($0) } ?? ""
             let name = shownName.padding(toLength: max(nameWidth, shownName.count), withPad: " ", startingAt: 0)
             print("  \(name)  \((info.dtype?.name ?? "?").padding(toLength: 8, withPad: " ", startingAt: 0)) "
-                  + "\(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) @\(info.offset)  xxh3 \(info.checksumHex)\(codec)")
+                  + "\(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) \(Terminal.formatBytes(info.rawBytes).padding(toLength: 10, withPad: " ", startingAt: 0)) @\(info.offset)  xxh3 \(info.checksumHex)\(codec)\(error)")
         }
-        if !store.typedMetadata.isEmpty {
+        let shownMetadata = store.typedMetadata.filter { !$0.key.hasPrefix("wpack.conversion:") }
+        if !shownMetadata.isEmpty {
             print("metadata:")
-            for (key, value) in store.typedMetadata {
+            for (key, value) in shownMetadata {
                 let text = value.description
                 let shown = key.hasPrefix("file:") || text.count > 80 || text.contains("\n")
                     ? "(\(text.utf8.count) bytes)" : DisplayText.escaped(text)

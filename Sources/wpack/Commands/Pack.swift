@@ -24,11 +24,27 @@ struct Pack: ParsableCommand {
     @Flag(help: "Keep float16/bfloat16 tensors as stored instead of widening them to float32.")
     var keepHalf = false
 
+    @Option(help: "Store the linear layers' weight matrices as bf16, f16, q8 (q8_0), q4 (q4_0) or q4_1; matrix products read them in place.")
+    var weights: String?
+
+    @Option(help: "With --weights: store a tensor whose relative RMS error would exceed this in the next wider coding (q8_0, then bf16). By default every selected tensor takes the coding asked for.")
+    var maxError: String?
+
+    @Option(help: "With --weights: keep tensors matching this pattern (* and ?) in float32 (repeatable).")
+    var keep: [String] = []
+
+    @Option(help: "With --weights: also convert tensors matching this pattern, embeddings or norms say (repeatable).")
+    var convert: [String] = []
+
     @Option(help: "A JSON layer list (see `wpack run`) stored as the model's description, for CNNs and MLPs.")
     var layers: String?
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input") }
+        if let weights, WeightConversion.dtype(named: weights) == nil {
+            throw ValidationError("--weights takes bf16, f16, q8, q4 or q4_1, not '\(weights)'")
+        }
+        if weights == nil && !(keep.isEmpty && convert.isEmpty && maxError == nil) { throw ValidationError("--keep, --convert and --max-error go with --weights") }
     }
 
     func run() throws {
@@ -98,6 +114,36 @@ struct Pack: ParsableCommand {
         if let layerList { try writer.setMetadata(SequentialModel.metadataKey, .string(layerList)) }
         try writer.setMetadata("wpack.packed_from", .string(inputs.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")))
 
+        var conversionLines: [String] = []
+        if let weights, let dtype = WeightConversion.dtype(named: weights) {
+            var limit: Double?
+            if let maxError {
+                guard let v = Double(maxError), v > 0, v.isFinite else { throw ValidationError("--max-error takes a positive number, not '\(maxError)'") }
+                limit = v
+            }
+            let conversion = WeightConversion(dtype: dtype, keep: keep, convert: convert, maxRelativeError: limit)
+            var converted: [WeightConversion.Converted] = []
+            for (i, t) in tensors.enumerated() where try conversion.selects(t) {
+                let c = try conversion.convert(t)
+                tensors[i] = c.tensor
+                converted.append(c)
+                try writer.setMetadata(WeightConversion.metadataKey(t.name),
+                                       .string("\(c.tensor.dtype) from \(t.dtype): \(c.error.description)"))
+            }
+            for pattern in convert + keep where !tensors.contains(where: { Glob.matches(pattern, $0.name) }) {
+                throw CommandFailure("the pattern '\(pattern)' matches no tensor")
+            }
+            if converted.isEmpty { throw CommandFailure("--weights \(weights): no tensor to convert (2-D '...weight' matrices, or --convert PATTERN)") }
+            let before = converted.reduce(0) { $0 + $1.originalBytes }, after = converted.reduce(0) { $0 + $1.tensor.byteCount }
+            let worst = converted.max { $0.error.relativeRMS < $1.error.relativeRMS }!
+            let counts = Dictionary(grouping: converted, by: \.tensor.dtype).sorted { $0.key.byteSize < $1.key.byteSize }
+                .map { "\($0.value.count) as \($0.key)" }.joined(separator: ", ")
+            let widened = limit.map { " (relative RMS error above \($0) stored wider)" } ?? ""
+            conversionLines.append("\(converted.count) tensors converted, \(counts)\(counts.contains(",") ? widened : ""): \(Terminal.formatBytes(before)) -> \(Terminal.formatBytes(after)); "
+                                   + "worst relative RMS error \(String(format: "%.2e", worst.error.relativeRMS)) (\(DisplayText.escaped(worst.tensor.name))), "
+                                   + "worst max abs error \(String(format: "%.2e", converted.map(\.error.maxAbsolute).max()!))")
+        }
+
         let total = tensors.reduce(0) { $0 + $1.byteCount }
         let progress = total > 64 << 20 && Terminal.stderrIsTerminal ? ProgressBar(label: "packing", total: total) : nil
         for t in tensors {
@@ -124,6 +170,7 @@ struct Pack: ParsableCommand {
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         print("wrote \(output): \(tensors.count) tensors, \(Terminal.formatBytes(size)), alignment \(alignment)")
+        for line in conversionLines { print("  " + line) }
         for line in summary?.lines ?? [] { print("  " + line) }
         for note in notes { print("  " + note) }
         if let summary, !summary.runsWith.isEmpty { print("  runs with: " + summary.runsWith.map { "wpack " + $0 }.joined(separator: ", ")) }

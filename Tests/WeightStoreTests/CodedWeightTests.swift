@@ -1,0 +1,232 @@
+import Foundation
+import Testing
+import LazyTensor
+@testable import WeightStore
+
+/// Weights in 16, 8 and 4 bits: encoded exactly as GGUF's own quantizers encode them, stored
+/// as .wpk 1.1 dtypes, viewed in place, and multiplied by matmul without being widened.
+@Suite(.serialized) struct CodedWeightTests {
+    static let codings: [DType] = [.float16, .bfloat16, .q8_0, .q4_0, .q4_1]
+
+    struct Vectors: Decodable {
+        struct Coding: Decodable { let hex: String; let decoded: [Double] }
+        let shape: [Int]
+        let values: [Double]
+        let codings: [String: Coding]
+    }
+
+    static let vectors: Vectors = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("quant/vectors.json")))
+        return try! JSONDecoder().decode(Vectors.self, from: data)
+    }()
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    /// The bytes of gguf-py (llama.cpp's Python library) for the same rows, and its decoded
+    /// values, bit for bit: blocks with zeros, a constant block, an outlier, rounding ties.
+    @Test(arguments: ["bfloat16", "q8_0", "q4_0", "q4_1"])
+    func encodesAsGGUFDoes(name: String) throws {
+        let v = Self.vectors
+        let dtype = DType.allCases.first { $0.name == name }!
+        let expected = v.codings[name]!
+        let (bytes, error) = try Quantization.encode(v.values.map(Float.init), shape: v.shape, as: dtype)
+        #expect(Self.hex(bytes) == expected.hex)
+        var decoded = [Float](repeating: 0, count: v.values.count)
+        bytes.withUnsafeBytes { raw in
+            decoded.withUnsafeMutableBufferPointer { Widening.toFloat32(raw, dtype: dtype, count: v.values.count, into: $0.baseAddress!) }
+        }
+        #expect(decoded == expected.decoded.map(Float.init))
+        let worst = zip(v.values, expected.decoded).map { abs($0 - $1) }.max()!
+        #expect(abs(error.maxAbsolute - worst) <= 1e-9)
+    }
+
+    @Test func refusesWhatItCannotEncode() {
+        #expect(throws: Quantization.Failure.self) { try Quantization.encode([Float](repeating: 1, count: 48), shape: [2, 24], as: .q8_0) }
+        var nan = [Float](repeating: 1, count: 32)
+        nan[7] = .nan
+        #expect(throws: Quantization.Failure.self) { try Quantization.encode(nan, shape: [1, 32], as: .q4_0) }
+        #expect(throws: Quantization.Failure.self) { try Quantization.encode([1, 2], shape: [2], as: .int8) }
+    }
+
+    /// A store holding one weight in each coding, and the float32 values its blocks decode to.
+    static func store(_ folder: TemporaryFolder, n: Int, k: Int, codec: Codec = .none) throws -> (WeightStore, [DType: [Float]]) {
+        let path = folder.file("coded.wpk")
+        let writer = try WeightStoreWriter(path: path)
+        let values = Tensor.randn(shape: [n, k], seed: 7).scalars.map { $0 * 0.1 }
+        var decoded: [DType: [Float]] = [:]
+        for dtype in codings {
+            let (bytes, _) = try Quantization.encode(values, shape: [n, k], as: dtype)
+            try writer.addTensor(name: "w." + dtype.name, dtype: dtype, shape: [n, k], codec: codec, source: .bytes(bytes))
+            var out = [Float](repeating: 0, count: n * k)
+            bytes.withUnsafeBytes { raw in out.withUnsafeMutableBufferPointer { Widening.toFloat32(raw, dtype: dtype, count: n * k, into: $0.baseAddress!) } }
+            decoded[dtype] = out
+        }
+        try writer.addTensor(name: "plain", Tensor.randn(shape: [3], seed: 1))
+        try writer.finish()
+        return (try WeightStore(path: path, verify: .eager), decoded)
+    }
+
+    @Test func storedAsFormatOneOneAndViewedInPlace() throws {
+        let folder = TemporaryFolder()
+        let (store, decoded) = try Self.store(folder, n: 8, k: 64)
+        #expect(store.version.major == 1 && store.version.minor == 1)
+        for dtype in Self.codings {
+            let name = "w." + dtype.name
+            let info = store.info(name)!
+            #expect(info.dtype == dtype && info.rawBytes == dtype.storedBytes(shape: [8, 64]))
+            let (w, stats) = Stats.measure { try! store.codedTensor(name) }
+            #expect(w.dtype == dtype && w.shape == [8, 64] && stats.bytesCopied == 0 && stats.bytesAllocated == 0)
+            // The view is of the mapped bytes themselves, and the same storage every time.
+            let again = try store.codedTensor(name)
+            #expect(w.storage.kind == .mapped && w.storage === again.storage)
+            #expect(UnsafeRawPointer(w.storage.baseAddress) == UnsafeRawPointer(store.file.bytes.baseAddress! + info.offset))
+            #expect(w.scalars == decoded[dtype]!)
+            // tensor(_:) is float32, decoded once.
+            let f = try store.tensor(name)
+            #expect(f.dtype == .float32 && f.scalars == decoded[dtype]!)
+        }
+        // A file without the new dtypes stays 1.0, for older readers.
+        let plain = folder.file("plain.wpk")
+        let writer = try WeightStoreWriter(path: plain)
+        try writer.addTensor(name: "x", Tensor.randn(shape: [4], seed: 2))
+        try writer.finish()
+        #expect(try WeightStore(path: plain).version == (1, 0))
+    }
+
+    @Test func compressedCodedWeightsDecompressOnce() throws {
+        let folder = TemporaryFolder()
+        let (store, decoded) = try Self.store(folder, n: 4, k: 96, codec: .zstd)
+        let (w, stats) = Stats.measure { try! store.codedTensor("w.q4_1") }
+        #expect(w.storage.kind == .heap && stats.copiedByReason == [.decode: DType.q4_1.storedBytes(shape: [4, 96])!])
+        #expect(w.scalars == decoded[.q4_1]!)
+    }
+
+    @Test func blockShapesAreCheckedOnBothSides() throws {
+        let folder = TemporaryFolder()
+        let writer = try WeightStoreWriter(path: folder.file("bad.wpk"))
+        #expect(throws: WeightStoreError.self) {
+            try writer.addTensor(name: "w", dtype: .q8_0, shape: [2, 40], source: .bytes([]))
+        }
+        // A reader of a file whose record claims [2, 40] in q8_0 refuses it by name.
+        let good = folder.file("good.wpk")
+        let w2 = try WeightStoreWriter(path: good)
+        let (bytes, _) = try Quantization.encode([Float](repeating: 0.5, count: 64), shape: [2, 32], as: .q8_0)
+        try w2.addTensor(name: "w", dtype: .q8_0, shape: [2, 32], source: .bytes(bytes))
+        try w2.finish()
+        var file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        // dims[1] of record 0 (header at 64, records at 64 + 32; dims at +16), then rehash.
+        let dimOffset = 64 + 32 + 16 + 8
+        file[dimOffset] = 40
+        // The minor version set back to 0 makes dtype 14 unknown instead.
+        rewriteHashes(&file)
+        try Data(file).write(to: URL(fileURLWithPath: folder.file("shape.wpk")))
+        #expect { try WeightStore(path: folder.file("shape.wpk")) } throws: { error in
+            guard case WeightStoreError.blockShapeInvalid(name: "w", dtype: "q8_0", shape: [2, 40]) = error else { return false }
+            return true
+        }
+        var old = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        old[10] = 0
+        rewriteHashes(&old)
+        try Data(old).write(to: URL(fileURLWithPath: folder.file("old.wpk")))
+        #expect { try WeightStore(path: folder.file("old.wpk")) } throws: { error in
+            guard case WeightStoreError.unknownDType(name: "w", code: 14) = error else { return false }
+            return true
+        }
+    }
+
+    /// Recomputes the header hash (preamble, footer) and the preamble hash after an edit.
+    func rewriteHashes(_ file: inout [UInt8]) {
+        let headerLength = Int(file.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self) })
+        let headerHash = file.withUnsafeBytes { Checksum.xxh3(UnsafeRawBufferPointer(rebasing: $0[64..<(64 + headerLength)])) }
+        file.withUnsafeMutableBytes { $0.storeBytes(of: headerHash, toByteOffset: 32, as: UInt64.self) }
+        let footer = file.count - 32
+        file.withUnsafeMutableBytes { $0.storeBytes(of: headerHash, toByteOffset: footer, as: UInt64.self) }
+        let preambleHash = file.withUnsafeBytes { Checksum.xxh3(UnsafeRawBufferPointer(rebasing: $0[0..<56])) }
+        file.withUnsafeMutableBytes { $0.storeBytes(of: preambleHash, toByteOffset: 56, as: UInt64.self) }
+    }
+
+    /// x · Wᵀ with W coded, at every kernel level: the few-rows path (up to 32 rows) and the
+    /// packed GEMM (B's panels decoded while packed), rows of every size around the blocking,
+    /// one kernel, nothing copied, nothing allocated but the output; equal to the product with
+    /// the decoded float32 weight.
+    @Test(arguments: CPU.availableLevels)
+    func productsReadTheCodingInPlace(level: CPU.Level) throws {
+        let folder = TemporaryFolder()
+        let (n, k) = (40, 96)
+        let (store, decoded) = try Self.store(folder, n: n, k: k)
+        try CPU.withLevel(level) {
+            for dtype in Self.codings {
+                let w = try store.codedTensor("w." + dtype.name)
+                let reference = Tensor(shape: [n, k], scalars: decoded[dtype]!)
+                for m in [1, 3, 16, 33, 100] {
+                    let x = Tensor.randn(shape: [m, k], seed: UInt64(m))
+                    let (y, stats) = Stats.measure { matmul(x, w.transposed()).materialized() }
+                    #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == m * n * 4,
+                            "\(dtype) m \(m): \(stats)")
+                    let expected = matmul(x, reference.transposed()).scalars
+                    let worst = zip(y.scalars, expected).map { abs($0 - $1) }.max()!
+                    #expect(worst <= 1e-4, "\(dtype) m \(m) at \(level): \(worst)")
+                }
+            }
+        }
+    }
+
+    /// A Linear layer's bias, residual and activation still run as the product's epilogue
+    /// (one kernel), for few rows and many, and a batch of [B, T, K] merges into one product.
+    @Test func epiloguesAndBatchesWithACodedWeight() throws {
+        let folder = TemporaryFolder()
+        let (n, k) = (40, 96)
+        let (store, decoded) = try Self.store(folder, n: n, k: k)
+        let w = try store.codedTensor("w.q8_0")
+        let reference = Tensor(shape: [n, k], scalars: decoded[.q8_0]!)
+        let bias = Tensor.randn(shape: [n], seed: 3)
+        for rows in [5, 70] {
+            let x = Tensor.randn(shape: [2, rows, k], seed: 4)
+            let residual = Tensor.randn(shape: [2, rows, n], seed: 5)
+            let (y, stats) = Stats.measure { (matmul(x, w.transposed()) + bias + residual).gelu().materialized() }
+            #expect(stats.kernels == 1 && stats.bytesCopied == 0, "rows \(rows): \(stats)")
+            let expected = (matmul(x, reference.transposed()) + bias + residual).gelu().scalars
+            #expect(zip(y.scalars, expected).map { abs($0 - $1) }.max()! <= 1e-4)
+        }
+    }
+
+    /// Anything but a product widens a coded tensor first, in a kernel of its own, counted.
+    @Test func otherOpsWidenCounted() throws {
+        let folder = TemporaryFolder()
+        let (store, decoded) = try Self.store(folder, n: 4, k: 64)
+        let w = try store.codedTensor("w.q4_0")
+        let (y, stats) = Stats.measure { (w * 2).materialized() }
+        #expect(stats.copiedByReason == [.convert: 4 * 64 * 4])
+        #expect(y.scalars == decoded[.q4_0]!.map { $0 * 2 })
+        // A view that cuts blocks is widened element by element, correctly.
+        let cut = w.sliced(axis: 1, range: 5..<37)
+        let all = decoded[.q4_0]!
+        var expectedCut: [Float] = []
+        for r in 0..<4 { expectedCut += all[(r * 64 + 5)..<(r * 64 + 37)] }
+        #expect(cut.scalars == expectedCut)
+        // As the left operand of a product it is widened too (only the weight side reads codes).
+        let (_, left) = Stats.measure { matmul(w, Tensor.randn(shape: [64, 3], seed: 1)).materialized() }
+        #expect(left.copiedByReason[.convert] == 4 * 64 * 4)
+        #expect(matmul(Tensor.randn(shape: [2, 64], seed: 2), w.transposed()).plan().description.contains("q4_0"))
+    }
+
+    /// `wpack pack --weights`: which tensors are chosen, and the patterns that change it.
+    @Test func conversionChoosesLinearMatrices() throws {
+        func input(_ name: String, _ shape: [Int]) -> InputTensor {
+            InputTensor(name: name, dtype: .float32, sourceDType: .float32, shape: shape, source: .bytes([]))
+        }
+        let q8 = WeightConversion(dtype: .q8_0)
+        #expect(try q8.selects(input("encoder.layer.0.attention.self.query.weight", [384, 384])))
+        #expect(try !q8.selects(input("embeddings.word_embeddings.weight", [30522, 384])))
+        #expect(try !q8.selects(input("encoder.layer.0.attention.self.query.bias", [384])))
+        #expect(try !q8.selects(input("conv.weight", [8, 1, 3, 3])))
+        #expect(try !q8.selects(input("head.weight", [10, 50])), "50 is not a whole number of blocks")
+        let custom = WeightConversion(dtype: .q8_0, keep: ["*.query.weight"], convert: ["embeddings.*"])
+        #expect(try !custom.selects(input("encoder.layer.0.attention.self.query.weight", [384, 384])))
+        #expect(try custom.selects(input("embeddings.word_embeddings.weight", [30522, 384])))
+        #expect(throws: InterchangeError.self) { try WeightConversion(dtype: .q4_0, convert: ["x"]).selects(input("x", [3, 5])) }
+        #expect(Glob.matches("encoder.*.weight", "encoder.layer.1.output.dense.weight"))
+        #expect(!Glob.matches("encoder.*.weight", "encoder.layer.1.output.dense.bias"))
+        #expect(Glob.matches("a?c", "abc") && !Glob.matches("a?c", "ac"))
+    }
+}
