@@ -2,8 +2,10 @@
 """A small, independent reader and writer for .wpk files (formats/wpk.md), with numpy only.
 
 It exists to prove the specification is complete: it shares no code with the Swift library.
-Float32 tensors are mapped with np.memmap (zero-copy); zstd tensors are reported but cannot be
-decoded here (the standard library has no zstd), and XXH3-64 is implemented below in numpy.
+Float32 tensors are mapped with np.memmap (zero-copy); bfloat16 and the block-quantized types
+of format 1.1 (q8_0, q4_0, q4_1) are decoded to float32 (`array(name)`), or read as their raw
+blocks (`blocks(name)`); zstd tensors are reported but cannot be decoded here (the standard
+library has no zstd), and XXH3-64 is implemented below in numpy.
 
     python3 tools/wpk.py inspect FILE.wpk          # JSON like `wpack inspect --json`
     python3 tools/wpk.py verify FILE.wpk           # checks every uncompressed checksum
@@ -23,8 +25,14 @@ PREAMBLE, HEADER_FIXED, RECORD, INDEX_ENTRY, META_RECORD, FOOTER = 64, 32, 128, 
 DTYPES = {1: "<f4", 2: "<f2", 3: None, 4: "<f8", 5: "i1", 6: "<i2", 7: "<i4", 8: "<i8",
           9: "u1", 10: "<u2", 11: "<u4", 12: "<u8", 13: "?"}
 DTYPE_NAMES = {1: "float32", 2: "float16", 3: "bfloat16", 4: "float64", 5: "int8", 6: "int16",
-               7: "int32", 8: "int64", 9: "uint8", 10: "uint16", 11: "uint32", 12: "uint64", 13: "bool"}
-DTYPE_SIZES = {1: 4, 2: 2, 3: 2, 4: 8, 5: 1, 6: 2, 7: 4, 8: 8, 9: 1, 10: 2, 11: 4, 12: 8, 13: 1}
+               7: "int32", 8: "int64", 9: "uint8", 10: "uint16", 11: "uint32", 12: "uint64", 13: "bool",
+               14: "q8_0", 15: "q4_0", 16: "q4_1"}
+# Bytes per element, or for the block types (format 1.1) bytes per block of BLOCK values.
+DTYPE_SIZES = {1: 4, 2: 2, 3: 2, 4: 8, 5: 1, 6: 2, 7: 4, 8: 8, 9: 1, 10: 2, 11: 4, 12: 8, 13: 1,
+               14: 34, 15: 18, 16: 20}
+BLOCK_TYPES = {14, 15, 16}
+BLOCK = 32
+MINOR = 1  # the newest minor version this reader knows
 CODECS = {0: "none", 1: "zstd"}
 
 # ---------------------------------------------------------------- XXH3-64 (seed 0), in numpy
@@ -204,7 +212,7 @@ class WpkFile:
         fhash, fsize2, _fres = struct.unpack("<QQQ", foot[:24])  # reserved checked below
         if foot[24:] != MAGIC or fsize2 != fsize or fhash != hhash:
             raise WpkError("footer mismatch")
-        same_minor = minor == 0
+        same_minor = minor <= MINOR
         if same_minor and (reserved or _fres):
             raise WpkError("reserved field not zero")
         if hlen < HEADER_FIXED or PREAMBLE + hlen > size - FOOTER or hlen > 64 << 20:
@@ -253,7 +261,8 @@ class WpkFile:
                 raise WpkError(f"tensor {name!r}: reserved field not zero")
             if rank > 8 or any(dims[rank:]):
                 raise WpkError(f"tensor {name!r}: bad rank or unused dimensions")
-            known = dtype in DTYPE_SIZES and codec in CODECS
+            # A block type is known only to files that claim version 1.1 or later.
+            known = dtype in DTYPE_SIZES and codec in CODECS and (dtype not in BLOCK_TYPES or minor >= 1)
             if not known and same_minor:
                 raise WpkError(f"tensor {name!r}: bad dtype, codec or rank")
             shape = list(dims[:rank])
@@ -263,7 +272,13 @@ class WpkFile:
                 bound *= max(d, 1)
             if bound > 2**63 - 1 or raw_size > 2**63 - 1 or stored > 2**63 - 1:
                 raise WpkError(f"tensor {name!r}: size overflow")
-            if dtype in DTYPE_SIZES and raw_size != int(np.prod(shape, dtype=object)) * DTYPE_SIZES[dtype]:
+            count = int(np.prod(shape, dtype=object))
+            if known and dtype in BLOCK_TYPES:
+                if not shape or shape[-1] % BLOCK:
+                    raise WpkError(f"tensor {name!r}: {DTYPE_NAMES[dtype]} needs a last dimension that is a multiple of {BLOCK}")
+                if raw_size != count // BLOCK * DTYPE_SIZES[dtype]:
+                    raise WpkError(f"tensor {name!r}: raw size mismatch")
+            elif known and raw_size != count * DTYPE_SIZES[dtype]:
                 raise WpkError(f"tensor {name!r}: raw size mismatch")
             if codec == 0 and stored != raw_size:
                 raise WpkError(f"tensor {name!r}: stored size differs from raw size")
@@ -323,13 +338,24 @@ class WpkFile:
             self.metadata[key] = value
         self.by_name = {t["name"]: t for t in self.tensors}
 
-    def array(self, name):
-        """A zero-copy np.memmap view for an uncompressed tensor."""
+    def blocks(self, name):
+        """The stored bytes of an uncompressed tensor, uint8, without decoding."""
         t = self.by_name[name]
         if t["codec"] != "none":
             raise WpkError(f"tensor {name!r} is zstd-compressed; this reader does not decode zstd")
-        if t["dtype"] == "bfloat16":
-            raise WpkError("numpy has no bfloat16")
+        return self.raw[t["offset"]:t["offset"] + t["stored_bytes"]]
+
+    def array(self, name):
+        """A zero-copy np.memmap view for an uncompressed tensor; bfloat16 and the block types
+        decoded to a float32 array (numpy has neither)."""
+        t = self.by_name[name]
+        if t["codec"] != "none":
+            raise WpkError(f"tensor {name!r} is zstd-compressed; this reader does not decode zstd")
+        if t["dtype_code"] == 3:
+            bits = np.frombuffer(self.blocks(name).tobytes(), dtype="<u2").astype(np.uint32) << 16
+            return bits.view(np.float32).reshape(t["shape"])
+        if t["dtype_code"] in BLOCK_TYPES:
+            return dequantize(self.blocks(name), t["dtype_code"]).reshape(t["shape"])
         count = int(np.prod(t["shape"], dtype=np.int64))
         view = np.ndarray(shape=tuple(t["shape"]), dtype=DTYPES[t["dtype_code"]], buffer=self.raw,
                           offset=t["offset"]) if count else np.zeros(t["shape"], DTYPES[t["dtype_code"]])
@@ -342,6 +368,22 @@ class WpkFile:
             data = self.raw[t["offset"]:t["offset"] + t["stored_bytes"]]
             if f"{xxh3_64(data.tobytes()):016x}" != t["checksum"]:
                 raise WpkError(f"tensor {t['name']!r}: checksum mismatch")
+
+
+def dequantize(raw, code):
+    """float32 values of q8_0 / q4_0 / q4_1 blocks (GGUF's layouts): a float16 scale d (and,
+    for q4_1, a float16 minimum m), then 32 int8 values or 16 bytes of nibbles, the low
+    nibbles holding values 0..15 and the high ones 16..31."""
+    b = np.frombuffer(bytes(raw), dtype=np.uint8).reshape(-1, DTYPE_SIZES[code])
+    d = b[:, 0:2].copy().view("<f2").astype(np.float32)
+    if code == 14:
+        return (d * b[:, 2:].view(np.int8).astype(np.float32)).ravel()
+    nibbles = b[:, 4:] if code == 16 else b[:, 2:]
+    q = np.concatenate([nibbles & 15, nibbles >> 4], axis=1).astype(np.float32)
+    if code == 15:
+        return (d * (q - 8)).ravel()
+    m = b[:, 2:4].copy().view("<f2").astype(np.float32)
+    return (d * q + m).astype(np.float32).ravel()
 
 
 # ---------------------------------------------------------------- writing

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LazyTensor
 @testable import WeightStore
 
 /// The specification is complete only if an independent implementation agrees with this one:
@@ -86,6 +87,37 @@ import Testing
         #expect(try Self.python(["dump", path, dumped]).0 == 0)
         let bundle = try InputReader.read(path: dumped)
         #expect(Set(bundle.tensors.map(\.name)) == ["layer.weight", "layer.bias", "ids"])
+    }
+
+    /// The 1.1 dtypes: the Python reader decodes every coding to the values wpack's own
+    /// decoder gives (q4_1 within a rounding: NumPy multiplies and adds in two steps, wpack fuses them).
+    @Test func pythonDecodesTheCodedWeights() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("c.wpk")
+        let writer = try WeightStoreWriter(path: path)
+        let values = Tensor.randn(shape: [6, 64], seed: 9).scalars
+        var expected: [String: [Float]] = [:]
+        for dtype in [DType.float16, .bfloat16, .q8_0, .q4_0, .q4_1] {
+            let (bytes, _) = try Quantization.encode(values, shape: [6, 64], as: dtype)
+            try writer.addTensor(name: dtype.name, dtype: dtype, shape: [6, 64], source: .bytes(bytes))
+            var out = [Float](repeating: 0, count: values.count)
+            bytes.withUnsafeBytes { raw in out.withUnsafeMutableBufferPointer { Widening.toFloat32(raw, dtype: dtype, count: values.count, into: $0.baseAddress!) } }
+            expected[dtype.name] = out
+        }
+        try writer.finish()
+        #expect(try Self.python(["verify", path]).0 == 0)
+        let dumped = folder.file("c.npz")
+        let dump = try Self.python(["dump", path, dumped])
+        #expect(dump.0 == 0, "\(dump.2)")
+        let bundle = try InputReader.read(path: dumped)
+        #expect(bundle.tensors.count == 5)
+        for t in bundle.tensors {
+            var got = [UInt8]()
+            try t.source.produce { got += $0 }
+            let floats = got.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let worst = zip(floats, expected[t.name]!).map { abs($0 - $1) / max(abs($1), 1e-3) }.max() ?? 1
+            #expect(t.shape == [6, 64] && worst <= 1e-6, "\(t.name): \(worst)")
+        }
     }
 
     @Test func swiftReadsWhatPythonWrites() throws {

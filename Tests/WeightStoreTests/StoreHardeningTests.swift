@@ -107,9 +107,9 @@ import Testing
     }
 
     @Test func aNewerMinorVersionWithHugeUnknownSizesOpensOrRefusesCleanly() throws {
-        // minor 1: the unknown dtype is allowed, but a raw size past Int.max cannot be listed.
+        // minor 2 (newer than this reader): the unknown dtype is allowed, but a raw size past Int.max cannot be listed.
         let huge = try Self.crafted { b, l in
-            Self.put(UInt16(1), 10, &b)
+            Self.put(UInt16(2), 10, &b)
             let r = Self.record(named: "big", in: l)
             b[r + 8] = 200
             Self.put(UInt64.max, r + 96, &b)
@@ -118,7 +118,7 @@ import Testing
 
         // A representable size: inspect can list it, reading it is refused by name.
         let listed = try Self.crafted { b, l in
-            Self.put(UInt16(1), 10, &b)
+            Self.put(UInt16(2), 10, &b)
             let r = Self.record(named: "big", in: l)
             b[r + 8] = 200
             Self.put(UInt64(1) << 40, r + 96, &b)
@@ -126,7 +126,7 @@ import Testing
         // libFuzzer found it: a float32 record with a codec of a newer minor version was read
         // as if uncompressed, past its stored bytes.
         let unknownCodec = try Self.crafted { b, l in
-            Self.put(UInt16(1), 10, &b)
+            Self.put(UInt16(2), 10, &b)
             b[Self.record(named: "big", in: l) + 9] = 77
         }
         let future = try WeightStore(path: unknownCodec)
