@@ -107,6 +107,15 @@ vectors.append({"file": "page-aligned.wpk", "valid": True, "alignment": 4096,
                 "tensors": [{"name": "x", "dtype": "float32", "shape": [5, 5], "values": [1.0] * 25,
                              "checksum": f"{wpk.xxh3_64(np.ones((5, 5), np.float32).tobytes()):016x}"}]})
 
+# Format 1.1: the weight codings, as GGUF's quantizers wrote them (Tests/Fixtures/quant, made
+# with the gguf package by tools/fixtures/make_quant_vectors.py), with the values they decode to.
+quant = json.load(open(os.path.join(ROOT, "Tests", "Fixtures", "quant", "vectors.json")))
+coded = {name: wpk.Coded(name, quant["shape"], bytes.fromhex(c["hex"])) for name, c in quant["codings"].items()}
+wpk.write(os.path.join(VEC, "coded.wpk"), coded, {})
+vectors.append({"file": "coded.wpk", "valid": True, "alignment": 64,
+                "tensors": [{"name": k, "dtype": k, "shape": quant["shape"], "values": quant["codings"][k]["decoded"],
+                             "checksum": f"{wpk.xxh3_64(v.raw):016x}"} for k, v in coded.items()]})
+
 # ---- invalid vectors, each breaking one rule of formats/wpk.md
 raw = bytearray(open(os.path.join(VEC, "basic.wpk"), "rb").read())
 hlen = struct.unpack_from("<Q", raw, 24)[0]

@@ -393,8 +393,24 @@ CODE_FOR = {np.dtype("<f4"): 1, np.dtype("<f2"): 2, np.dtype("<f8"): 4, np.dtype
             np.dtype("<u8"): 12, np.dtype("?"): 13}
 
 
+class Coded:
+    """A tensor given as its stored bytes in a dtype numpy lacks (bfloat16, q8_0, q4_0, q4_1)."""
+
+    def __init__(self, dtype, shape, raw):
+        self.code = {v: k for k, v in DTYPE_NAMES.items()}[dtype]
+        self.shape, self.raw = list(shape), bytes(raw)
+        count = int(np.prod(self.shape, dtype=object))
+        size = count // BLOCK * DTYPE_SIZES[self.code] if self.code in BLOCK_TYPES else count * DTYPE_SIZES[self.code]
+        if len(self.raw) != size or (self.code in BLOCK_TYPES and (not self.shape or self.shape[-1] % BLOCK)):
+            raise WpkError(f"{dtype} {self.shape}: {len(self.raw)} bytes do not fit")
+
+    def tobytes(self):
+        return self.raw
+
+
 def write(path, arrays, metadata=None, alignment=64):
-    """Writes `arrays` (name -> ndarray, in order) uncompressed, with string/int/float/bool metadata."""
+    """Writes `arrays` (name -> ndarray or Coded, in order) uncompressed, with string/int/float/bool
+    metadata. The file is 1.1 when it holds a block type, 1.0 otherwise."""
     metadata = metadata or {}
     names = list(arrays)
     strings = bytearray()
@@ -407,11 +423,17 @@ def write(path, arrays, metadata=None, alignment=64):
             strings.extend(raw)
         return spans[s]
 
-    arrays = {k: np.asarray(v, order="C", dtype=v.dtype.newbyteorder("<") if v.dtype.byteorder == ">" else v.dtype)
+    arrays = {k: v if isinstance(v, Coded) else
+              np.asarray(v, order="C", dtype=v.dtype.newbyteorder("<") if v.dtype.byteorder == ">" else v.dtype)
               for k, v in arrays.items()}
     records = []
+    minor = 0
     for name in names:
         a = arrays[name]
+        if isinstance(a, Coded):
+            minor = max(minor, 1 if a.code in BLOCK_TYPES else 0)
+            records.append([*add(name), a.code, len(a.shape), a.shape, len(a.raw), xxh3_64(a.raw)])
+            continue
         if a.dtype not in CODE_FOR or a.ndim > 8:
             raise WpkError(f"{name}: unsupported dtype {a.dtype} or rank {a.ndim}")
         records.append([*add(name), CODE_FOR[a.dtype], a.ndim, list(a.shape), a.nbytes, xxh3_64(a.tobytes())])
@@ -447,7 +469,7 @@ def write(path, arrays, metadata=None, alignment=64):
     header += strings
     hhash = xxh3_64(bytes(header))
     fsize = position + FOOTER
-    pre = MAGIC + struct.pack("<HHIIIQQQII", 1, 0, ENDIAN_MARK, 0, 0, hlen, hhash, fsize, alignment, 0)
+    pre = MAGIC + struct.pack("<HHIIIQQQII", 1, minor, ENDIAN_MARK, 0, 0, hlen, hhash, fsize, alignment, 0)
     pre += struct.pack("<Q", xxh3_64(pre))
     tmp = f"{path}.tmp-{os.getpid()}"
     try:

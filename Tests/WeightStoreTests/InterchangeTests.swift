@@ -28,7 +28,9 @@ import Testing
     }
 
     static func values(of info: TensorInfo, in store: WeightStore) throws -> [Double] {
-        try store.withRawBytes(info.name) { raw -> [Double] in
+        // Halves and blocks: the float32 values they decode to.
+        if info.dtype?.isCodedWeight == true { return try store.tensor(info.name).scalars.map(Double.init) }
+        return try store.withRawBytes(info.name) { raw -> [Double] in
             (0..<info.elementCount).map { i -> Double in
                 switch info.dtype! {
                 case .float32: Double(raw.loadUnaligned(fromByteOffset: i * 4, as: Float.self))
