@@ -40,6 +40,29 @@ import WeightStore
         #expect(stats.kernels == 5, "\(model.store.path)")
     }
 
+    /// With its linear layers in q8_0 the CNN still classifies as PyTorch's float32 does
+    /// (393 of 397), reads those weights in place, and copies nothing.
+    @Test func accuracyHoldsWithEightBitLinearWeights() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("digits-q8.wpk")
+        let layers = try String(contentsOfFile: Fixtures.path("digits-cnn/layers.json"), encoding: .utf8)
+        try pack([Fixtures.path("digits-cnn/digits_cnn.safetensors")], to: path,
+                 metadata: [(SequentialModel.metadataKey, .string(layers))], weights: .q8_0)
+        let store = try WeightStore(path: path)
+        #expect(store.info("fc1.weight")?.dtype == .q8_0 && store.info("conv1.weight")?.dtype == .float32)
+        let model = try SequentialModel(store: store)
+        let images = try ArrayFile.readNpy(path: Fixtures.path("digits-cnn/test_images.npy"))
+        let labels = try InputReader.read(path: Fixtures.path("digits-cnn/test_labels.npy")).tensors[0]
+        var labelValues: [Int64] = []
+        try labels.source.produce { chunk in labelValues += chunk.bindMemory(to: Int64.self) }
+        let (logits, stats) = try Stats.measure { try model(images).materialized() }
+        let got = logits.scalars
+        let predictions = (0..<397).map { row in (0..<10).max { got[row * 10 + $0] < got[row * 10 + $1] }! }
+        let correct = zip(predictions, labelValues).filter { Int64($0) == $1 }.count
+        #expect(correct >= 393, "accuracy \(correct)/397")
+        #expect(stats.bytesCopied == 0 && stats.kernels == 5, "\(stats)")
+    }
+
     @Test func wrongInputShapeIsAnError() throws {
         let (store, folder) = try Self.store()
         _ = folder

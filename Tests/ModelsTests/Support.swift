@@ -24,11 +24,16 @@ final class TemporaryFolder: @unchecked Sendable {
 }
 
 /// Packs inputs into a .wpk the way `wpack pack` does.
-func pack(_ inputs: [String], to path: String, metadata: [(String, MetadataValue)] = []) throws {
+/// With `weights`, the tensors `wpack pack --weights` would convert are stored in that coding.
+func pack(_ inputs: [String], to path: String, metadata: [(String, MetadataValue)] = [], weights: DType? = nil) throws {
     let writer = try WeightStoreWriter(path: path)
+    let conversion = weights.map { WeightConversion(dtype: $0) }
     for input in inputs {
         let bundle = try InputReader.read(path: input)
-        for t in bundle.tensors { try writer.addTensor(name: t.name, dtype: t.dtype, shape: t.shape, source: t.source) }
+        for var t in bundle.tensors {
+            if let conversion, try conversion.selects(t) { t = try conversion.convert(t).tensor }
+            try writer.addTensor(name: t.name, dtype: t.dtype, shape: t.shape, source: t.source)
+        }
         for (k, v) in bundle.metadata { try writer.setMetadata(k, v) }
     }
     for (k, v) in metadata { try writer.setMetadata(k, v) }
