@@ -210,6 +210,41 @@ import LazyTensor
         #expect(matmul(Tensor.randn(shape: [2, 64], seed: 2), w.transposed()).plan().description.contains("q4_0"))
     }
 
+    /// unpack: the halves are written as stored; the block types, which neither .safetensors nor
+    /// .npz has, as the float32 values they decode to.
+    @Test(arguments: ["safetensors", "npz"])
+    func unpackWidensOnlyTheBlockTypes(format: String) throws {
+        let folder = TemporaryFolder()
+        let (store, decoded) = try Self.store(folder, n: 4, k: 64)
+        let out = folder.file("out." + format)
+        if format == "npz" {
+            // NumPy has no bfloat16: refused by name, and no file is left.
+            #expect(throws: InterchangeError.self) { try Npz.write(store, to: out) }
+            #expect(!FileManager.default.fileExists(atPath: out))
+            let plain = folder.file("q.wpk")
+            let writer = try WeightStoreWriter(path: plain)
+            for dtype in Self.codings where dtype != .bfloat16 {
+                let info = store.info("w." + dtype.name)!
+                let bytes = try store.withRawBytes(info.name) { [UInt8]($0) }
+                try writer.addTensor(name: info.name, dtype: dtype, shape: info.shape, source: .bytes(bytes))
+            }
+            try writer.finish()
+            try Npz.write(try WeightStore(path: plain), to: out)
+        } else {
+            try Safetensors.write(store, to: out)
+        }
+        let bundle = try InputReader.read(path: out, policy: .keep)
+        for dtype in Self.codings where format == "safetensors" || dtype != .bfloat16 {
+            let t = try #require(bundle.tensors.first { $0.name == "w." + dtype.name })
+            #expect(t.dtype == (dtype.isBlockQuantized ? .float32 : dtype) && t.shape == [4, 64])
+            var raw = [UInt8]()
+            try t.source.produce { raw += $0 }
+            var values = [Float](repeating: 0, count: 256)
+            raw.withUnsafeBytes { r in values.withUnsafeMutableBufferPointer { Widening.toFloat32(r, dtype: t.dtype, count: 256, into: $0.baseAddress!) } }
+            #expect(values == decoded[dtype]!, "\(dtype)")
+        }
+    }
+
     /// `wpack pack --weights`: which tensors are chosen, and the patterns that change it.
     @Test func conversionChoosesLinearMatrices() throws {
         func input(_ name: String, _ shape: [Int]) -> InputTensor {

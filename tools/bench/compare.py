@@ -185,6 +185,14 @@ def prepare_files(wpack, cache, model_dir, have):
     files["minilm.onnx"] = os.path.join(cache, "minilm.onnx")
     if have["onnxruntime"] and not os.path.exists(files["minilm.onnx"]):
         subprocess.run([PY, PEERS, "export-onnx", model_dir, files["minilm.onnx"]], check=True, capture_output=True)
+    # 8-bit weights on both sides: wpack's q8_0 linear matrices, and ONNX Runtime's own dynamic
+    # int8 quantization of the same export (quantize_dynamic, int8 weights).
+    files["minilm-q8.wpk"] = os.path.join(cache, "minilm-q8.wpk")
+    if not os.path.exists(files["minilm-q8.wpk"]):
+        subprocess.run([wpack, "pack", model_dir, "-o", files["minilm-q8.wpk"], "--weights", "q8"], check=True, capture_output=True)
+    files["minilm-int8.onnx"] = os.path.join(cache, "minilm-int8.onnx")
+    if have["onnxruntime"] and os.path.exists(files["minilm.onnx"]) and not os.path.exists(files["minilm-int8.onnx"]):
+        subprocess.run([PY, PEERS, "quantize-onnx", files["minilm.onnx"], files["minilm-int8.onnx"]], check=True, capture_output=True)
     return files
 
 
@@ -311,12 +319,14 @@ def round_cold(r, res, wpack, files, model_dir, have, quick):
 
 
 def round_minilm(r, res, wpack, files, model_dir, have, quick):
-    peers = ["wpack"] + [p for p, ok in [("numpy", have["scipy"]), ("torch", have["torch"] and have["sentence_transformers"]),
-                                         ("onnxruntime", have["onnxruntime"])] if ok]
+    peers = ["wpack", "wpack q8"] + [p for p, ok in [("numpy", have["scipy"]), ("torch", have["torch"] and have["sentence_transformers"]),
+                                                     ("onnxruntime", have["onnxruntime"]),
+                                                     ("onnxruntime int8", have["onnxruntime"] and os.path.exists(files["minilm-int8.onnx"]))] if ok]
     for row, (b, t, reps) in ((LATENCY, (1, 16, 30)), (THROUGHPUT, (32, 128, 2 if quick else 3))):
         for peer in rotate(peers, r):
-            if peer == "wpack":
-                cmd = [wpack, "bench", "minilm", files["minilm.wpk"], "--batch", str(b), "--tokens", str(t), "--repeats", str(reps), "--json"]
+            if peer.startswith("wpack"):
+                store = files["minilm-q8.wpk" if peer == "wpack q8" else "minilm.wpk"]
+                cmd = [wpack, "bench", "minilm", store, "--batch", str(b), "--tokens", str(t), "--repeats", str(reps), "--json"]
             else:
                 cmd = [PY, PEERS, "minilm", peer, model_dir, files["minilm.wpk"], str(b), str(t), str(reps)]
             def measure(cmd=cmd, row=row, peer=peer):

@@ -6,7 +6,7 @@ library's thread pool or allocator state leaks into the next measurement.
     peers.py open KIND FILE REPEATS            KIND: safetensors-numpy | safetensors-lazy |
                                                      safetensors-torch | torch-load
     peers.py minilm PEER MODEL_DIR WPK BATCH TOKENS REPEATS [--hold]
-                                               PEER: numpy | torch | onnxruntime
+                                               PEER: numpy | torch | onnxruntime | "onnxruntime int8"
     peers.py ops PEER REPEATS                  PEER: numpy | numexpr | torch
     peers.py cnn PEER FOLDER REPEATS           PEER: numpy | torch | onnxruntime
     peers.py contractions PEER REPEATS         PEER: numpy | torch
@@ -193,6 +193,15 @@ def export_onnx(model_dir, path):
     os.replace(tmp, path)
 
 
+def quantize_onnx(source, path):
+    """ONNX Runtime's own 8-bit model: dynamic quantization of the float32 export (int8
+    weights, activations quantized per call), written to a temporary name first."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    tmp = path + ".tmp.onnx"
+    quantize_dynamic(source, tmp, weight_type=QuantType.QInt8)
+    os.replace(tmp, path)
+
+
 def ort_session(path):
     import onnxruntime as ort
     options = ort.SessionOptions()
@@ -211,9 +220,21 @@ def minilm_onnxruntime(model_dir, wpk, ids, mask):
     return run
 
 
+def minilm_onnxruntime_int8(model_dir, wpk, ids, mask):
+    import numpy as np
+    session = ort_session(os.path.join(os.path.dirname(wpk), "minilm-int8.onnx"))
+
+    def run():
+        out = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        e = (out * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+    return run
+
+
 def bench_minilm(peer, model_dir, wpk, batch, tokens, repeats, keep):
     ids, mask = synthetic_ids(batch, tokens)
-    run = {"numpy": minilm_numpy, "torch": minilm_torch, "onnxruntime": minilm_onnxruntime}[peer](model_dir, wpk, ids, mask)
+    run = {"numpy": minilm_numpy, "torch": minilm_torch, "onnxruntime": minilm_onnxruntime,
+           "onnxruntime int8": minilm_onnxruntime_int8}[peer](model_dir, wpk, ids, mask)
     emit({"median_ms": median_ms(run, repeats), "peak_rss_bytes": peak_rss()})
     if keep:
         hold()
@@ -464,6 +485,8 @@ def main(argv):
         cold_onnxruntime(argv[1], argv[2], argv[3])
     elif what == "export-onnx":
         export_onnx(argv[1], argv[2])
+    elif what == "quantize-onnx":
+        quantize_onnx(argv[1], argv[2])
     else:
         raise SystemExit(f"peers.py: unknown workload {what}")
 

@@ -180,13 +180,13 @@ public enum Npz {
         do {
             var central = ByteSink()
             for info in store.infos {
-                guard let dtype = info.dtype else { throw InterchangeError(path, "tensor '\(info.name)' has an unknown dtype") }
+                guard let dtype = info.interchangeDType else { throw InterchangeError(path, "tensor '\(info.name)' has an unknown dtype") }
                 let header = try Npy.header(dtype: dtype, shape: info.shape)
-                let size = UInt64(header.count + info.rawBytes)
+                let size = UInt64(header.count + info.interchangeBytes)
                 guard size < 0xFFFF_FFFF, out.position < 0xFFFF_FFFF else {
                     throw InterchangeError(path, "npz output is limited to 4 GiB; unpack to .safetensors instead")
                 }
-                let crc = try store.withRawBytes(info.name) { raw in
+                let crc = try store.withInterchangeBytes(info) { raw in
                     header.withUnsafeBytes { crc32(raw, crc32($0)) }
                 }
                 let name = Array((info.name + ".npy").utf8)
@@ -198,7 +198,7 @@ public enum Npz {
                 local.write(UInt16(name.count)); local.write(UInt16(0)); local.write(name)
                 try out.write(local.bytes)
                 try out.write(header)
-                try store.withRawBytes(info.name) { try out.write($0) }
+                try store.withInterchangeBytes(info) { try out.write($0) }
                 central.write(UInt32(0x0201_4B50)); central.write(UInt16(20)); central.write(UInt16(20))
                 central.write(UInt16(0x0800)); central.write(UInt16(0)); central.write(UInt32(0x0021_0000))
                 central.write(crc); central.write(UInt32(size)); central.write(UInt32(size))

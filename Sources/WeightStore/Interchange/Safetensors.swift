@@ -121,20 +121,21 @@ public enum Safetensors {
         }
     }
 
-    static func name(of dtype: DType) -> String { dtypes.first { $0.value == dtype }!.key }
+    static func name(of dtype: DType) -> String? { dtypes.first { $0.value == dtype }?.key }
 
     /// Writes every tensor of `store` (dtypes as stored) and its string metadata.
     public static func write(_ store: WeightStore, to path: String) throws {
         var header: [String: Any] = [:]
         var offset = 0
         for info in store.infos {
-            guard let dtype = info.dtype else { throw InterchangeError(path, "tensor '\(info.name)' has an unknown dtype") }
+            guard let dtype = info.interchangeDType else { throw InterchangeError(path, "tensor '\(info.name)' has an unknown dtype") }
             // safetensors reserves the name for its metadata: writing it would lose the tensor.
             guard info.name != "__metadata__" else {
                 throw InterchangeError(path, "a tensor named '__metadata__' cannot be written to .safetensors (the name is reserved); unpack to .npz instead")
             }
-            header[info.name] = ["dtype": name(of: dtype), "shape": info.shape, "data_offsets": [offset, offset + info.rawBytes]]
-            offset += info.rawBytes
+            guard let dtypeName = name(of: dtype) else { throw InterchangeError(path, "tensor '\(info.name)': safetensors has no \(dtype)") }
+            header[info.name] = ["dtype": dtypeName, "shape": info.shape, "data_offsets": [offset, offset + info.interchangeBytes]]
+            offset += info.interchangeBytes
         }
         if !store.typedMetadata.isEmpty {
             header["__metadata__"] = Dictionary(uniqueKeysWithValues: store.typedMetadata.map { ($0.key, $0.value.description) })
@@ -148,7 +149,7 @@ public enum Safetensors {
             prefix.write(UInt64(json.count))
             try out.write(prefix.bytes)
             try out.write(Array(json))
-            for info in store.infos { try store.withRawBytes(info.name) { try out.write($0) } }
+            for info in store.infos { try store.withInterchangeBytes(info) { try out.write($0) } }
             // Bytes read from a file changed in place would be written as if they were its own.
             try store.checkUnchanged()
             try out.commit()
