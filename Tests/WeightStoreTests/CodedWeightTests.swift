@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CKernels
 import LazyTensor
 @testable import WeightStore
 
@@ -169,6 +170,30 @@ import LazyTensor
                 }
             }
         }
+    }
+
+    /// q8_0 weights against int8-quantized activations (WPACK_Q8_ACTIVATIONS=int8): within the
+    /// activations' own rounding of the float product, at every level.
+    @Test(arguments: CPU.availableLevels)
+    func eightBitActivations(level: CPU.Level) throws {
+        let folder = TemporaryFolder()
+        let (n, k) = (21, 96)
+        let (store, decoded) = try Self.store(folder, n: n, k: k)
+        let raw = try store.withRawBytes("w.q8_0") { [UInt8]($0) }
+        for m in [1, 4, 7] {
+            let x = Tensor.randn(shape: [m, k], seed: UInt64(10 + m)).scalars
+            var y = [Float](repeating: 0, count: m * n)
+            let status = CPU.withLevel(level) {
+                raw.withUnsafeBytes { r in wk_gemm_nt_q8q8(m, n, k, x, k, r.baseAddress, k / 32 * 34, &y, n, 0) }
+            }
+            #expect(status == 0)
+            let expected = matmul(Tensor(shape: [m, k], scalars: x), Tensor(shape: [n, k], scalars: decoded[.q8_0]!).transposed()).scalars
+            let scale = expected.map(abs).max()!
+            #expect(zip(y, expected).map { abs($0 - $1) }.max()! <= 0.02 * scale, "m \(m) at \(level)")
+        }
+        // K that is not whole blocks is refused, not read past.
+        var out = [Float](repeating: 0, count: 1)
+        #expect(wk_gemm_nt_q8q8(1, 1, 40, [Float](repeating: 1, count: 40), 40, raw, 34, &out, 1, 0) == -1)
     }
 
     /// A Linear layer's bias, residual and activation still run as the product's epilogue

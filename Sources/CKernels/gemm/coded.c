@@ -1,5 +1,6 @@
 #include "sgemm_internal.h"
 #include <stdint.h>
+#include <stdlib.h>
 
 // Weights stored narrower than float32 (the .wpk dtypes float16, bfloat16, q8_0, q4_0, q4_1),
 // decoded to float32 where a product needs them and nowhere else: a run of a row into a
@@ -186,4 +187,135 @@ void wk_gemm_nt_coded(long m, long n, long k, const float *a, long lda, const vo
             wk_gemm_nt(m, r, kc, a + k0, lda, panel, CODED_K, c + j0, ldc, accumulate || k0 > 0);
         }
     }
+}
+
+// q8_0 weights against activations quantized the same way: each row of A is cut into blocks of
+// 32 with a float scale (max |x| / 127) and int8 values, so a block's dot product is 32 int8
+// products summed exactly in int32, then scaled by both blocks' scales. AVX2 multiplies 32
+// int8 pairs in two instructions (maddubs, then madd), four times the values per instruction
+// of a float FMA; the activations' rounding adds an error of the order of the weights' own.
+// Measured on an AVX2 Zen 3 (MiniLM 1 x 16, q8_0): 8.2-9.6 ms against 7.6-8.0 ms for the float
+// activations of wk_gemm_nt_coded, whose 4 x 3 register blocks reuse every load; so it runs
+// only when asked for (WPACK_Q8_ACTIVATIONS=int8) until a VNNI version (one instruction per
+// block pair) measures faster.
+typedef struct {
+    float d;
+    int8_t q[BLOCK];
+} q8_row_block;
+
+static void quantize_rows_q8(long m, long k, const float *a, long lda, q8_row_block *out) {
+    const long blocks = k / BLOCK;
+    for (long i = 0; i < m; i++) {
+        for (long b = 0; b < blocks; b++) {
+            const float *x = a + i * lda + b * BLOCK;
+            float amax = 0;
+            for (int t = 0; t < BLOCK; t++) amax = fabsf(x[t]) > amax ? fabsf(x[t]) : amax;
+            const float d = amax / 127, id = d != 0 ? 1 / d : 0;
+            q8_row_block *o = out + i * blocks + b;
+            o->d = d;
+            for (int t = 0; t < BLOCK; t++) o->q[t] = (int8_t)lrintf(x[t] * id);
+        }
+    }
+}
+
+static void gemm_nt_q8q8_base(long m, long n, long blocks, const q8_row_block *qa, const unsigned char *w, long ldw_bytes,
+                              float *c, long ldc, int accumulate) {
+    for (long j = 0; j < n; j++) {
+        const unsigned char *row = w + j * ldw_bytes;
+        for (long i = 0; i < m; i++) {
+            float sum = 0;
+            for (long b = 0; b < blocks; b++) {
+                const unsigned char *wb = row + b * 34;
+                const q8_row_block *ab = qa + i * blocks + b;
+                int dot = 0;
+                for (int t = 0; t < BLOCK; t++) dot += (int)(int8_t)wb[2 + t] * ab->q[t];
+                sum += wk_half_to_float(load_u16(wb)) * ab->d * (float)dot;
+            }
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+WK_AVX2_F16C static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+WK_AVX2_F16C static inline __m256 dot_block(__m256i ax, __m256i qw, const int8_t *qa) {
+    // |w| · (a with w's sign) = w · a, with |w| unsigned as maddubs wants it.
+    const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)qa), qw);
+    const __m256i pairs = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const q8_row_block *qa, const unsigned char *w,
+                                           long ldw_bytes, float *c, long ldc, int accumulate) {
+    for (long j = 0; j < n; j++) {
+        const unsigned char *row = w + j * ldw_bytes;
+        if (j + 1 < n) __builtin_prefetch(row + ldw_bytes);
+        long i = 0;
+        for (; i + 4 <= m; i += 4) {
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            const q8_row_block *a0 = qa + i * blocks, *a1 = a0 + blocks, *a2 = a1 + blocks, *a3 = a2 + blocks;
+            for (long b = 0; b < blocks; b++) {
+                const unsigned char *wb = row + b * 34;
+                const float dw = _cvtsh_ss(load_u16(wb));
+                const __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
+                const __m256i ax = _mm256_sign_epi8(qw, qw);
+                s0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a0[b].d), dot_block(ax, qw, a0[b].q), s0);
+                s1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a1[b].d), dot_block(ax, qw, a1[b].q), s1);
+                s2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a2[b].d), dot_block(ax, qw, a2[b].q), s2);
+                s3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a3[b].d), dot_block(ax, qw, a3[b].q), s3);
+            }
+            const float r[4] = {hsum8(s0), hsum8(s1), hsum8(s2), hsum8(s3)};
+            for (int t = 0; t < 4; t++) c[(i + t) * ldc + j] = accumulate ? c[(i + t) * ldc + j] + r[t] : r[t];
+        }
+        for (; i < m; i++) {
+            __m256 s = _mm256_setzero_ps();
+            const q8_row_block *a0 = qa + i * blocks;
+            for (long b = 0; b < blocks; b++) {
+                const unsigned char *wb = row + b * 34;
+                const __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
+                s = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(wb)) * a0[b].d),
+                                    dot_block(_mm256_sign_epi8(qw, qw), qw, a0[b].q), s);
+            }
+            const float r = hsum8(s);
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + r : r;
+        }
+    }
+}
+#endif
+
+int wk_q8_activations(void) {
+    static int state = -1;
+    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (s < 0) {
+        const char *v = getenv("WPACK_Q8_ACTIVATIONS");
+        s = v && strcmp(v, "int8") == 0 ? 1 : 0;
+        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
+    }
+    return s;
+}
+
+int wk_gemm_nt_q8q8(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, float *c, long ldc,
+                    int accumulate) {
+    if (m <= 0 || n <= 0) return 0;
+    if (k % BLOCK != 0 || k <= 0) return -1;
+    const long blocks = k / BLOCK;
+    q8_row_block *qa = NULL;
+    if (posix_memalign((void **)&qa, 64, (size_t)m * (size_t)blocks * sizeof(q8_row_block)) != 0) return -1;
+    quantize_rows_q8(m, k, a, lda, qa);
+#if defined(__x86_64__)
+    if (wk_isa_level() >= WK_ISA_AVX2) {
+        gemm_nt_q8q8_avx2(m, n, blocks, qa, w, ldw_bytes, c, ldc, accumulate);
+        free(qa);
+        return 0;
+    }
+#endif
+    gemm_nt_q8q8_base(m, n, blocks, qa, w, ldw_bytes, c, ldc, accumulate);
+    free(qa);
+    return 0;
 }

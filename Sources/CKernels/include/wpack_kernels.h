@@ -127,6 +127,12 @@ float wk_coded_element(int code, const void *base, long index);
 /// wk_gemm_nt with W coded, its rows ldw_bytes apart.
 void wk_gemm_nt_coded(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
                       float *c, long ldc, int accumulate);
+/// wk_gemm_nt for a q8_0 W with A's rows quantized to q8 blocks too (float scales), the block
+/// dot products summed in int32: the few-rows path for q8_0 when WPACK_Q8_ACTIVATIONS=int8
+/// (wk_q8_activations() is then 1; see coded.c for why it is not the default). Returns -1 when K is not a multiple of 32 or no scratch.
+int wk_gemm_nt_q8q8(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, float *c, long ldc,
+                    int accumulate);
+int wk_q8_activations(void);
 /// wk_sgemm with B = Wᵀ for a coded W [n, k] (rows ldw_bytes apart): B's panels are decoded
 /// from W while they are packed, so the product runs at float32 speed on the narrow weight.
 int wk_sgemm_coded(long m, long n, long k, const float *a, long rsa, long csa, const void *w, long ldw_bytes, int code,

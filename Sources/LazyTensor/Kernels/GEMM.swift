@@ -189,6 +189,12 @@ enum GEMM {
             guard j0 < j1 else { return }
             prologue(j0..<j1)
             if let coded {
+                // q8_0 against int8 activations (int32 block sums) when WPACK_Q8_ACTIVATIONS=int8.
+                if coded.dtype == .q8_0, wk_q8_activations() != 0,
+                   wk_gemm_nt_q8q8(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, c + j0, ldc, acc) == 0 {
+                    epilogue(j0..<j1)
+                    return
+                }
                 wk_gemm_nt_coded(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc)
             } else {
                 wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc)
