@@ -135,6 +135,33 @@ struct CodedMiniLMTests {
         print("coded MiniLM \(dtype): worst cosine against PyTorch float32 \(worst)")
     }
 
+    /// With the word-embedding table converted too (`--convert`), the stores meet the issue's
+    /// sizes against float32 (bf16 <= 55%, q8 <= 35%, q4 <= 22%), a lookup decodes only the rows
+    /// it picks, and the embeddings stay as close to PyTorch's.
+    @Test(arguments: [(DType.bfloat16, 0.55, 0.9999), (.q8_0, 0.35, 0.999), (.q4_0, 0.22, 0.90)])
+    func smallerStoresWithTheEmbeddingTable(dtype: DType, sizeRatio: Double, bound: Double) throws {
+        let path = Self.folder.file("minilm-all-\(dtype).wpk")
+        try pack([Fixtures.minilmFolder], to: path, weights: dtype, convert: ["embeddings.word_embeddings.weight"])
+        let size = { (p: String) in Double((try! FileManager.default.attributesOfItem(atPath: p)[.size] as! NSNumber).intValue) }
+        let ratio = size(path) / size(MiniLMStore.store!.path)
+        #expect(ratio <= sizeRatio, "\(dtype): \(ratio) of float32")
+        let model = try SentenceEncoder(store: try WeightStore(path: path))
+        #expect(model.store.info("embeddings.word_embeddings.weight")?.dtype == dtype)
+        let ids = model.tokenize("Memory-mapped weights load instantly.")
+        let (_, stats) = Stats.measure { _ = model.pooled([ids]).materialized() }
+        #expect(stats.copiedByReason == [.gather: ids.count * model.config.hiddenSize * 4, .userRequest: ids.count * 4], "\(stats)")
+        let rows = Reference.shared.rows
+        let vectors = try model.embed(rows.map(\.text), batchSize: 8)
+        var worst = 1.0
+        for (row, v) in zip(rows, vectors) {
+            let dot: Double = zip(v, row.embedding).reduce(0) { $0 + Double($1.0) * $1.1 }
+            let norms: Double = sqrt(v.reduce(0) { $0 + Double($1 * $1) }) * sqrt(row.embedding.reduce(0) { $0 + $1 * $1 })
+            worst = min(worst, dot / norms)
+        }
+        #expect(worst >= bound, "\(dtype): worst cosine \(worst)")
+        print("MiniLM \(dtype) with its embedding table: store \(ratio) of float32, worst cosine \(worst)")
+    }
+
     /// The coded weights are read in place: a forward copies what the float32 one does (the
     /// gathered embedding rows and the pooling mask) and not a byte of weight.
     @Test func forwardCopiesNoWeights() throws {

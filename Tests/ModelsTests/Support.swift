@@ -25,9 +25,10 @@ final class TemporaryFolder: @unchecked Sendable {
 
 /// Packs inputs into a .wpk the way `wpack pack` does.
 /// With `weights`, the tensors `wpack pack --weights` would convert are stored in that coding.
-func pack(_ inputs: [String], to path: String, metadata: [(String, MetadataValue)] = [], weights: DType? = nil) throws {
+func pack(_ inputs: [String], to path: String, metadata: [(String, MetadataValue)] = [], weights: DType? = nil,
+          convert: [String] = []) throws {
     let writer = try WeightStoreWriter(path: path)
-    let conversion = weights.map { WeightConversion(dtype: $0) }
+    let conversion = weights.map { WeightConversion(dtype: $0, convert: convert) }
     for input in inputs {
         let bundle = try InputReader.read(path: input)
         for var t in bundle.tensors {

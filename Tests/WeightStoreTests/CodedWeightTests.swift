@@ -270,6 +270,24 @@ import LazyTensor
         }
     }
 
+    /// A coded table's rows are decoded where a lookup picks them, and nowhere else: the copy is
+    /// the gathered rows, as for float32. take (which moves elements in their own type) widens
+    /// the table first, counted, and still gives the right values.
+    @Test func gatheredRowsOfACodedTable() throws {
+        let folder = TemporaryFolder()
+        let (store, decoded) = try Self.store(folder, n: 40, k: 96)
+        for dtype in Self.codings {
+            let table = try store.codedTensor("w." + dtype.name)
+            let ids = [3, 0, 39, 3]
+            let (rows, stats) = Stats.measure { table.gatherRows(ids, indexShape: [2, 2]).materialized() }
+            #expect(rows.shape == [2, 2, 96] && stats.copiedByReason == [.gather: 4 * 96 * 4], "\(dtype): \(stats)")
+            let all = decoded[dtype]!
+            #expect(rows.scalars == ids.flatMap { all[($0 * 96)..<($0 * 96 + 96)] }, "\(dtype)")
+            let taken = table.take(Tensor(shape: [2], integers: [39, 1]), axis: 0)
+            #expect(taken.dtype == .float32 && taken.scalars == [39, 1].flatMap { all[($0 * 96)..<($0 * 96 + 96)] })
+        }
+    }
+
     /// `wpack pack --weights`: which tensors are chosen, and the patterns that change it.
     @Test func conversionChoosesLinearMatrices() throws {
         func input(_ name: String, _ shape: [Int]) -> InputTensor {

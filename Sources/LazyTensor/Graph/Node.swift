@@ -91,17 +91,23 @@ final class Node: @unchecked Sendable {
         self.shape = shape
         switch op {
         case .buffer, .convert: self.dtype = dtype
-        case .view, .take: self.dtype = inputs[0].dtype
+        case .view: self.dtype = inputs[0].dtype
+        case .take: self.dtype = inputs[0].dtype.isCodedWeight ? .float32 : inputs[0].dtype
         case .argReduce, .topK: self.dtype = .int64
         default: self.dtype = .float32
         }
         if Node.computesInFloat(op) {
             self.inputs = inputs.enumerated().map { i, input in
                 if input.dtype == .float32 { return input }
-                // A coded weight as a product's right operand is read as stored.
+                // A coded weight as a product's right operand, or a coded table whose rows are
+                // gathered, is read as stored.
                 if case .matmul = op, i == 1, Node.isCodedWeightOperand(input) { return input }
+                if case .gather = op, i == 0, Node.isCodedTable(input) { return input }
                 return Node(.convert, [input], shape: input.shape, dtype: .float32)
             }
+        } else if case .take = op, inputs[0].dtype.isCodedWeight {
+            // take moves elements in their own type, and a block's elements are not bytes apart.
+            self.inputs = [Node(.convert, [inputs[0]], shape: inputs[0].shape, dtype: .float32)] + inputs.dropFirst()
         } else {
             self.inputs = inputs
         }
@@ -123,6 +129,15 @@ final class Node: @unchecked Sendable {
     }
 
     var isBuffer: Bool { if case .buffer = op { true } else { false } }
+
+    /// Whether a gather reads rows of this coded buffer as stored: every row whole (the last
+    /// axis of stride 1, rows a whole number of blocks apart).
+    static func isCodedTable(_ node: Node) -> Bool {
+        guard node.dtype.isCodedWeight, case let .buffer(_, offset, strides) = node.op, let width = node.shape.last else { return false }
+        let block = node.dtype.blockLength
+        return (strides.last == 1 || width <= 1 && block == 1) && width % block == 0 && offset % block == 0
+            && strides.dropLast().allSatisfy { $0 % block == 0 }
+    }
 
     /// Whether a matmul reads this node, as its [batch..., K, N] right operand, where it is
     /// stored: a buffer of a coded weight W [N, K] seen transposed, each row of W whole

@@ -76,7 +76,7 @@ struct Executor {
                 Executor.row(p, p.leaves.map(access), op: op, weight: weight.map(access), bias: bias.map(access),
                              into: out, strides: destStrides)
             case let .gather(indices, table):
-                Executor.gather(indices, table: access(table), tableShape: table.node.shape, into: out)
+                Executor.gather(indices, table: access(table), tableShape: table.node.shape, coding: table.node.dtype, into: out)
             case let .concat(axis):
                 var start = 0
                 for p in kernel.programs {

@@ -265,10 +265,31 @@ extension Executor {
         }
     }
 
-    static func gather(_ indices: [Int], table: LeafAccess, tableShape: [Int], into dest: UnsafeMutablePointer<Float>) {
+    /// Rows of `table` picked by `indices`; a coded table (Node.isCodedTable) has each picked
+    /// row decoded, and no other.
+    static func gather(_ indices: [Int], table: LeafAccess, tableShape: [Int], coding: DType = .float32,
+                       into dest: UnsafeMutablePointer<Float>) {
         let rest = Array(tableShape.dropFirst())
         let rowLength = rest.reduce(1, *)
         let restStrides = Array(table.strides.dropFirst())
+        if coding.isCodedWeight {
+            let shared = Unchecked((table, dest))
+            Parallel.forEach(items: indices.count, work: indices.count * rowLength) { range in
+                let (table, dest) = shared.value
+                var restIndex = [Int](repeating: 0, count: rest.count)
+                for i in range {
+                    // Rows are whole along the last axis: decode each run of it.
+                    let runs = rowLength / Swift.max(rest.last ?? 1, 1)
+                    for r in 0..<runs {
+                        unravel(r * (rest.last ?? 1), rest[...], into: &restIndex, at: 0)
+                        let start = table.elementOffset(of: [indices[i]] + restIndex)
+                        wk_decode(Int32(coding.rawValue), UnsafeRawPointer(table.base), start, rest.last ?? 1,
+                                  dest + i * rowLength + r * (rest.last ?? 1))
+                    }
+                }
+            }
+            return
+        }
         let dense = table.isStrided && Layout.isRowMajor(shape: rest, strides: restStrides)
         let shared = Unchecked((table, dest))
         Parallel.forEach(items: indices.count, work: indices.count * rowLength) { range in

@@ -8,7 +8,8 @@ public struct Embedding: Sendable {
     public init(table: Tensor) { self.table = table }
 
     public init(store: WeightStore, name: String, rows: Int? = nil, width: Int? = nil) throws {
-        let t = try store.weight(name)
+        // Kept as stored when coded: a lookup decodes only the rows it picks.
+        let t = try store.weight(name, coded: true)
         guard t.rank == 2, rows.map({ t.shape[0] == $0 }) ?? true, width.map({ t.shape[1] == $0 }) ?? true else {
             throw ModelError.wrongShape(name: name, expected: [rows ?? -1, width ?? -1], actual: t.shape)
         }
