@@ -41,6 +41,35 @@ import Testing
         var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path))?.sorted() ?? [] }
     }
 
+    /// `pack --weights`: the summary names what was converted and its error, inspect shows each
+    /// tensor's coding and error, verify and run accept the result; bad values and patterns
+    /// that match nothing are one-line errors that leave no file.
+    @Test func packWithCodedWeights() throws {
+        let folder = Folder()
+        let out = folder.file("q.wpk")
+        let layers = Self.repository.appendingPathComponent("Tests/Fixtures/digits-cnn/layers.json").path
+        let pack = try Self.wpack("pack", Self.digits, "--layers", layers, "-o", out, "--weights", "q8", "--keep", "fc2.*")
+        #expect(pack.status == 0, "\(pack.stderr)")
+        #expect(pack.stdout.contains("1 tensors converted, 1 as q8_0") && pack.stdout.contains("relative RMS error"), "\(pack.stdout)")
+        let inspect = try Self.wpack("inspect", out, "--json")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+        #expect(json["version"] as? String == "1.1")
+        let tensors = try #require(json["tensors"] as? [[String: Any]])
+        let fc1 = try #require(tensors.first { $0["name"] as? String == "fc1.weight" })
+        #expect(fc1["dtype"] as? String == "q8_0" && (fc1["conversion"] as? String)?.hasPrefix("q8_0 from float32: max abs error") == true)
+        #expect(tensors.first { $0["name"] as? String == "fc2.weight" }?["dtype"] as? String == "float32")
+        let human = try Self.wpack("inspect", out).stdout
+        #expect(human.contains("q8_0") && human.contains("relative RMS") && !human.contains("wpack.conversion:"), "\(human)")
+        #expect(try Self.wpack("verify", out).status == 0)
+        for bad in [["--weights", "q3"], ["--weights", "q8", "--convert", "nothing.*"], ["--keep", "fc1.*"],
+                    ["--weights", "q4", "--convert", "fc2.bias"], ["--weights", "q8", "--max-error", "-1"]] {
+            let missing = folder.file("bad.wpk")
+            let r = try Self.wpack(["pack", Self.digits, "-o", missing] + bad)
+            #expect(r.status != 0 && r.stderr.split(separator: "\n").count == 1 && !FileManager.default.fileExists(atPath: missing),
+                    "\(bad): \(r.stderr)")
+        }
+    }
+
     @Test func packInspectVerifyUnpack() throws {
         let folder = Folder()
         let out = folder.file("d.wpk")
