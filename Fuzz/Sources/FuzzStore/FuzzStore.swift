@@ -45,6 +45,16 @@ private func exercise(_ path: String) {
                 let t = try store.tensor(info.name)
                 if t.scalarCount <= 1 << 20 { _ = t.scalars.reduce(0, +) }
             }
+            if info.dtype?.isCodedWeight == true {
+                // The view a matrix product reads, and the product itself, on fuzzed blocks.
+                let w = try store.codedTensor(info.name)
+                if w.scalarCount <= 1 << 16 {
+                    _ = w.scalars.reduce(0, +)
+                    if w.rank == 2 && w.shape[0] > 0 {
+                        _ = matmul(Tensor.ones(shape: [3, w.shape[1]]), w.transposed()).scalars.reduce(0, +)
+                    }
+                }
+            }
             try store.withRawBytes(info.name) { raw in _ = raw.reduce(0, &+) }
         } catch { check(error) }
     }
