@@ -14,7 +14,8 @@
 /// q4_0 a scale d and 32 4-bit q in 16 bytes, the first 16 values in the low nibbles
 /// (x = d·(q - 8)); q4_1 a scale d, a minimum m and the same nibbles (x = d·q + m). They and
 /// the halves can be viewed as tensors where they are stored: a matrix product reads them in
-/// place, decoding blocks in registers; every other op widens them first, counted.
+/// place, decoding them in cache-sized pieces (gemm/coded.c), a gather decodes only the rows
+/// it picks, and every other op widens them first, counted.
 public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case float32 = 1
     case float16 = 2

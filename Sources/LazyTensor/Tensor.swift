@@ -27,15 +27,16 @@ public struct Tensor: Sendable {
             try require(shape.allSatisfy { $0 >= 0 }, "tensor", [shape], "a dimension is negative")
             try require(strides.count == shape.count, "tensor", [shape], "\(strides.count) strides for rank \(shape.count)")
             try require(dtype.isViewable, "tensor", [shape], "\(dtype) is not a tensor element type (float32, int32, int64) or a weight coding (float16, bfloat16, q8_0, q4_0, q4_1)")
-            try require(!dtype.isBlockQuantized || (shape.last.map { $0 % dtype.blockLength == 0 } ?? false)
-                        && (strides.last == 1 || shape.last == 0) && offset % dtype.blockLength == 0
-                        && strides.dropLast().allSatisfy({ $0 % dtype.blockLength == 0 }),
-                        "tensor", [shape], "\(dtype) is stored in whole blocks of \(dtype.blockLength) along the last axis")
         } catch {
             self = Tensor.report(error, shape: shape)
             return
         }
-        node = Node(.buffer(storage, offset: offset, strides: strides), [], shape: shape, dtype: dtype)
+        let view = Node(.buffer(storage, offset: offset, strides: strides), [], shape: shape, dtype: dtype)
+        if dtype.isBlockQuantized && !Node.keepsCodedRuns(view, along: shape.count - 1) {
+            self = Tensor.report(TensorError(op: "tensor", shapes: [shape], reason: "\(dtype) is stored in whole blocks of \(dtype.blockLength) along the last axis"), shape: shape)
+            return
+        }
+        node = view
     }
 
     /// A new contiguous tensor holding a copy of `scalars` (counted as a user-requested copy).

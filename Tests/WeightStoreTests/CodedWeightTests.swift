@@ -135,6 +135,15 @@ import LazyTensor
         }
     }
 
+    /// A view of blocks that would cut them is refused where it is made, with the op named.
+    @Test func blockViewsMustKeepBlocksWhole() {
+        let storage = Storage(allocatingByteCount: 4 * 34)
+        #expect(throws: TensorError.self) { try Tensor.withErrors { _ = Tensor(storage: storage, shape: [2, 40], dtype: .q8_0) } }
+        #expect(throws: TensorError.self) { try Tensor.withErrors { _ = Tensor(storage: storage, offset: 5, shape: [1, 32], dtype: .q8_0) } }
+        #expect(throws: TensorError.self) { try Tensor.withErrors { _ = Tensor(storage: storage, shape: [32, 2], strides: [1, 32], dtype: .q4_0) } }
+        #expect(throws: Never.self) { try Tensor.withErrors { _ = Tensor(storage: storage, offset: 32, shape: [3, 32], dtype: .q8_0) } }
+    }
+
     /// Recomputes the header hash (preamble, footer) and the preamble hash after an edit.
     func rewriteHashes(_ file: inout [UInt8]) {
         let headerLength = Int(file.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self) })

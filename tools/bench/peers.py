@@ -209,20 +209,10 @@ def ort_session(path):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def minilm_onnxruntime(model_dir, wpk, ids, mask):
+def minilm_onnxruntime(model_dir, wpk, ids, mask, onnx="minilm.onnx"):
+    """The export (or, with onnx="minilm-int8.onnx", its int8 quantization) beside the .wpk."""
     import numpy as np
-    session = ort_session(os.path.join(os.path.dirname(wpk), "minilm.onnx"))
-
-    def run():
-        out = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        e = (out * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-        return e / np.linalg.norm(e, axis=1, keepdims=True)
-    return run
-
-
-def minilm_onnxruntime_int8(model_dir, wpk, ids, mask):
-    import numpy as np
-    session = ort_session(os.path.join(os.path.dirname(wpk), "minilm-int8.onnx"))
+    session = ort_session(os.path.join(os.path.dirname(wpk), onnx))
 
     def run():
         out = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
@@ -234,7 +224,7 @@ def minilm_onnxruntime_int8(model_dir, wpk, ids, mask):
 def bench_minilm(peer, model_dir, wpk, batch, tokens, repeats, keep):
     ids, mask = synthetic_ids(batch, tokens)
     run = {"numpy": minilm_numpy, "torch": minilm_torch, "onnxruntime": minilm_onnxruntime,
-           "onnxruntime int8": minilm_onnxruntime_int8}[peer](model_dir, wpk, ids, mask)
+           "onnxruntime int8": lambda *a: minilm_onnxruntime(*a, onnx="minilm-int8.onnx")}[peer](model_dir, wpk, ids, mask)
     emit({"median_ms": median_ms(run, repeats), "peak_rss_bytes": peak_rss()})
     if keep:
         hold()

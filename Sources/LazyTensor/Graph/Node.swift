@@ -130,24 +130,27 @@ final class Node: @unchecked Sendable {
 
     var isBuffer: Bool { if case .buffer = op { true } else { false } }
 
-    /// Whether a gather reads rows of this coded buffer as stored: every row whole (the last
-    /// axis of stride 1, rows a whole number of blocks apart).
-    static func isCodedTable(_ node: Node) -> Bool {
-        guard node.dtype.isCodedWeight, case let .buffer(_, offset, strides) = node.op, let width = node.shape.last else { return false }
+    /// Whether this is a buffer of a coded weight whose runs along `axis` are its stored runs:
+    /// unit stride along it, its length a whole number of blocks, and every other stride and
+    /// the offset whole blocks, so each run starts at a block and can be decoded as stored.
+    static func keepsCodedRuns(_ node: Node, along axis: Int) -> Bool {
+        guard node.dtype.isCodedWeight, case let .buffer(_, offset, strides) = node.op,
+              axis >= 0, axis < node.shape.count else { return false }
         let block = node.dtype.blockLength
-        return (strides.last == 1 || width <= 1 && block == 1) && width % block == 0 && offset % block == 0
-            && strides.dropLast().allSatisfy { $0 % block == 0 }
+        return strides[axis] == 1 && node.shape[axis] % block == 0 && offset % block == 0
+            && strides.indices.allSatisfy { $0 == axis || strides[$0] % block == 0 }
     }
 
-    /// Whether a matmul reads this node, as its [batch..., K, N] right operand, where it is
-    /// stored: a buffer of a coded weight W [N, K] seen transposed, each row of W whole
-    /// along K (stride 1, its blocks intact), batches broadcast or whole weights apart.
+    /// A gather reads rows of a coded table as stored when each row is a stored run.
+    static func isCodedTable(_ node: Node) -> Bool { keepsCodedRuns(node, along: node.shape.count - 1) }
+
+    /// A matmul reads its [batch..., K, N] right operand as stored when it is a coded weight
+    /// W [N, K] seen transposed, each row of W a stored run along K and the rows apart by at
+    /// least K.
     static func isCodedWeightOperand(_ node: Node) -> Bool {
-        guard node.dtype.isCodedWeight, case let .buffer(_, offset, strides) = node.op, node.shape.count >= 2 else { return false }
         let rank = node.shape.count
-        let k = node.shape[rank - 2], block = node.dtype.blockLength
-        return strides[rank - 2] == 1 && k % block == 0 && strides[rank - 1] % block == 0 && offset % block == 0
-            && strides[rank - 1] >= k && strides.dropLast(2).allSatisfy { $0 % block == 0 }
+        guard rank >= 2, keepsCodedRuns(node, along: rank - 2), case let .buffer(_, _, strides) = node.op else { return false }
+        return strides[rank - 1] >= node.shape[rank - 2]
     }
 
     /// Whether the op is always a kernel of its own, writing its own buffer (or, for a write,

@@ -75,11 +75,12 @@ enum GEMM {
                      coded: CodedWeight? = nil) {
         _ = threads
         if m == 0 || n == 0 { return }
+        let beta: Float = accumulate ? 1 : 0
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
+            return
+        }
         if let coded {
-            if k == 0 {
-                if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
-                return
-            }
             let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
             if m <= smallRows && !la.transposed {
                 fewRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: 0, c: c, ldc: ldc,
@@ -88,11 +89,6 @@ enum GEMM {
                 packedProduct(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc, accumulate: accumulate, workers: workers,
                               coded: coded)
             }
-            return
-        }
-        let beta: Float = accumulate ? 1 : 0
-        if k == 0 {
-            if !accumulate { for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) } }
             return
         }
         if n == 1 && ldc >= 1 && m > 1 {

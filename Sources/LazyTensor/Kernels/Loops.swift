@@ -276,15 +276,14 @@ extension Executor {
             let shared = Unchecked((table, dest))
             Parallel.forEach(items: indices.count, work: indices.count * rowLength) { range in
                 let (table, dest) = shared.value
+                // Each row is stored runs along the last axis (Node.isCodedTable): decode them.
+                let width = rest.last ?? 1
                 var restIndex = [Int](repeating: 0, count: rest.count)
                 for i in range {
-                    // Rows are whole along the last axis: decode each run of it.
-                    let runs = rowLength / Swift.max(rest.last ?? 1, 1)
-                    for r in 0..<runs {
-                        unravel(r * (rest.last ?? 1), rest[...], into: &restIndex, at: 0)
+                    for r in 0..<(width == 0 ? 0 : rowLength / width) {
+                        unravel(r * width, rest[...], into: &restIndex, at: 0)
                         let start = table.elementOffset(of: [indices[i]] + restIndex)
-                        wk_decode(Int32(coding.rawValue), UnsafeRawPointer(table.base), start, rest.last ?? 1,
-                                  dest + i * rowLength + r * (rest.last ?? 1))
+                        wk_decode(Int32(coding.rawValue), UnsafeRawPointer(table.base), start, width, dest + i * rowLength + r * width)
                     }
                 }
             }

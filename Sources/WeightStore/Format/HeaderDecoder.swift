@@ -126,7 +126,7 @@ struct HeaderDecoder {
             }
             // Sizes must fit in Int with every dimension counted, zeros as ones (NumPy's rule):
             // [0, 2^62, 2^62] holds nothing, yet its strides overflow on any access.
-            guard let elements = ShapeRules.elementCount(r.dims[0..<rank], elementSize: dtype?.byteSize ?? 1) else {
+            guard ShapeRules.elementCount(r.dims[0..<rank], elementSize: dtype?.byteSize ?? 1) != nil else {
                 throw .sizeOverflow(name: name)
             }
             if let dtype {
@@ -134,7 +134,6 @@ struct HeaderDecoder {
                 guard let bytes = dtype.storedBytes(shape: shape).map(UInt64.init) else {
                     throw .blockShapeInvalid(name: name, dtype: dtype.name, shape: shape)
                 }
-                _ = elements
                 guard r.rawSize == bytes else { throw .rawSizeMismatch(name: name, declared: r.rawSize, expected: bytes) }
             }
             // An unknown dtype from a newer minor version has no size to check the record

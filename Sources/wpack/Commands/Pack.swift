@@ -45,6 +45,9 @@ struct Pack: ParsableCommand {
             throw ValidationError("--weights takes bf16, f16, q8, q4 or q4_1, not '\(weights)'")
         }
         if weights == nil && !(keep.isEmpty && convert.isEmpty && maxError == nil) { throw ValidationError("--keep, --convert and --max-error go with --weights") }
+        if let maxError, !(Double(maxError).map { $0 > 0 && $0.isFinite } ?? false) {
+            throw ValidationError("--max-error takes a positive number, not '\(maxError)'")
+        }
     }
 
     func run() throws {
@@ -116,10 +119,10 @@ struct Pack: ParsableCommand {
 
         var conversionLines: [String] = []
         if let weights, let dtype = WeightConversion.dtype(named: weights) {
-            var limit: Double?
-            if let maxError {
-                guard let v = Double(maxError), v > 0, v.isFinite else { throw ValidationError("--max-error takes a positive number, not '\(maxError)'") }
-                limit = v
+            let limit = maxError.flatMap(Double.init)
+            // Before any work: a pattern that names nothing is a mistake in the command.
+            for pattern in convert + keep where !tensors.contains(where: { Glob.matches(pattern, $0.name) }) {
+                throw CommandFailure("the pattern '\(pattern)' matches no tensor")
             }
             let conversion = WeightConversion(dtype: dtype, keep: keep, convert: convert, maxRelativeError: limit)
             var converted: [WeightConversion.Converted] = []
@@ -130,13 +133,11 @@ struct Pack: ParsableCommand {
                 try writer.setMetadata(WeightConversion.metadataKey(t.name),
                                        .string("\(c.tensor.dtype) from \(t.dtype): \(c.error.description)"))
             }
-            for pattern in convert + keep where !tensors.contains(where: { Glob.matches(pattern, $0.name) }) {
-                throw CommandFailure("the pattern '\(pattern)' matches no tensor")
-            }
             if converted.isEmpty { throw CommandFailure("--weights \(weights): no tensor to convert (2-D '...weight' matrices, or --convert PATTERN)") }
             let before = converted.reduce(0) { $0 + $1.originalBytes }, after = converted.reduce(0) { $0 + $1.tensor.byteCount }
             let worst = converted.max { $0.error.relativeRMS < $1.error.relativeRMS }!
-            let counts = Dictionary(grouping: converted, by: \.tensor.dtype).sorted { $0.key.byteSize < $1.key.byteSize }
+            func bitsPerValue(_ d: DType) -> Int { 8 * d.byteSize / d.blockLength }
+            let counts = Dictionary(grouping: converted, by: \.tensor.dtype).sorted { bitsPerValue($0.key) < bitsPerValue($1.key) }
                 .map { "\($0.value.count) as \($0.key)" }.joined(separator: ", ")
             let widened = limit.map { " (relative RMS error above \($0) stored wider)" } ?? ""
             conversionLines.append("\(converted.count) tensors converted, \(counts)\(counts.contains(",") ? widened : ""): \(Terminal.formatBytes(before)) -> \(Terminal.formatBytes(after)); "
