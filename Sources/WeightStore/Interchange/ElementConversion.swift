@@ -17,7 +17,7 @@ enum ElementConversion {
         // The common case streams straight from the mapping with no conversion at all.
         if input == output, !bigEndian || input.byteSize == 1, !fortranOrder || shape.count <= 1 {
             let base = UInt(bitPattern: bytes.baseAddress)
-            let byteCount = count * input.byteSize
+            let byteCount = input.storedBytes(shape: shape) ?? count * input.byteSize
             return TensorSource { emit in
                 try withExtendedLifetime(owner) {
                     let chunk = 4 << 20

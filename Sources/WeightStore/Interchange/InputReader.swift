@@ -14,10 +14,11 @@ public enum InputReader {
         case "safetensors": return try Safetensors.read(path: path, policy: policy)
         case "npy": return try Npy.read(path: path, name: url.deletingPathExtension().lastPathComponent, policy: policy)
         case "npz": return try Npz.read(path: path, policy: policy)
+        case "gguf": return try GGUF.read(path: path, policy: policy)
         case "bin", "pt", "pth", "ckpt":
             throw InterchangeError(path, "PyTorch pickle files are not read (they can run code); convert to .safetensors first")
         default:
-            throw InterchangeError(path, "unknown input type '.\(url.pathExtension)': expected .safetensors, .npy, .npz or a model folder")
+            throw InterchangeError(path, "unknown input type '.\(url.pathExtension)': expected .safetensors, .npy, .npz, .gguf or a model folder")
         }
     }
 }
