@@ -70,6 +70,27 @@ import Testing
         }
     }
 
+    @Test func packGGUF() throws {
+        let folder = Folder()
+        let out = folder.file("g.wpk")
+        let gguf = Self.repository.appendingPathComponent("Tests/Fixtures/gguf/tiny.gguf").path
+        let pack = try Self.wpack("pack", gguf, "-o", out)
+        #expect(pack.status == 0, "\(pack.stderr)")
+        #expect(pack.stdout.contains("9 tensors") && pack.stdout.contains("1 Q6_K tensor widened to float32"), "\(pack.stdout)")
+        let inspect = try Self.wpack("inspect", out, "--json")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+        let tensors = try #require(json["tensors"] as? [[String: Any]])
+        #expect(tensors.first { $0["name"] as? String == "q4_1" }?["dtype"] as? String == "q4_1")
+        #expect((json["metadata"] as? [String: String])?["general.architecture"] == "llama")
+        #expect(try Self.wpack("verify", out).status == 0)
+        // A cut file is one line and leaves nothing behind.
+        let cut = folder.file("cut.gguf"), missing = folder.file("cut.wpk")
+        try Data(try Data(contentsOf: URL(fileURLWithPath: gguf)).prefix(700)).write(to: URL(fileURLWithPath: cut))
+        let r = try Self.wpack("pack", cut, "-o", missing)
+        #expect(r.status != 0 && r.stderr.split(separator: "\n").count == 1 && !FileManager.default.fileExists(atPath: missing),
+                "\(r.stderr)")
+    }
+
     @Test func packInspectVerifyUnpack() throws {
         let folder = Folder()
         let out = folder.file("d.wpk")

@@ -2,7 +2,7 @@ import Foundation
 import LazyTensor
 import WeightStore
 
-// One libFuzzer input is a .wpk file. Before it is opened the harness repairs what a random
+// One libFuzzer input is a .wpk file (or a GGUF file, read by the import reader). Before it is opened the harness repairs what a random
 // mutation almost never gets right and every reader checks first: the preamble's and footer's
 // file size and the header and preamble checksums. Coverage then reaches the rules behind them
 // (counts, offsets, names, layout, metadata) and tensor access. Any crash, trap or sanitizer
@@ -61,6 +61,19 @@ private func exercise(_ path: String) {
     do { try store.verify() } catch { check(error) }
 }
 
+/// A GGUF input (the corpus seeds one): the import reader, then every tensor's bytes as pack
+/// would stream them, K-quant widening included.
+private func exerciseGGUF(_ path: String) {
+    do {
+        let bundle = try GGUF.read(path: path, policy: .keep)
+        for t in bundle.tensors where t.byteCount <= 1 << 20 {
+            var total = 0
+            try t.source.produce { chunk in total += chunk.count }
+            if total != t.byteCount { fatalError("tensor '\(t.name)' gave \(total) bytes, declared \(t.byteCount)") }
+        }
+    } catch { check(error) }
+}
+
 private func check(_ error: any Error) {
     let text = "\(error)"
     if text.contains("\n") { fatalError("multi-line error: \(text.debugDescription)") }
@@ -78,7 +91,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     repair(&bytes)
     ftruncate(memoryFile, 0)
     _ = bytes.withUnsafeBytes { pwrite(memoryFile, $0.baseAddress, $0.count, 0) }
-    exercise("/proc/self/fd/\(memoryFile)")
+    if bytes.starts(with: Array("GGUF".utf8)) {
+        exerciseGGUF("/proc/self/fd/\(memoryFile)")
+    } else {
+        exercise("/proc/self/fd/\(memoryFile)")
+    }
     return 0
 }
 

@@ -51,7 +51,7 @@ public enum GGUF {
         }
     }
 
-    static func read(path: String, policy: HalfPolicy) throws -> InputBundle {
+    public static func read(path: String, policy: HalfPolicy) throws -> InputBundle {
         let file = try MappedFile(path: path)
         return try parse(file.bytes, owner: file, path: path, policy: policy)
     }
