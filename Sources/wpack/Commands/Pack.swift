@@ -4,9 +4,9 @@ import WPack
 
 struct Pack: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Pack .safetensors, .npy, .npz files or a model folder into one .wpk file.")
+        abstract: "Pack .safetensors, .npy, .npz, .gguf files or a model folder into one .wpk file.")
 
-    @Argument(help: "Inputs: .safetensors, .npy, .npz, or a model folder (config.json, model.safetensors, vocab.txt, ...).")
+    @Argument(help: "Inputs: .safetensors, .npy, .npz, .gguf, or a model folder (config.json, model.safetensors, vocab.txt, ...).")
     var inputs: [String]
 
     @Option(name: .shortAndLong, help: "The .wpk file to write (replaced atomically if it exists).")
