@@ -8,8 +8,11 @@ import Testing
 /// files built byte by byte.
 @Suite struct GGUFTests {
     let folder = TemporaryFolder()
-    static let expected: JSONValue = try! JSONValue.parse(
-        String(contentsOfFile: Fixtures.path("gguf/expected.json"), encoding: .utf8))
+    /// Parsed per test, not kept in a static: LeakSanitizer reports the indirect enum payloads
+    /// a lazily initialised global holds at exit as leaks.
+    static func expected() throws -> JSONValue {
+        try JSONValue.parse(String(contentsOfFile: Fixtures.path("gguf/expected.json"), encoding: .utf8))
+    }
 
     /// Packs the fixture as `wpack pack` does and opens the result.
     func packed(policy: HalfPolicy) throws -> (InputBundle, WeightStore) {
@@ -24,7 +27,7 @@ import Testing
 
     @Test func everyTypeDecodesAsGGUFDoes() throws {
         let (bundle, store) = try packed(policy: .keep)
-        let tensors = Self.expected["tensors"]!.pairs!
+        let tensors = try Self.expected()["tensors"]!.pairs!
         #expect(bundle.tensors.map(\.name) == tensors.map(\.0))
         for (name, want) in tensors {
             let info = try #require(store.info(name))
@@ -55,7 +58,7 @@ import Testing
 
     @Test func metadataKeepsEveryValueType() throws {
         let (_, store) = try packed(policy: .keep)
-        for (key, want) in Self.expected["metadata"]!.pairs! {
+        for (key, want) in try Self.expected()["metadata"]!.pairs! {
             let got = try #require(store.metadataValue(key), "\(key) missing")
             switch (want, got) {
             case let (.array, .string(text)): #expect(try JSONValue.parse(text) == want, "\(key): \(text)")
