@@ -2,23 +2,39 @@ import Foundation
 import LazyTensor
 
 /// Rotary position embedding (RoPE) as LLaMA and its family apply it: each pair of features
-/// (i, i + d/2) of a head is rotated by position · theta^(-2i/d). The cosine and sine tables are
+/// of a head is rotated by position · theta^(-2i/d). The pairs are (i, i + d/2) in Hugging Face
+/// checkpoints and (2i, 2i + 1) in GGUF files, whose converter permutes the rows of the query
+/// and key projections into that order (the dot products of queries and keys are the same).
+/// The cosine and sine tables are
 /// computed once, in double precision, for `maxPositions`; a call picks the rows of its
 /// positions (read when the kernel runs, so decode steps share a plan) and the rotation fuses
 /// into one kernel with the head split.
 public struct RotaryEmbedding: Sendable {
+    /// Which features form a rotated pair.
+    public enum Pairing: String, Sendable {
+        /// (i, i + d/2): transformers' rotate_half.
+        case halves
+        /// (2i, 2i + 1): ggml's, and GPT-J's.
+        case interleaved
+    }
+
     public let headDim: Int
+    public let pairing: Pairing
     public let theta: Double
     public let maxPositions: Int
     /// [maxPositions, headDim / 2] each.
     public let cos: Tensor
     public let sin: Tensor
 
-    public init(headDim: Int, maxPositions: Int, theta: Double = 10_000) throws(ModelError) {
-        guard headDim % 2 == 0, headDim > 0, maxPositions > 0, theta > 1 else {
+    /// `positionScale`: linear RoPE scaling, positions divided by this factor (transformers'
+    /// rope_type "linear", llama.cpp's rope.scaling.type linear).
+    public init(headDim: Int, maxPositions: Int, theta: Double = 10_000, pairing: Pairing = .halves,
+                positionScale: Double = 1) throws(ModelError) {
+        guard headDim % 2 == 0, headDim > 0, maxPositions > 0, theta > 1, positionScale >= 1 else {
             throw .badConfig("rotary embedding needs an even head width, positions and theta > 1 (got \(headDim), \(maxPositions), \(theta))")
         }
         self.headDim = headDim
+        self.pairing = pairing
         self.theta = theta
         self.maxPositions = maxPositions
         let half = headDim / 2
@@ -26,7 +42,7 @@ public struct RotaryEmbedding: Sendable {
         for p in 0..<maxPositions {
             for i in 0..<half {
                 // As transformers computes it: the frequency in float32, the angle in float32.
-                let frequency = Float(1 / Foundation.pow(theta, Double(2 * i) / Double(headDim)))
+                let frequency = Float(1 / Foundation.pow(theta, Double(2 * i) / Double(headDim))) / Float(positionScale)
                 let angle = Double(Float(p) * frequency)
                 c[p * half + i] = Float(Foundation.cos(angle))
                 s[p * half + i] = Float(Foundation.sin(angle))
@@ -54,11 +70,21 @@ public struct RotaryEmbedding: Sendable {
         rotation(positions: Tensor(shape: [count], integers: Array(start..<(start + count))))
     }
 
-    /// Rotates x [B, heads, T, headDim]: one kernel (the two halves computed and joined).
+    /// Rotates x [B, heads, T, headDim]: one kernel (the two halves, or the even and odd
+    /// features, computed and joined).
     public func callAsFunction(_ x: Tensor, _ r: Rotation) -> Tensor {
         let half = headDim / 2
-        let x1 = x[.ellipsis, ..<half], x2 = x[.ellipsis, half...]
-        return Tensor.concatenate([x1 * r.cos - x2 * r.sin, x2 * r.cos + x1 * r.sin], axis: -1)
+        switch pairing {
+        case .halves:
+            let x1 = x[.ellipsis, ..<half], x2 = x[.ellipsis, half...]
+            return Tensor.concatenate([x1 * r.cos - x2 * r.sin, x2 * r.cos + x1 * r.sin], axis: -1)
+        case .interleaved:
+            // Even and odd features are strided views; the pair is stacked back along a new
+            // last axis, which merges into the head's width for free.
+            let pairs = x.reshaped(Array(x.shape.dropLast()) + [half, 2])
+            let even = pairs[.ellipsis, 0], odd = pairs[.ellipsis, 1]
+            return Tensor.stacked([even * r.cos - odd * r.sin, odd * r.cos + even * r.sin], axis: -1).reshaped(x.shape)
+        }
     }
 
     /// Rotates x [B, heads, T, headDim] at `positions` (int64 [T]).

@@ -14,6 +14,8 @@ public indirect enum PreTokenizer: Sendable {
     /// Split on whitespace, which is removed.
     case whitespaceSplit
     case punctuation(Delimiter)
+    /// Numbers (every Unicode number, as Rust's char::is_numeric, not only 0-9) split from the
+    /// rest, each its own piece or in runs.
     case digits(individual: Bool)
     /// Spaces become `replacement` (▁), a prefix is prepended per `scheme`, and with `split`
     /// each piece starts at a replacement character.
@@ -40,7 +42,7 @@ public indirect enum PreTokenizer: Sendable {
         case let .punctuation(behavior):
             return pieces.flatMap { Self.split($0, by: UnicodeData.punctuation.contains, behavior) }
         case let .digits(individual):
-            return pieces.flatMap { Self.split($0, by: { $0 >= 48 && $0 <= 57 }, individual ? .isolated : .contiguous) }
+            return pieces.flatMap { Self.split($0, by: UnicodeData.number.contains, individual ? .isolated : .contiguous) }
         case let .metaspace(replacement, scheme, split):
             var out: [[UInt32]] = []
             for (i, piece) in pieces.enumerated() {
