@@ -37,26 +37,128 @@ struct SmolLM2Tests {
         }
     }
 
+    /// Prompts with stored logits run step by step through a session, checking the logits;
+    /// the others run through TextGenerator (chat ones from the model's own template), greedy,
+    /// without stopping at the end-of-sequence token as the reference did not.
     @Test func greedyContinuationsAndLogitsEqualTransformers() throws {
         let model = try #require(SmolLM2Store.model)
+        let generator = TextGenerator(model: model)
         let reference = Fixtures.json("smollm2/prompts.json")
         let steps = reference["steps"]!.int!
         for prompt in reference["prompts"]!.array! {
             let text = prompt["text"]!.string!
-            let ids = model.tokenizer.encode(text).ids
-            #expect(ids == prompt["ids"]!.ints, "\(text.debugDescription)")
-            let session = model.makeSession(capacity: ids.count + steps)
-            var logits = try session.logits(after: ids)
             let files = prompt["logits"]?.array?.map { $0.string! } ?? []
-            if let first = files.first { try expectClose(logits, first) }
+            let ids: [Int]
+            if let messages = prompt["messages"]?.array {
+                let chat = try generator.chatPrompt(messages.map { ChatMessage(role: $0["role"]!.string!, content: $0["content"]!.string!) })
+                #expect(chat.text == text)
+                ids = chat.ids
+            } else {
+                ids = generator.prompt(text).ids
+            }
+            #expect(ids == prompt["ids"]!.ints, "\(text.debugDescription)")
             var generated: [Int] = []
-            for step in 0..<steps {
-                let next = logits.indices.max { logits[$0] < logits[$1] }!
-                generated.append(next)
-                if step < steps - 1 { logits = try session.logits(after: [next]) }
+            if files.isEmpty {
+                let options = GenerationOptions(maxTokens: steps, stopAtEndOfSequence: false)
+                let result = try generator.generate(prompt: TextGenerator.Prompt(ids: ids, text: text), options: options)
+                generated = result.ids
+                #expect(result.stopReason == .maxTokens)
+                #expect(result.promptTokens == ids.count)
+            } else {
+                let session = model.makeSession(capacity: ids.count + steps)
+                var logits = try session.logits(after: ids)
+                try expectClose(logits, files[0])
+                for step in 0..<steps {
+                    let next = logits.indices.max { logits[$0] < logits[$1] }!
+                    generated.append(next)
+                    if step < steps - 1 { logits = try session.logits(after: [next]) }
+                }
+                try expectClose(logits, files[1])
             }
             #expect(generated == prompt["generated"]!.ints, "\(text.debugDescription): \(model.tokenizer.decode(generated, skipSpecialTokens: false).debugDescription)")
-            if files.count > 1 { try expectClose(logits, files[1]) }
+        }
+    }
+
+    @Test func generationStopsAtTheEndOfTheTurn() throws {
+        let model = try #require(SmolLM2Store.model)
+        let generator = TextGenerator(model: model)
+        let prompt = try generator.chatPrompt([ChatMessage(role: "user", content: "What is the capital of France?")])
+        var streamed = ""
+        var last: GeneratedToken? = nil
+        let result = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 16)) {
+            streamed += $0.text
+            last = $0
+        }
+        #expect(result.text == "The capital of France is Paris.")
+        #expect(streamed == result.text)
+        #expect(result.stopReason == .endOfSequence)
+        #expect(last?.ends == .endOfSequence && last?.id == model.tokenizer.id(of: "<|im_end|>"))
+        #expect(model.tokenizer.decode(result.ids) == result.text)
+    }
+
+    @Test func stopStringsCutTheTextAndTheStreamAgrees() async throws {
+        let model = try #require(SmolLM2Store.model)
+        let generator = TextGenerator(model: model)
+        let prompt = generator.prompt("The capital of France is")
+        let options = GenerationOptions(maxTokens: 12, stopStrings: ["\n\nThe", "never"])
+        let result = try generator.generate(prompt: prompt, options: options)
+        #expect(result.text == " Paris.")
+        #expect(result.stopReason == .stopString)
+        var streamed = ""
+        var ends: [StopReason?] = []
+        for try await token in try generator.tokens(prompt: prompt, options: options) {
+            streamed += token.text
+            ends.append(token.ends)
+        }
+        #expect(streamed == result.text)
+        #expect(ends.count == result.ids.count && ends.last == .stopString && ends.dropLast().allSatisfy { $0 == nil })
+
+        let short = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 3))
+        #expect(short.ids.count == 3 && short.stopReason == .maxTokens)
+        #expect(short.text == model.tokenizer.decode(short.ids))
+    }
+
+    @Test func seededSamplingRepeats() throws {
+        let model = try #require(SmolLM2Store.model)
+        let generator = TextGenerator(model: model)
+        let prompt = generator.prompt("Once upon a time")
+        let sampling = SamplingOptions(temperature: 0.9, topK: 40, topP: 0.95, seed: 1234)
+        let a = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 6, sampling: sampling))
+        let b = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 6, sampling: sampling))
+        #expect(a.ids == b.ids && a.ids.count == 6)
+    }
+
+    /// An emoji is four bytes, which byte-level BPE spreads over several tokens: no chunk
+    /// holds half of it, and the chunks add up to the decoded text.
+    @Test func streamingNeverSplitsACharacter() throws {
+        let tokenizer = try #require(SmolLM2Store.model).tokenizer
+        let text = "Tea 🍵 or coffee ☕? Ünïcödé, 漢字 and 🙂🙂."
+        let ids = tokenizer.encode(text).ids
+        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        var chunks = ids.map { detokenizer.append($0) }
+        chunks.append(detokenizer.finish())
+        #expect(ids.count > text.count / 2)
+        #expect(chunks.allSatisfy { !$0.unicodeScalars.contains("\u{FFFD}") })
+        #expect(chunks.joined() == text)
+        #expect(chunks.contains(""))
+    }
+
+    @Test func badRequestsAreOneLine() throws {
+        let model = try #require(SmolLM2Store.model)
+        let generator = TextGenerator(model: model)
+        let prompt = generator.prompt("Hi")
+        #expect(throws: ModelError.badInput("max tokens must be 1 or more, not 0")) {
+            try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 0))
+        }
+        #expect(throws: ModelError.badInput("the prompt has no tokens")) {
+            try generator.generate(prompt: TextGenerator.Prompt(ids: [], text: ""))
+        }
+        #expect(throws: ModelError.badInput("a stop string cannot be empty")) {
+            try generator.generate(prompt: prompt, options: GenerationOptions(stopStrings: [""]))
+        }
+        let long = TextGenerator.Prompt(ids: Array(repeating: 1, count: 8192), text: "")
+        #expect(throws: ModelError.badInput("the prompt's 8192 tokens leave no room in the model's context of 8192")) {
+            try generator.generate(prompt: long)
         }
     }
 

@@ -21,7 +21,7 @@ struct TemplateParser {
 
     private init(pieces: [TemplateLexer.Piece]) { self.pieces = pieces }
 
-    private struct End { var keyword: String; var tokens: TokenStream; var line: Int }
+    private struct End { var keyword: String; var tokens: TagTokens; var line: Int }
 
     /// Nodes up to one of the `until` keywords (returned with the rest of its tag), or to the
     /// end of the template when `until` is empty.
@@ -33,12 +33,12 @@ struct TemplateParser {
             switch piece {
             case let .text(t): nodes.append(.text(t))
             case let .output(tokens, line):
-                var stream = TokenStream(tokens: tokens, line: line)
+                var stream = TagTokens(tokens: tokens, line: line)
                 let e = try stream.expression(depth: depth)
                 try stream.expectEnd()
                 nodes.append(.output(e, line: line))
             case let .statement(tokens, line):
-                var stream = TokenStream(tokens: tokens, line: line)
+                var stream = TagTokens(tokens: tokens, line: line)
                 guard case let .name(keyword)? = stream.next() else {
                     throw ChatTemplateError.syntax(line: line, "a statement tag must start with a keyword")
                 }
@@ -62,7 +62,7 @@ struct TemplateParser {
         return 1
     }
 
-    private mutating func statement(_ keyword: String, _ s: inout TokenStream, line: Int, depth: Int) throws -> TemplateNode {
+    private mutating func statement(_ keyword: String, _ s: inout TagTokens, line: Int, depth: Int) throws -> TemplateNode {
         guard depth < Self.maximumDepth else { throw ChatTemplateError.syntax(line: line, "blocks nest deeper than \(Self.maximumDepth)") }
         switch keyword {
         case "for":
@@ -137,7 +137,7 @@ struct TemplateParser {
 }
 
 /// The tokens of one tag, read by the expression grammar.
-struct TokenStream {
+struct TagTokens {
     typealias Token = TemplateLexer.Token
     let tokens: [Token]
     let line: Int
