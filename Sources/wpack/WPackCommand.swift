@@ -10,7 +10,7 @@ struct WPackCommand: ParsableCommand {
         abstract: "Pack, inspect and check .wpk weight stores; run the models they hold.",
         discussion: "Exit codes: 0 success, 1 bad input or failed check, 2 usage.",
         version: WPackCommand.version,
-        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Rerank.self, Run.self, Bench.self, Info.self])
+        subcommands: [Pack.self, Inspect.self, Verify.self, Unpack.self, Embed.self, Rerank.self, Run.self, Generate.self, Bench.self, Info.self])
 
     /// `wpack --version`: the format it writes, the CPU and the version each kernel family runs
     /// (`wpack info` has the rest).
@@ -40,6 +40,8 @@ struct WPackCommand: ParsableCommand {
         } catch let error as InterchangeError {
             fail(error.description)
         } catch let error as ModelError {
+            fail(error.description)
+        } catch let error as ChatTemplateError {
             fail(error.description)
         } catch let code as ExitCode {
             finishOutput()
