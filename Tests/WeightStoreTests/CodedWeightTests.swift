@@ -279,9 +279,49 @@ import LazyTensor
         }
     }
 
+    /// The decode-step product (1 to 4 rows, blocks dotted as they are widened) against the
+    /// panel path it replaces, at every level: N not a multiple of anything, K past the
+    /// kernel's stack buffer of block sums, accumulation, and the shapes it declines.
+    @Test(arguments: CPU.availableLevels)
+    func blockDotProductsForDecodeSteps(level: CPU.Level) throws {
+        let folder = TemporaryFolder()
+        for (n, k) in [(37, 96), (5, 8256)] {
+            let (store, _) = try Self.store(folder, n: n, k: k)
+            for dtype in Self.codings where dtype.isBlockQuantized {
+                let raw = try store.withRawBytes("w." + dtype.name) { [UInt8]($0) }
+                let rowBytes = raw.count / n
+                let code = Int32(dtype.rawValue)
+                for m in 1...4 {
+                    let x = Tensor.randn(shape: [m, k], seed: UInt64(20 + m)).scalars
+                    for accumulate in [Int32(0), 1] {
+                        var y = [Float](repeating: 0.5, count: m * n), expected = y
+                        let status = CPU.withLevel(level) {
+                            raw.withUnsafeBytes { r in
+                                wk_gemm_nt_coded(m, n, k, x, k, r.baseAddress, rowBytes, code, &expected, n, accumulate)
+                                return wk_gemv_coded(m, n, k, x, k, r.baseAddress, rowBytes, code, &y, n, accumulate)
+                            }
+                        }
+                        #expect(status == 0)
+                        let scale = expected.map(abs).max()!
+                        let worst = zip(y, expected).map { abs($0 - $1) }.max()!
+                        #expect(worst <= 1e-5 * scale, "\(dtype) \(m) x \(n) x \(k) acc \(accumulate) at \(level): \(worst)")
+                    }
+                }
+            }
+        }
+        let (store, _) = try Self.store(folder, n: 4, k: 64)
+        let raw = try store.withRawBytes("w.q4_1") { [UInt8]($0) }
+        var out = [Float](repeating: 0, count: 20)
+        let x = [Float](repeating: 1, count: 5 * 64)
+        #expect(wk_gemv_coded(5, 4, 64, x, 64, raw, 40, Int32(DType.q4_1.rawValue), &out, 4, 0) == -1)
+        #expect(wk_gemv_coded(1, 4, 48, x, 48, raw, 40, Int32(DType.q4_1.rawValue), &out, 4, 0) == -1)
+        #expect(wk_gemv_coded(1, 4, 64, x, 64, raw, 40, Int32(DType.float16.rawValue), &out, 4, 0) == -1)
+    }
+
     /// A coded table's rows are decoded where a lookup picks them, and nowhere else: the copy is
-    /// the gathered rows, as for float32. take (which moves elements in their own type) widens
-    /// the table first, counted, and still gives the right values.
+    /// the gathered rows, as for float32, whether the ids are Swift integers (gatherRows) or a
+    /// tensor read when the kernel runs (take along axis 0, an embedding lookup in a decode
+    /// loop). Any other take widens the table first, counted.
     @Test func gatheredRowsOfACodedTable() throws {
         let folder = TemporaryFolder()
         let (store, decoded) = try Self.store(folder, n: 40, k: 96)
@@ -292,8 +332,18 @@ import LazyTensor
             #expect(rows.shape == [2, 2, 96] && stats.copiedByReason == [.gather: 4 * 96 * 4], "\(dtype): \(stats)")
             let all = decoded[dtype]!
             #expect(rows.scalars == ids.flatMap { all[($0 * 96)..<($0 * 96 + 96)] }, "\(dtype)")
-            let taken = table.take(Tensor(shape: [2], integers: [39, 1]), axis: 0)
-            #expect(taken.dtype == .float32 && taken.scalars == [39, 1].flatMap { all[($0 * 96)..<($0 * 96 + 96)] })
+            let picks = Tensor(shape: [1, 2], integers: [39, -1])
+            let (taken, takeStats) = Stats.measure { table.take(picks, axis: 0).materialized() }
+            #expect(taken.dtype == .float32 && taken.shape == [1, 2, 96])
+            let row39 = Array(all[(39 * 96)..<(40 * 96)])
+            #expect(taken.scalars == row39 + row39, "\(dtype)")
+            #expect(takeStats.copiedByReason == [.gather: 2 * 96 * 4], "\(dtype): \(takeStats)")
+            let columnPicks = Tensor(shape: [2], integers: [5, 0])
+            let (columns, columnStats) = Stats.measure { table.take(columnPicks, axis: 1).materialized() }
+            var expectedColumns: [Float] = []
+            for r in 0..<40 { expectedColumns += [all[r * 96 + 5], all[r * 96]] }
+            #expect(columns.scalars == expectedColumns)
+            #expect(columnStats.copiedByReason[.convert] == 40 * 96 * 4, "\(dtype): \(columnStats)")
         }
     }
 

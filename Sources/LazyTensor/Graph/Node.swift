@@ -105,8 +105,11 @@ final class Node: @unchecked Sendable {
                 if case .gather = op, i == 0, Node.isCodedTable(input) { return input }
                 return Node(.convert, [input], shape: input.shape, dtype: .float32)
             }
-        } else if case .take = op, inputs[0].dtype.isCodedWeight {
-            // take moves elements in their own type, and a block's elements are not bytes apart.
+        } else if case let .take(axis, along) = op, inputs[0].dtype.isCodedWeight,
+                  !(axis == 0 && !along && Node.isCodedTable(inputs[0])) {
+            // take moves elements in their own type, and a block's elements are not bytes
+            // apart; only whole rows of a coded table (an embedding lookup) are decoded as
+            // they are picked.
             self.inputs = [Node(.convert, [inputs[0]], shape: inputs[0].shape, dtype: .float32)] + inputs.dropFirst()
         } else {
             self.inputs = inputs

@@ -139,7 +139,7 @@ extension Executor {
     /// the end of the process) and its elements are zeros.
     static func take(_ table: LeafAccess, _ tableNode: Node, indices: LeafAccess, _ indexNode: Node, axis: Int, alongAxis: Bool,
                      outShape: [Int], into dest: UnsafeMutableRawPointer) {
-        let size = tableNode.dtype.byteSize
+        let size = tableNode.dtype.isCodedWeight ? 4 : tableNode.dtype.byteSize  // a coded table's rows come out as float32
         let extent = tableNode.shape[axis]
         let indexBase = UnsafeRawPointer(indices.base)
         let indexValues = offsets(indices, space: indexNode.shape).map { loadIndex(indexBase, indexNode.dtype, $0) }
@@ -147,6 +147,13 @@ extension Executor {
             Tensor.reportValue(TensorError(op: alongAxis ? "takeAlongAxis" : "take", shapes: [tableNode.shape, indexNode.shape],
                                            reason: "index \(bad) is out of range for axis \(axis) of size \(extent)"))
             dest.initializeMemory(as: UInt8.self, repeating: 0, count: outShape.reduce(1, *) * size)
+            return
+        }
+        if tableNode.dtype.isCodedWeight {
+            // Whole rows along axis 0 (Node admits no other take of a coded table): decoded
+            // straight into the output, the rest of the table never read.
+            gather(indexValues.map { $0 < 0 ? $0 + extent : $0 }, table: table, tableShape: tableNode.shape,
+                   coding: tableNode.dtype, into: dest.assumingMemoryBound(to: Float.self))
             return
         }
         let tableBase = UnsafeRawPointer(table.base)

@@ -61,6 +61,9 @@ enum GEMM {
 
     /// Products below this many multiply-adds stay on the calling thread.
     static let splitThreshold = 1 << 20
+    /// Coded weights of at least this many elements are split over the workers even for one
+    /// row of A.
+    static let codedSplitThreshold = 1 << 16
 
     /// A tile of C: its rows and columns.
     typealias TileBody = @Sendable (Range<Int>, Range<Int>) -> Void
@@ -176,7 +179,10 @@ enum GEMM {
                                    prologue: @Sendable (Range<Int>) -> Void = { _ in },
                                    epilogue: @Sendable (Range<Int>) -> Void = { _ in }) {
         let acc: Int32 = accumulate ? 1 : 0
-        let workers = workers ?? (m * n * k >= splitThreshold ? Parallel.workers : 1)
+        // A coded weight of a decode step is read once per product, from memory: what bounds it
+        // is the weight's bytes, which every core's share streams in parallel.
+        let streamed = coded != nil && n * k >= codedSplitThreshold
+        let workers = workers ?? (m * n * k >= splitThreshold || streamed ? Parallel.workers : 1)
         let shared = Unchecked((a, w, c))
         let blocks = (n + 15) / 16
         Parallel.run(workers) { t in
@@ -191,7 +197,10 @@ enum GEMM {
                     epilogue(j0..<j1)
                     return
                 }
-                wk_gemm_nt_coded(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc)
+                // A decode step's 1 to 4 rows: each block dotted as it is widened.
+                if wk_gemv_coded(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc) != 0 {
+                    wk_gemm_nt_coded(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc)
+                }
             } else {
                 wk_gemm_nt(m, j1 - j0, k, a, lda, w + j0 * ldw, ldw, c + j0, ldc, acc)
             }
