@@ -146,6 +146,10 @@ def prepare_files(wpack, cache, model_dir, have):
              "digits.wpk": os.path.join(cache, "digits.wpk")}
     if not os.path.exists(files["minilm.wpk"]):
         subprocess.run([wpack, "pack", model_dir, "-o", files["minilm.wpk"]], check=True, capture_output=True)
+    if os.path.exists(SMOLLM2):
+        files["smollm2.wpk"] = os.path.join(cache, "smollm2.wpk")
+        if not os.path.exists(files["smollm2.wpk"]):
+            subprocess.run([wpack, "pack", SMOLLM2, "-o", files["smollm2.wpk"]], check=True, capture_output=True)
     if not os.path.exists(files["digits.wpk"]):
         subprocess.run([wpack, "pack", os.path.join(CNN, "digits_cnn.safetensors"), "--layers", os.path.join(CNN, "layers.json"),
                         "-o", files["digits.wpk"]], check=True, capture_output=True)
@@ -338,6 +342,34 @@ def round_minilm(r, res, wpack, files, model_dir, have, quick):
             sample(res, row, peer, "ms", measure)
 
 
+SMOLLM2 = os.path.join(ROOT, ".cache", "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+GENERATE_PROMPT = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 10)  # 140 tokens
+PREFILL, DECODE = "9 SmolLM2 Q4_1 prefill, 140 tokens", "9 SmolLM2 Q4_1 decode, 64 tokens"
+
+
+def generate_commands(wpack, files, have, tokens, repeats, hold=False):
+    peers = [("wpack", [wpack, "bench", "generate", files["smollm2.wpk"], "--prompt", GENERATE_PROMPT, "--tokens", str(tokens),
+                        "--repeats", str(repeats), "--json"] + (["--hold"] if hold else []))]
+    if have["llama_cpp"]:
+        peers.append(("llama.cpp", [PY, PEERS, "generate-llama-cpp", SMOLLM2, GENERATE_PROMPT, str(tokens), str(repeats)]
+                      + (["--hold"] if hold else [])))
+    return peers
+
+
+def round_generate(r, res, wpack, files, have, quick):
+    """Milliseconds per token (lower is better), from each peer's tokens per second."""
+    if "smollm2.wpk" not in files:
+        return
+    for peer, cmd in rotate(generate_commands(wpack, files, have, 64, 2 if quick else 3), r):
+        out = {}
+        def run(cmd=cmd, peer=peer):
+            out.update(run_json(cmd))
+            res.extra.setdefault(("peak_rss", DECODE, peer), []).append(out["peak_rss_bytes"])
+            return 1000 / out["prefill_tokens_per_second"]
+        if sample(res, PREFILL, peer, "ms/token", run) is not None:
+            res.add(DECODE, peer, 1000 / out["decode_tokens_per_second"], "ms/token")
+
+
 def round_ops(r, res, wpack, have, quick):
     reps = "5" if quick else "10"
     peers = ["wpack"] + [p for p, ok in [("numpy", True), ("numexpr", have["numexpr"]), ("torch", have["torch"])] if ok]
@@ -395,6 +427,8 @@ def shared_memory(wpack, files, model_dir, have):
         peers.append(("torch", [PY, PEERS, "minilm", "torch", model_dir, files["minilm.wpk"], "1", "16", "3", "--hold"]))
     if have["onnxruntime"]:
         peers.append(("onnxruntime", [PY, PEERS, "minilm", "onnxruntime", model_dir, files["minilm.wpk"], "1", "16", "3", "--hold"]))
+    if "smollm2.wpk" in files:
+        peers += [(f"{name} (SmolLM2 generate)", cmd) for name, cmd in generate_commands(wpack, files, have, 8, 1, hold=True)]
     table = {}
     for name, cmd in peers:
         procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -495,6 +529,17 @@ def evaluate_goals(res, memory, shared):
         w, st = res.median(row, "wpack"), res.median(row, "sentence-transformers")
         add(f"{row[2:row.rindex(' (')]}: ≥ 2x sentence-transformers' warm encode", f"{st / w:.2f}x" if w and st else "—",
             (st / w >= 2) if w and st else None)
+    for row, what in ((DECODE, "decode"), (PREFILL, "prefill of 128+ tokens")):
+        w, l = res.median(row, "wpack"), res.median(row, "llama.cpp")
+        add(f"SmolLM2 {what}: ≥ 1.0x llama.cpp's tokens/s", f"{1000 / w:.1f} vs {1000 / l:.1f} tokens/s = {l / w:.2f}x" if w and l else "—",
+            (l / w >= 1.0) if w and l else None)
+    w, l = memory.get((DECODE, "wpack"), {}).get("peak_rss"), memory.get((DECODE, "llama.cpp"), {}).get("peak_rss")
+    add("SmolLM2 generation: peak RSS ≤ llama.cpp's", f"{w / 2**20:.0f} vs {l / 2**20:.0f} MiB" if w and l else "—",
+        (w <= l) if w and l else None)
+    if "wpack (SmolLM2 generate)" in shared:
+        s = shared["wpack (SmolLM2 generate)"]
+        add("SmolLM2: two generating processes share the mapped weights (PSS < RSS by about the model's 93 MiB)",
+            f"RSS {s['rss_bytes'] / 2**20:.0f} MiB, PSS {s['pss_bytes'] / 2**20:.0f} MiB", s["pss_bytes"] < s["rss_bytes"] - 80 * 2**20)
     if "wpack" in shared:
         s = shared["wpack"]
         add("weights counted once: two processes' PSS < their RSS by about one model",
@@ -534,16 +579,16 @@ def main():
     ap.add_argument("--cache", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="open,cold,minilm,ops,cnn,memory,tokenize,corpus",
-                    help="comma-separated subset of: open, cold, minilm, ops, cnn, memory, tokenize, corpus")
+    ap.add_argument("--only", default="open,cold,minilm,ops,cnn,memory,tokenize,corpus,generate",
+                    help="comma-separated subset of: open, cold, minilm, ops, cnn, memory, tokenize, corpus, generate")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     a = ap.parse_args()
     only = set(a.only.split(","))
-    unknown = only - {"open", "cold", "minilm", "ops", "cnn", "memory", "tokenize", "corpus"}
+    unknown = only - {"open", "cold", "minilm", "ops", "cnn", "memory", "tokenize", "corpus", "generate"}
     if unknown:
         ap.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     modules = ["numpy", "scipy", "torch", "sentence_transformers", "onnxruntime", "onnx", "numexpr", "safetensors", "tokenizers",
-               "matplotlib"]
+               "matplotlib", "llama_cpp"]
     have = {m: installed(m) for m in modules}
     absent = {m: f"python module {m} not importable by {PY}" for m, ok in have.items() if not ok}
     for m, why in absent.items():
@@ -571,6 +616,8 @@ def main():
             round_tokenize(r, res, a.wpack, files, a.model_dir, have, a.quick)
         if "corpus" in only:
             round_corpus(r, res, a.wpack, files, a.model_dir, have, a.quick)
+        if "generate" in only:
+            round_generate(r, res, a.wpack, files, have, a.quick)
     memory = {}
     for (kind, w, peer), values in res.extra.items():
         if kind == "peak_rss" and all(values):

@@ -455,6 +455,36 @@ def bench_corpus(model_dir, texts_path, batch, repeats):
     emit({"median_ms": ms, "texts": len(texts), "peak_rss_bytes": peak_rss()})
 
 
+# ------------------------------------------------------------------------------------ generate
+
+def bench_generate_llama_cpp(gguf, prompt, tokens, repeats, keep):
+    """llama.cpp (llama-cpp-python) on the same GGUF: the prompt in one batch, then greedy
+    decode steps that ignore end-of-sequence, as `wpack bench generate` runs them."""
+    from llama_cpp import Llama
+    model = Llama(model_path=gguf, n_threads=THREADS, n_threads_batch=THREADS, n_ctx=2048, n_batch=512, verbose=False)
+    ids = model.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    prefill, decode = [], []
+    for rep in range(repeats + 1):
+        model.reset()
+        s = time.perf_counter()
+        model.eval(ids)
+        p = time.perf_counter() - s
+        s = time.perf_counter()
+        for _ in range(tokens - 1):
+            logits = model.scores[model.n_tokens - 1]
+            model.eval([int(logits.argmax())])
+        d = time.perf_counter() - s
+        if rep:  # the first run warms the mapping and llama.cpp's buffers
+            prefill.append(len(ids) / p)
+            decode.append((tokens - 1) / d)
+    prefill.sort()
+    decode.sort()
+    emit({"prompt_tokens": len(ids), "prefill_tokens_per_second": prefill[len(prefill) // 2],
+          "decode_tokens_per_second": decode[len(decode) // 2], "peak_rss_bytes": peak_rss()})
+    if keep:
+        hold()
+
+
 def main(argv):
     what = argv[0]
     if what == "open":
@@ -471,6 +501,8 @@ def main(argv):
         bench_tokenize(argv[1], argv[2], int(argv[3]))
     elif what == "corpus":
         bench_corpus(argv[1], argv[2], int(argv[3]), int(argv[4]))
+    elif what == "generate-llama-cpp":
+        bench_generate_llama_cpp(argv[1], argv[2], int(argv[3]), int(argv[4]), "--hold" in argv)
     elif what == "cold-onnxruntime":
         cold_onnxruntime(argv[1], argv[2], argv[3])
     elif what == "export-onnx":

@@ -6,7 +6,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure wpack's own costs (tools/bench/compare runs the peers beside them).",
         subcommands: [OpenTime.self, BenchOps.self, BenchContractions.self, BenchMiniLM.self, BenchRun.self, BenchTokenize.self,
-                      BenchDecode.self, BenchPeak.self])
+                      BenchDecode.self, BenchPeak.self, BenchGenerate.self])
 }
 
 /// Time from nothing to the first tensor's first float: open, map, validate the header, take
