@@ -91,6 +91,47 @@ import Testing
                 "\(r.stderr)")
     }
 
+    static let smollm2 = repository.appendingPathComponent(".cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
+
+    /// `wpack generate` and `wpack bench generate` on the real SmolLM2: the chat answer ends at
+    /// the end of its turn, --json's ids are transformers' greedy ids, and every bad flag or
+    /// model is one line and a non-zero exit.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: smollm2), "SmolLM2 GGUF absent: run tools/fetch-smollm2"))
+    func generate() throws {
+        let folder = Folder()
+        let model = folder.file("smollm2.wpk")
+        #expect(try Self.wpack("pack", Self.smollm2, "-o", model).status == 0)
+        let chat = try Self.wpack("generate", model, "--chat", "--prompt", "What is the capital of France?", "--max-tokens", "16")
+        #expect(chat.status == 0 && chat.stdout == "The capital of France is Paris.\n", "\(chat.stdout.debugDescription) \(chat.stderr)")
+        let plain = try Self.wpack("generate", model, "--prompt", "The capital of France is", "--max-tokens", "8", "--ignore-eos", "--json")
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])
+        #expect(json["ids"] as? [Int] == [7042, 30, 198, 198, 504, 2988, 314, 42])
+        #expect(json["text"] as? String == " Paris.\n\nThe answer is:" && json["prompt_tokens"] as? Int == 5)
+        #expect(json["stop_reason"] as? String == "length" && json["generated_tokens"] as? Int == 8)
+        let stopped = try Self.wpack("generate", model, "--prompt", "The capital of France is", "--stop", "\n", "--json")
+        #expect((try JSONSerialization.jsonObject(with: Data(stopped.stdout.utf8)) as? [String: Any])?["text"] as? String == " Paris.")
+        let sampled = ["generate", model, "--prompt", "Once upon a time", "--max-tokens", "6", "--temperature", "0.8", "--top-k", "40",
+                       "--top-p", "0.9", "--min-p", "0.05", "--repeat-penalty", "1.1", "--seed", "7", "--json"]
+        let runs = try [Self.wpack(sampled), Self.wpack(sampled)].map { r in
+            try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+        }
+        #expect(runs[0]["ids"] as? [Int] == runs[1]["ids"] as? [Int] && runs[0]["seed"] as? Int == 7)
+        #expect((runs[0]["ids"] as? [Int])?.count == 6)
+        let bench = try Self.wpack("bench", "generate", model, "--prompt", "Hello there", "--tokens", "4", "--repeats", "1", "--json")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any], "\(bench.stderr)")
+        #expect((report["prefill_tokens_per_second"] as? Double ?? 0) > 0 && (report["decode_tokens_per_second"] as? Double ?? 0) > 0)
+        for bad in [["--system", "x"], ["--max-tokens", "0"], ["--temperature", "-1"], ["--top-p", "2"], ["--top-k", "-1"],
+                    ["--stop", ""], ["--seed", "x"]] {
+            let r = try Self.wpack(["generate", model, "--prompt", "Hi"] + bad)
+            #expect(r.status != 0 && r.stderr.split(separator: "\n").count == 1 && r.stdout.isEmpty, "\(bad): \(r.stderr)")
+        }
+        let digits = folder.file("d.wpk")
+        #expect(try Self.wpack("pack", Self.digits, "-o", digits).status == 0)
+        let notDecoder = try Self.wpack("generate", digits, "--prompt", "Hi")
+        #expect(notDecoder.status == 1 && notDecoder.stderr.split(separator: "\n").count == 1, "\(notDecoder.stderr)")
+    }
+
     @Test func packInspectVerifyUnpack() throws {
         let folder = Folder()
         let out = folder.file("d.wpk")
