@@ -198,12 +198,7 @@ void wk_gemm_nt_coded(long m, long n, long k, const float *a, long lda, const vo
 // activations of wk_gemm_nt_coded, whose 4 x 3 register blocks reuse every load; so it runs
 // only when asked for (WPACK_Q8_ACTIVATIONS=int8) until a VNNI version (one instruction per
 // block pair) measures faster.
-typedef struct {
-    float d;
-    int8_t q[BLOCK];
-} q8_row_block;
-
-static void quantize_rows_q8(long m, long k, const float *a, long lda, q8_row_block *out) {
+void wk_quantize_rows_q8(long m, long k, const float *a, long lda, wk_q8_row_block *out) {
     const long blocks = k / BLOCK;
     for (long i = 0; i < m; i++) {
         for (long b = 0; b < blocks; b++) {
@@ -211,14 +206,14 @@ static void quantize_rows_q8(long m, long k, const float *a, long lda, q8_row_bl
             float amax = 0;
             for (int t = 0; t < BLOCK; t++) amax = fabsf(x[t]) > amax ? fabsf(x[t]) : amax;
             const float d = amax / 127, id = d != 0 ? 1 / d : 0;
-            q8_row_block *o = out + i * blocks + b;
+            wk_q8_row_block *o = out + i * blocks + b;
             o->d = d;
             for (int t = 0; t < BLOCK; t++) o->q[t] = (int8_t)lrintf(x[t] * id);
         }
     }
 }
 
-static void gemm_nt_q8q8_base(long m, long n, long blocks, const q8_row_block *qa, const unsigned char *w, long ldw_bytes,
+static void gemm_nt_q8q8_base(long m, long n, long blocks, const wk_q8_row_block *qa, const unsigned char *w, long ldw_bytes,
                               float *c, long ldc, int accumulate) {
     for (long j = 0; j < n; j++) {
         const unsigned char *row = w + j * ldw_bytes;
@@ -226,7 +221,7 @@ static void gemm_nt_q8q8_base(long m, long n, long blocks, const q8_row_block *q
             float sum = 0;
             for (long b = 0; b < blocks; b++) {
                 const unsigned char *wb = row + b * 34;
-                const q8_row_block *ab = qa + i * blocks + b;
+                const wk_q8_row_block *ab = qa + i * blocks + b;
                 int dot = 0;
                 for (int t = 0; t < BLOCK; t++) dot += (int)(int8_t)wb[2 + t] * ab->q[t];
                 sum += wk_half_to_float(load_u16(wb)) * ab->d * (float)dot;
@@ -251,7 +246,7 @@ WK_AVX2_F16C static inline __m256 dot_block(__m256i ax, __m256i qw, const int8_t
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const q8_row_block *qa, const unsigned char *w,
+WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const wk_q8_row_block *qa, const unsigned char *w,
                                            long ldw_bytes, float *c, long ldc, int accumulate) {
     for (long j = 0; j < n; j++) {
         const unsigned char *row = w + j * ldw_bytes;
@@ -259,7 +254,7 @@ WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const q8
         long i = 0;
         for (; i + 4 <= m; i += 4) {
             __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-            const q8_row_block *a0 = qa + i * blocks, *a1 = a0 + blocks, *a2 = a1 + blocks, *a3 = a2 + blocks;
+            const wk_q8_row_block *a0 = qa + i * blocks, *a1 = a0 + blocks, *a2 = a1 + blocks, *a3 = a2 + blocks;
             for (long b = 0; b < blocks; b++) {
                 const unsigned char *wb = row + b * 34;
                 const float dw = _cvtsh_ss(load_u16(wb));
@@ -275,7 +270,7 @@ WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const q8
         }
         for (; i < m; i++) {
             __m256 s = _mm256_setzero_ps();
-            const q8_row_block *a0 = qa + i * blocks;
+            const wk_q8_row_block *a0 = qa + i * blocks;
             for (long b = 0; b < blocks; b++) {
                 const unsigned char *wb = row + b * 34;
                 const __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
@@ -305,9 +300,9 @@ int wk_gemm_nt_q8q8(long m, long n, long k, const float *a, long lda, const void
     if (m <= 0 || n <= 0) return 0;
     if (k % BLOCK != 0 || k <= 0) return -1;
     const long blocks = k / BLOCK;
-    q8_row_block *qa = NULL;
-    if (posix_memalign((void **)&qa, 64, (size_t)m * (size_t)blocks * sizeof(q8_row_block)) != 0) return -1;
-    quantize_rows_q8(m, k, a, lda, qa);
+    wk_q8_row_block *qa = NULL;
+    if (posix_memalign((void **)&qa, 64, (size_t)m * (size_t)blocks * sizeof(wk_q8_row_block)) != 0) return -1;
+    wk_quantize_rows_q8(m, k, a, lda, qa);
 #if defined(__x86_64__)
     if (wk_isa_level() >= WK_ISA_AVX2) {
         gemm_nt_q8q8_avx2(m, n, blocks, qa, w, ldw_bytes, c, ldc, accumulate);
