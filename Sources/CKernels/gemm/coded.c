@@ -21,8 +21,6 @@ static inline float f32_from_bits(uint32_t bits) {
     return f;
 }
 
-static inline uint16_t load_u16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
 float wk_half_to_float(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
     if (exponent == 0) {
@@ -51,7 +49,7 @@ long wk_coded_block_length(int code) { return code == WK_CODE_Q8_0 || code == WK
 
 /// One whole block of a block type into 32 floats.
 static void decode_block_base(int code, const unsigned char *b, float *out) {
-    const float d = wk_half_to_float(load_u16(b));
+    const float d = wk_half_to_float(wk_load_u16(b));
     switch (code) {
     case WK_CODE_Q8_0:
         for (int i = 0; i < BLOCK; i++) out[i] = d * (float)(int8_t)b[2 + i];
@@ -63,7 +61,7 @@ static void decode_block_base(int code, const unsigned char *b, float *out) {
         }
         break;
     case WK_CODE_Q4_1: {
-        const float m = wk_half_to_float(load_u16(b + 2));
+        const float m = wk_half_to_float(wk_load_u16(b + 2));
         for (int i = 0; i < 16; i++) {
             // fmaf, as the vector versions round: every level gives the same bits.
             out[i] = fmaf(d, (float)(b[4 + i] & 15), m);
@@ -80,8 +78,8 @@ float wk_coded_element(int code, const void *base, long index) {
     switch (code) {
     case WK_CODE_F32: return f32_from_bits((uint32_t)p[4 * index] | (uint32_t)p[4 * index + 1] << 8 |
                                            (uint32_t)p[4 * index + 2] << 16 | (uint32_t)p[4 * index + 3] << 24);
-    case WK_CODE_F16: return wk_half_to_float(load_u16(p + 2 * index));
-    case WK_CODE_BF16: return f32_from_bits((uint32_t)load_u16(p + 2 * index) << 16);
+    case WK_CODE_F16: return wk_half_to_float(wk_load_u16(p + 2 * index));
+    case WK_CODE_BF16: return f32_from_bits((uint32_t)wk_load_u16(p + 2 * index) << 16);
     default: {
         float block[BLOCK];
         decode_block_base(code, p + (index / BLOCK) * wk_coded_block_bytes(code), block);
@@ -103,28 +101,10 @@ static void decode_base(int code, const unsigned char *row, long start, long cou
 }
 
 #if defined(__x86_64__)
-#define WK_AVX2_F16C __attribute__((target("avx2,fma,f16c")))
-
 WK_AVX2_F16C static void decode_block_avx2(int code, const unsigned char *b, float *out) {
-    const __m256 d = _mm256_set1_ps(wk_half_to_float(load_u16(b)));
-    if (code == WK_CODE_Q8_0) {
-        for (int i = 0; i < 4; i++) {
-            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * i)));
-            _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
-        }
-        return;
-    }
-    const int q41 = code == WK_CODE_Q4_1;
-    const __m128i bytes = _mm_loadu_si128((const __m128i *)(b + (q41 ? 4 : 2)));
-    const __m128i mask = _mm_set1_epi8(15);
-    const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-    const __m256 shift = q41 ? _mm256_set1_ps(wk_half_to_float(load_u16(b + 2))) : _mm256_mul_ps(d, _mm256_set1_ps(-8));
-    for (int i = 0; i < 4; i++) {
-        const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[i]));
-        // q4_0: d·q - 8d equals d·(q - 8) exactly (both are d times a small integer).
-        _mm256_storeu_ps(out + 8 * i, _mm256_fmadd_ps(d, q, shift));
-    }
+    __m256 w[4];
+    wk_block_weights_avx2(code, b, w);
+    for (int t = 0; t < 4; t++) _mm256_storeu_ps(out + 8 * t, w[t]);
 }
 
 WK_AVX2_F16C static void decode_avx2(int code, const unsigned char *row, long start, long count, float *out) {
@@ -224,7 +204,7 @@ static void gemm_nt_q8q8_base(long m, long n, long blocks, const wk_q8_row_block
                 const wk_q8_row_block *ab = qa + i * blocks + b;
                 int dot = 0;
                 for (int t = 0; t < BLOCK; t++) dot += (int)(int8_t)wb[2 + t] * ab->q[t];
-                sum += wk_half_to_float(load_u16(wb)) * ab->d * (float)dot;
+                sum += wk_half_to_float(wk_load_u16(wb)) * ab->d * (float)dot;
             }
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
         }
@@ -232,13 +212,6 @@ static void gemm_nt_q8q8_base(long m, long n, long blocks, const wk_q8_row_block
 }
 
 #if defined(__x86_64__)
-WK_AVX2_F16C static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 WK_AVX2_F16C static inline __m256 dot_block(__m256i ax, __m256i qw, const int8_t *qa) {
     // |w| · (a with w's sign) = w · a, with |w| unsigned as maddubs wants it.
     const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)qa), qw);
@@ -257,7 +230,7 @@ WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const wk
             const wk_q8_row_block *a0 = qa + i * blocks, *a1 = a0 + blocks, *a2 = a1 + blocks, *a3 = a2 + blocks;
             for (long b = 0; b < blocks; b++) {
                 const unsigned char *wb = row + b * 34;
-                const float dw = _cvtsh_ss(load_u16(wb));
+                const float dw = _cvtsh_ss(wk_load_u16(wb));
                 const __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
                 const __m256i ax = _mm256_sign_epi8(qw, qw);
                 s0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a0[b].d), dot_block(ax, qw, a0[b].q), s0);
@@ -265,7 +238,7 @@ WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const wk
                 s2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a2[b].d), dot_block(ax, qw, a2[b].q), s2);
                 s3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a3[b].d), dot_block(ax, qw, a3[b].q), s3);
             }
-            const float r[4] = {hsum8(s0), hsum8(s1), hsum8(s2), hsum8(s3)};
+            const float r[4] = {wk_hsum8(s0), wk_hsum8(s1), wk_hsum8(s2), wk_hsum8(s3)};
             for (int t = 0; t < 4; t++) c[(i + t) * ldc + j] = accumulate ? c[(i + t) * ldc + j] + r[t] : r[t];
         }
         for (; i < m; i++) {
@@ -274,10 +247,10 @@ WK_AVX2_F16C static void gemm_nt_q8q8_avx2(long m, long n, long blocks, const wk
             for (long b = 0; b < blocks; b++) {
                 const unsigned char *wb = row + b * 34;
                 const __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
-                s = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(wb)) * a0[b].d),
+                s = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(wk_load_u16(wb)) * a0[b].d),
                                     dot_block(_mm256_sign_epi8(qw, qw), qw, a0[b].q), s);
             }
-            const float r = hsum8(s);
+            const float r = wk_hsum8(s);
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + r : r;
         }
     }

@@ -4,23 +4,20 @@
 // C = A · Wᵀ for 1 to 4 rows of A against a block-coded W (q8_0, q4_0, q4_1): a decode step's
 // matrix-vector products. wk_gemm_nt_coded decodes W into an L1 panel and then multiplies the
 // panel, which pays a store and a reload of every weight; with one row of A that is most of
-// the work. Here each block is decoded in registers (the same floats decode_block_avx2
-// writes) and multiplied into A's rows at once. The activations stay float32, so the result
-// is the float product of the decoded weights up to the order of the additions.
-// Measured on an AVX2 Zen 3 (576 x 1536 q4_1, one thread): 115 us against 280 us for the panel
-// path. At about 30 instructions a block it is bound by the core, not by memory (4.8 GB/s
-// whether the weight is in cache or not); int8 activations (maddubs, as llama.cpp does) would
-// take a third of that but round A, which the agreement with transformers does not allow.
+// the work. Here each block is decoded in registers (wk_block_weights_avx2: the floats the
+// panel decoder stores) and multiplied into A's rows at once. The activations stay float32,
+// so the result is the float product of the decoded weights up to the order of the additions.
+// Measured on an AVX2 Zen 3 (SmolLM2's 576 x 1536 q4_1, WPACK_PROFILE): 280 us a product on the
+// panel path, 135 us here on one thread. At about 30 instructions a block it is bound by the
+// core, not by memory (a standalone loop ran at 4.8 GB/s whether the weight was in cache or
+// not); int8 activations (wk_gemv_q4_int8 below, opt-in) take a third of the instructions but
+// round A.
 
 enum { GEMV_BLOCK = 32, GEMV_MAX_ROWS = 4 };
 
-static inline uint16_t gemv_u16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
-static long gemv_block_bytes(int code) { return code == WK_CODE_Q8_0 ? 34 : code == WK_CODE_Q4_0 ? 18 : 20; }
-
 static void gemv_base(long m, long n, long blocks, const float *a, long lda, const unsigned char *w, long ldw_bytes,
                       int code, float *c, long ldc, int accumulate) {
-    const long bytes = gemv_block_bytes(code);
+    const long bytes = wk_coded_block_bytes(code);
     for (long j = 0; j < n; j++) {
         const unsigned char *row = w + j * ldw_bytes;
         for (long i = 0; i < m; i++) {
@@ -28,13 +25,13 @@ static void gemv_base(long m, long n, long blocks, const float *a, long lda, con
             float total = 0;
             for (long b = 0; b < blocks; b++) {
                 const unsigned char *blk = row + b * bytes;
-                const float d = wk_half_to_float(gemv_u16(blk));
+                const float d = wk_half_to_float(wk_load_u16(blk));
                 const float *xb = x + b * GEMV_BLOCK;
                 if (code == WK_CODE_Q8_0) {
                     for (int t = 0; t < GEMV_BLOCK; t++) total += d * (float)(int8_t)blk[2 + t] * xb[t];
                 } else {
                     const unsigned char *q = blk + (code == WK_CODE_Q4_1 ? 4 : 2);
-                    const float shift = code == WK_CODE_Q4_1 ? wk_half_to_float(gemv_u16(blk + 2)) : -8 * d;
+                    const float shift = code == WK_CODE_Q4_1 ? wk_half_to_float(wk_load_u16(blk + 2)) : -8 * d;
                     for (int t = 0; t < 16; t++) {
                         total += fmaf(d, (float)(q[t] & 15), shift) * xb[t];
                         total += fmaf(d, (float)(q[t] >> 4), shift) * xb[16 + t];
@@ -47,54 +44,14 @@ static void gemv_base(long m, long n, long blocks, const float *a, long lda, con
 }
 
 #if defined(__x86_64__)
-#define WK_GEMV_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-WK_GEMV_AVX2 static inline float gemv_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/// The 32 integers of a block as four vectors of 8 floats (q4 unsigned, 0..15).
-WK_GEMV_AVX2 static inline void gemv_widen(int code, const unsigned char *blk, __m256 q[4]) {
-    if (code == WK_CODE_Q8_0) {
-        for (int t = 0; t < 4; t++) q[t] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * t))));
-        return;
-    }
-    const __m128i bytes = _mm_loadu_si128((const __m128i *)(blk + (code == WK_CODE_Q4_1 ? 4 : 2)));
-    const __m128i mask = _mm_set1_epi8(15);
-    const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-    q[0] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo));
-    q[1] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)));
-    q[2] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi));
-    q[3] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)));
-}
-
-/// A block's 32 weights decoded in registers, as decode_block_avx2 decodes them (d·q + m with
-/// one rounding for q4_1, d·q for q8_0, d·q - 8d for q4_0): the same floats the panel path and
-/// the reference multiply.
-WK_GEMV_AVX2 static inline void gemv_weights(int code, const unsigned char *blk, __m256 out[4]) {
-    __m256 q[4];
-    gemv_widen(code, blk, q);
-    const float d = _cvtsh_ss(gemv_u16(blk));
-    const __m256 dv = _mm256_set1_ps(d);
-    if (code == WK_CODE_Q8_0) {
-        for (int t = 0; t < 4; t++) out[t] = _mm256_mul_ps(dv, q[t]);
-        return;
-    }
-    const __m256 shift = _mm256_set1_ps(code == WK_CODE_Q4_1 ? _cvtsh_ss(gemv_u16(blk + 2)) : -8 * d);
-    for (int t = 0; t < 4; t++) out[t] = _mm256_fmadd_ps(dv, q[t], shift);
-}
-
 /// Rows of A in a compile-time count, so the accumulators stay in registers: four per row for
-/// one row (the FMA's latency, not its throughput, would bound a single chain), two per row
-/// for more, whose rows are independent chains already.
+/// one row, two per row for more (whose rows are independent chains already). One chain per
+/// row measured 28-29 against 32-35 tokens/s for these in SmolLM2's decode on Zen 3.
 #define GEMV_AVX2_ROWS(R)                                                                                              \
-    WK_GEMV_AVX2 static void gemv_avx2_##R(long n, long blocks, const float *a, long lda, const unsigned char *w,     \
+    WK_AVX2_F16C static void gemv_avx2_##R(long n, long blocks, const float *a, long lda, const unsigned char *w,     \
                                            long ldw_bytes, int code, float *c, long ldc, int accumulate) {             \
         enum { ACC = R == 1 ? 4 : 2 };                                                                                 \
-        const long bytes = gemv_block_bytes(code);                                                                     \
+        const long bytes = wk_coded_block_bytes(code);                                                                 \
         for (long j = 0; j < n; j++) {                                                                                 \
             const unsigned char *row = w + j * ldw_bytes;                                                              \
             /* Four rows ahead into L2: the hardware prefetcher does the rest of a row. */                            \
@@ -105,7 +62,7 @@ WK_GEMV_AVX2 static inline void gemv_weights(int code, const unsigned char *blk,
             for (int r = 0; r < R; r++) for (int t = 0; t < ACC; t++) acc[r][t] = _mm256_setzero_ps();                 \
             for (long b = 0; b < blocks; b++) {                                                                        \
                 __m256 wv[4];                                                                                          \
-                gemv_weights(code, row + b * bytes, wv);                                                               \
+                wk_block_weights_avx2(code, row + b * bytes, wv);                                                      \
                 for (int r = 0; r < R; r++) {                                                                          \
                     const float *x = a + r * lda + b * GEMV_BLOCK;                                                     \
                     for (int t = 0; t < 4; t++) acc[r][t % ACC] = _mm256_fmadd_ps(wv[t], _mm256_loadu_ps(x + 8 * t), acc[r][t % ACC]); \
@@ -114,7 +71,7 @@ WK_GEMV_AVX2 static inline void gemv_weights(int code, const unsigned char *blk,
             for (int r = 0; r < R; r++) {                                                                              \
                 __m256 s = acc[r][0];                                                                                  \
                 for (int t = 1; t < ACC; t++) s = _mm256_add_ps(s, acc[r][t]);                                         \
-                const float total = gemv_hsum(s);                                                                      \
+                const float total = wk_hsum8(s);                                                                       \
                 c[r * ldc + j] = accumulate ? c[r * ldc + j] + total : total;                                          \
             }                                                                                                          \
         }                                                                                                              \
@@ -154,7 +111,7 @@ int wk_gemv_coded(long m, long n, long k, const float *a, long lda, const void *
 // llama.cpp's scheme for these types; it rounds A to 8 bits, so it is opt-in.
 static void gemv_q4_int8_base(long m, long n, long blocks, const wk_q8_row_block *qa, const float *sums,
                               const unsigned char *w, long ldw_bytes, int code, float *c, long ldc, int accumulate) {
-    const long bytes = gemv_block_bytes(code);
+    const long bytes = wk_coded_block_bytes(code);
     for (long j = 0; j < n; j++) {
         const unsigned char *row = w + j * ldw_bytes;
         for (long i = 0; i < m; i++) {
@@ -164,8 +121,8 @@ static void gemv_q4_int8_base(long m, long n, long blocks, const wk_q8_row_block
                 const wk_q8_row_block *x = qa + i * blocks + b;
                 int dot = 0;
                 for (int t = 0; t < 16; t++) dot += (q[t] & 15) * x->q[t] + (q[t] >> 4) * x->q[16 + t];
-                const float d = wk_half_to_float(gemv_u16(blk));
-                const float shift = code == WK_CODE_Q4_1 ? wk_half_to_float(gemv_u16(blk + 2)) : -8 * d;
+                const float d = wk_half_to_float(wk_load_u16(blk));
+                const float shift = code == WK_CODE_Q4_1 ? wk_half_to_float(wk_load_u16(blk + 2)) : -8 * d;
                 total += d * x->d * (float)dot + shift * sums[i * blocks + b];
             }
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + total : total;
@@ -174,10 +131,10 @@ static void gemv_q4_int8_base(long m, long n, long blocks, const wk_q8_row_block
 }
 
 #if defined(__x86_64__)
-WK_GEMV_AVX2 static void gemv_q4_int8_avx2(long m, long n, long blocks, const wk_q8_row_block *qa, const float *sums,
+WK_AVX2_F16C static void gemv_q4_int8_avx2(long m, long n, long blocks, const wk_q8_row_block *qa, const float *sums,
                                            const unsigned char *w, long ldw_bytes, int code, float *c, long ldc,
                                            int accumulate) {
-    const long bytes = gemv_block_bytes(code);
+    const long bytes = wk_coded_block_bytes(code);
     const __m128i mask = _mm_set1_epi8(15);
     const __m256i ones = _mm256_set1_epi16(1);
     for (long j = 0; j < n; j++) {
@@ -196,11 +153,11 @@ WK_GEMV_AVX2 static void gemv_q4_int8_avx2(long m, long n, long blocks, const wk
                 const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), _mm_and_si128(packed, mask));
                 const __m256i pairs = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)x[b].q));
                 const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-                const float d = _cvtsh_ss(gemv_u16(blk));
+                const float d = _cvtsh_ss(wk_load_u16(blk));
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(d * x[b].d), dot, acc);
-                shifted += (code == WK_CODE_Q4_1 ? _cvtsh_ss(gemv_u16(blk + 2)) : -8 * d) * s[b];
+                shifted += (code == WK_CODE_Q4_1 ? _cvtsh_ss(wk_load_u16(blk + 2)) : -8 * d) * s[b];
             }
-            const float total = gemv_hsum(acc) + shifted;
+            const float total = wk_hsum8(acc) + shifted;
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + total : total;
         }
     }

@@ -45,7 +45,13 @@ public struct Generation: Sendable {
     public let text: String
     public let promptTokens: Int
     public let stopReason: StopReason
-    /// Seconds spent in the prompt's forward pass, and in the decode steps after it.
+    /// Seconds spent in the prompt's forward pass, and in the decode steps after it (one per
+    /// token chosen after the first, the end-of-sequence token included).
     public let prefillSeconds: Double
     public let decodeSeconds: Double
+    public let decodeSteps: Int
+
+    public var prefillTokensPerSecond: Double { Double(promptTokens) / Swift.max(prefillSeconds, 1e-9) }
+    /// 0 when no decode step ran (one token, from the prefill).
+    public var decodeTokensPerSecond: Double { decodeSteps == 0 ? 0 : Double(decodeSteps) / Swift.max(decodeSeconds, 1e-9) }
 }

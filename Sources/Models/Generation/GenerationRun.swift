@@ -11,13 +11,16 @@ struct GenerationRun {
     private var detokenizer: StreamingDetokenizer
     private var context: [Int]
     private var generated: [Int] = []
-    /// Every decoded character so far, and how many of them (in scalars) have been handed out.
-    private var text = ""
+    /// Every decoded character so far (as scalars, so that cutting and handing out are
+    /// index arithmetic), and how many of them have been handed out.
+    private var text: [Unicode.Scalar] = []
     private var emitted = 0
     private var stopReason: StopReason?
     private var last = 0
     private var prefillSeconds = 0.0
     private var decodeSeconds = 0.0
+    private var decodeSteps = 0
+    private let stops: [[Unicode.Scalar]]
 
     init(model: TextDecoder, prompt: [Int], options: GenerationOptions) throws {
         guard !prompt.isEmpty else { throw ModelError.badInput("the prompt has no tokens") }
@@ -34,11 +37,14 @@ struct GenerationRun {
         sampler = try Sampler(options.sampling)
         detokenizer = StreamingDetokenizer(tokenizer: model.tokenizer)
         self.context = prompt
+        stops = options.stopStrings.map { Array($0.unicodeScalars) }
     }
 
     var result: Generation {
-        Generation(ids: generated, text: text, promptTokens: prompt.count, stopReason: stopReason ?? .maxTokens,
-                   prefillSeconds: prefillSeconds, decodeSeconds: decodeSeconds)
+        var s = ""
+        s.unicodeScalars.append(contentsOf: text)
+        return Generation(ids: generated, text: s, promptTokens: prompt.count, stopReason: stopReason ?? .maxTokens,
+                          prefillSeconds: prefillSeconds, decodeSeconds: decodeSeconds, decodeSteps: decodeSteps)
     }
 
     mutating func step() throws -> GeneratedToken? {
@@ -48,6 +54,7 @@ struct GenerationRun {
         if let session {
             logits = try session.logits(after: [last])
             decodeSeconds += Self.seconds(since: start)
+            decodeSteps += 1
         } else {
             let s = model.makeSession(capacity: capacity)
             session = s
@@ -57,69 +64,51 @@ struct GenerationRun {
         let id = sampler.next(logits: logits, context: context)
         context.append(id)
         last = id
+        var ends: StopReason? = nil
+        var chunk: String
         if options.stopAtEndOfSequence && model.endOfSequenceIDs.contains(id) {
-            return finish(id: id, chunk: detokenizer.finish(), reason: .endOfSequence)
+            chunk = detokenizer.finish()
+            ends = .endOfSequence
+        } else {
+            generated.append(id)
+            chunk = detokenizer.append(id)
+            if generated.count == options.maxTokens { ends = .maxTokens }
+            else if session!.length >= capacity { ends = .contextFull }
+            if ends != nil { chunk += detokenizer.finish() }
         }
-        generated.append(id)
-        let chunk = detokenizer.append(id)
-        if generated.count == options.maxTokens {
-            return finish(id: id, chunk: chunk + detokenizer.finish(), reason: .maxTokens)
-        }
-        if session!.length >= capacity {
-            return finish(id: id, chunk: chunk + detokenizer.finish(), reason: .contextFull)
-        }
-        text += chunk
+        text.append(contentsOf: chunk.unicodeScalars)
         if let cut = stopCut() {
-            stopReason = .stopString
-            return GeneratedToken(id: id, text: release(upTo: cut), ends: .stopString)
+            text.removeSubrange(cut...)
+            ends = .stopString
         }
-        return GeneratedToken(id: id, text: release(upTo: text.unicodeScalars.count - heldBack()), ends: nil)
+        stopReason = ends
+        // While the generation goes on, text that could be the start of a stop string waits.
+        return GeneratedToken(id: id, text: release(upTo: text.count - (ends == nil ? heldBack() : 0)), ends: ends)
     }
 
-    private mutating func finish(id: Int, chunk: String, reason: StopReason) -> GeneratedToken {
-        text += chunk
-        if let cut = stopCut() {
-            stopReason = .stopString
-            return GeneratedToken(id: id, text: release(upTo: cut), ends: .stopString)
-        }
-        stopReason = reason
-        return GeneratedToken(id: id, text: release(upTo: text.unicodeScalars.count), ends: reason)
-    }
-
-    /// Where the first stop string starts, in scalars; the text is cut there.
-    private mutating func stopCut() -> Int? {
+    /// Where the first stop string starts, in scalars. A match can only be new if it ends in
+    /// what was not handed out, so the search starts a stop string's length before that.
+    private func stopCut() -> Int? {
         var best: Int? = nil
-        let scalars = Array(text.unicodeScalars)
-        for stop in options.stopStrings {
-            let needle = Array(stop.unicodeScalars)
-            // A stop string can only newly appear in the part not yet handed out (plus its own
-            // length before it, where a held-back prefix may have been completed).
-            var i = Swift.max(0, emitted - needle.count)
-            while i + needle.count <= scalars.count {
-                if scalars[i..<(i + needle.count)].elementsEqual(needle) {
+        for needle in stops {
+            var i = Swift.max(0, emitted - needle.count + 1)
+            while i + needle.count <= text.count {
+                if text[i..<(i + needle.count)].elementsEqual(needle) {
                     best = Swift.min(best ?? i, i)
                     break
                 }
                 i += 1
             }
         }
-        if let best {
-            var kept = ""
-            kept.unicodeScalars.append(contentsOf: scalars[..<best])
-            text = kept
-        }
         return best
     }
 
-    /// How many scalars at the end could be the start of a stop string, and so wait.
+    /// How many scalars at the end could be the start of a stop string.
     private func heldBack() -> Int {
-        guard !options.stopStrings.isEmpty else { return 0 }
-        let scalars = Array(text.unicodeScalars.suffix(options.stopStrings.map { $0.unicodeScalars.count }.max()!))
         var longest = 0
-        for stop in options.stopStrings {
-            let needle = Array(stop.unicodeScalars)
-            for n in stride(from: Swift.min(needle.count - 1, scalars.count), to: longest, by: -1)
-            where scalars.suffix(n).elementsEqual(needle.prefix(n)) {
+        for needle in stops {
+            for n in stride(from: Swift.min(needle.count - 1, text.count), to: longest, by: -1)
+            where text.suffix(n).elementsEqual(needle.prefix(n)) {
                 longest = n
                 break
             }
@@ -127,11 +116,11 @@ struct GenerationRun {
         return longest
     }
 
-    /// The text between what was handed out and `end` (in scalars).
+    /// The text between what was handed out and `end`.
     private mutating func release(upTo end: Int) -> String {
         guard end > emitted else { return "" }
         var out = ""
-        out.unicodeScalars.append(contentsOf: text.unicodeScalars.dropFirst(emitted).prefix(end - emitted))
+        out.unicodeScalars.append(contentsOf: text[emitted..<end])
         emitted = end
         return out
     }

@@ -59,22 +59,31 @@ public struct Sampler: Sendable {
         }
     }
 
-    /// The scaled logits that can still be drawn, most likely first: the top k when k is set,
-    /// else every token (top-p needs them in order).
+    /// The scaled logits that can still be drawn, most likely first (equal ones by id): the
+    /// top k when k is set, kept in one pass by insertion into a sorted list of k, else every
+    /// token (top-p needs them in order).
     private func candidates(_ logits: [Float], scale: Float) -> [Candidate] {
-        var all = logits.enumerated().map { Candidate(id: $0.offset, logit: $0.element * scale) }
         let k = options.topK
-        if k > 0 && k < all.count {
-            // Cut at the k-th largest value before sorting, so a step sorts k entries, not the
-            // whole vocabulary; ties at the cut are settled by id below.
-            var values = logits
-            values.sort(by: >)
-            let cut = values[k - 1] * scale
-            all = all.filter { $0.logit >= cut }
+        guard k > 0 && k < logits.count else {
+            var all = logits.enumerated().map { Candidate(id: $0.offset, logit: $0.element * scale) }
+            all.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
+            return all
         }
-        all.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
-        if k > 0 && k < all.count { all.removeLast(all.count - k) }
-        return all
+        var best: [Candidate] = []
+        best.reserveCapacity(k + 1)
+        for (id, value) in logits.enumerated() {
+            let logit = value * scale
+            // Ids come in increasing order, so an equal logit ranks after those already kept.
+            if best.count == k, logit <= best[k - 1].logit { continue }
+            var lo = 0, hi = best.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if best[mid].logit >= logit { lo = mid + 1 } else { hi = mid }
+            }
+            best.insert(Candidate(id: id, logit: logit), at: lo)
+            if best.count > k { best.removeLast() }
+        }
+        return best
     }
 
     /// The first index of the largest value, as torch.argmax and llama.cpp's greedy sampler

@@ -12,6 +12,9 @@ public struct StreamingDetokenizer: Sendable {
     private var ids: [Int] = []
     private var prefixStart = 0
     private var readStart = 0
+    /// The decoded text of ids[prefixStart..<readStart]: what was last emitted, decoded again
+    /// only when the boundary moves.
+    private var before = ""
 
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = true) {
         self.tokenizer = tokenizer
@@ -21,23 +24,29 @@ public struct StreamingDetokenizer: Sendable {
     /// The text `id` completes: empty while a character is still incomplete.
     public mutating func append(_ id: Int) -> String {
         ids.append(id)
-        let before = tokenizer.decode(Array(ids[prefixStart..<readStart]), skipSpecialTokens: skipSpecialTokens)
-        let now = tokenizer.decode(Array(ids[prefixStart...]), skipSpecialTokens: skipSpecialTokens)
+        let now = decoded(from: prefixStart)
         guard now.unicodeScalars.count > before.unicodeScalars.count, now.unicodeScalars.last != "\u{FFFD}" else { return "" }
-        let text = String(now.unicodeScalars.dropFirst(before.unicodeScalars.count))
-        prefixStart = readStart
-        readStart = ids.count
-        return text
+        return advance(now)
     }
 
     /// What is still held back at the end of a generation (an incomplete character, written
     /// as the decoder writes invalid bytes).
     public mutating func finish() -> String {
-        let before = tokenizer.decode(Array(ids[prefixStart..<readStart]), skipSpecialTokens: skipSpecialTokens)
-        let now = tokenizer.decode(Array(ids[prefixStart...]), skipSpecialTokens: skipSpecialTokens)
-        prefixStart = ids.count
-        readStart = ids.count
+        let now = decoded(from: prefixStart)
         guard now.unicodeScalars.count > before.unicodeScalars.count else { return "" }
-        return String(now.unicodeScalars.dropFirst(before.unicodeScalars.count))
+        return advance(now)
+    }
+
+    private func decoded(from start: Int) -> String {
+        tokenizer.decode(Array(ids[start...]), skipSpecialTokens: skipSpecialTokens)
+    }
+
+    /// Emits what `now` adds to `before` and moves the boundary to the end.
+    private mutating func advance(_ now: String) -> String {
+        let text = String(now.unicodeScalars.dropFirst(before.unicodeScalars.count))
+        prefixStart = readStart
+        readStart = ids.count
+        before = decoded(from: prefixStart)
+        return text
     }
 }

@@ -7,8 +7,14 @@
 ///     for try await token in try generator.tokens(prompt: prompt) { print(token.text, terminator: "") }
 public struct TextGenerator: Sendable {
     public let model: TextDecoder
+    /// The model's chat template, parsed once; its error is thrown when a chat prompt needs it,
+    /// so a model with a template wpack cannot render still runs plain prompts.
+    private let template: Result<ChatTemplate, any Error>?
 
-    public init(model: TextDecoder) { self.model = model }
+    public init(model: TextDecoder) {
+        self.model = model
+        template = model.chatTemplate.map { source in Result { try ChatTemplate(source) } }
+    }
 
     /// A prompt: its ids, and whether they came from the chat template.
     public struct Prompt: Sendable {
@@ -26,10 +32,10 @@ public struct TextGenerator: Sendable {
     /// tokenized without adding special tokens (the template writes them), as transformers'
     /// apply_chat_template does.
     public func chatPrompt(_ messages: [ChatMessage]) throws -> Prompt {
-        guard let source = model.chatTemplate else {
+        guard let template else {
             throw ModelError.badConfig("this model's file has no chat template (tokenizer.chat_template); give a plain prompt")
         }
-        let text = try ChatTemplate(source).render(messages: messages, addGenerationPrompt: true,
+        let text = try template.get().render(messages: messages, addGenerationPrompt: true,
                                                    bosToken: model.bosToken, eosToken: model.eosToken)
         return Prompt(ids: model.tokenizer.encode(text, addSpecialTokens: false).ids, text: text)
     }

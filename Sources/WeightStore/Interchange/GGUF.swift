@@ -297,7 +297,7 @@ public enum GGUF {
                 return (.bool(b == 1), b == 1 ? "true" : "false")
             case 8:
                 let s = try string("string value of '\(key)'")
-                return (.string(s), Self.quoted(s))
+                return (.string(s), JSONValue.quoted(s))
             default:
                 throw fail("metadata '\(key)' has unknown value type \(type)")
             }
@@ -309,22 +309,6 @@ public enum GGUF {
             if v.isNaN { return "NaN" }
             if v.isInfinite { return v < 0 ? "-Infinity" : "Infinity" }
             return String(v)
-        }
-
-        static func quoted(_ s: String) -> String {
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-                default: out.unicodeScalars.append(u)
-                }
-            }
-            return out + "\""
         }
     }
 }

@@ -39,8 +39,8 @@ struct BenchGenerate: ParsableCommand {
         var prefill: [Double] = [], decode: [Double] = []
         for _ in 0..<report.repeats(default: 3) {
             let r = try generator.generate(prompt: input, options: options)
-            prefill.append(Double(r.promptTokens) / r.prefillSeconds)
-            decode.append(Double(r.ids.count - 1) / r.decodeSeconds)
+            prefill.append(r.prefillTokensPerSecond)
+            decode.append(r.decodeTokensPerSecond)
         }
         try store.checkUnchanged()
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }

@@ -68,8 +68,8 @@ struct Generate: ParsableCommand {
         let decoder = try TextDecoder(store: store)
         let generator = TextGenerator(model: decoder)
         let chosenSeed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
-        let sampling = try SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                                           repetitionPenalty: repeatPenalty, seed: chosenSeed).validated()
+        let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                       repetitionPenalty: repeatPenalty, seed: chosenSeed)
         let input: TextGenerator.Prompt
         if chat {
             var messages: [ChatMessage] = []
@@ -92,8 +92,7 @@ struct Generate: ParsableCommand {
             let object: [String: Any] = [
                 "ids": result.ids, "text": result.text, "prompt": input.text, "prompt_tokens": result.promptTokens,
                 "generated_tokens": result.ids.count, "stop_reason": result.stopReason.rawValue, "seed": chosenSeed,
-                "prefill_tokens_per_second": Double(result.promptTokens) / max(result.prefillSeconds, 1e-9),
-                "decode_tokens_per_second": result.ids.count > 1 ? Double(result.ids.count - 1) / max(result.decodeSeconds, 1e-9) : 0,
+                "prefill_tokens_per_second": result.prefillTokensPerSecond, "decode_tokens_per_second": result.decodeTokensPerSecond,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

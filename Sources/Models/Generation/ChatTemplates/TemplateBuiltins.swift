@@ -1,4 +1,5 @@
 import Foundation
+import WeightStore
 
 /// The functions, methods, filters and tests templates may use. Each follows Jinja's (or, for
 /// methods, Python's) definition; a name not listed here is an error naming it, never a value
@@ -348,7 +349,7 @@ enum TemplateJSON {
         case let .integer(i): out += String(i)
         case let .float(d):
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d > 0 ? "Infinity" : "-Infinity" } else { out += TemplateValue.pythonFloat(d) }
-        case let .string(s): quote(s, into: &out)
+        case let .string(s): out += JSONValue.quoted(s)
         case let .list(items):
             if items.isEmpty { out += "[]"; return }
             out += "["
@@ -364,30 +365,12 @@ enum TemplateJSON {
             for (i, k) in d.keys.enumerated() {
                 if i > 0 { out += comma }
                 if let newline { out += newline }
-                quote(k, into: &out)
+                out += JSONValue.quoted(k)
                 out += ": "
                 try write(d[k]!, indent: indent, level: level + 1, into: &out, fail: fail)
             }
             out += closing + "}"
         case .namespace, .function: throw fail("tojson: a \(v.typeName) is not JSON")
         }
-    }
-
-    static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        out += "\""
     }
 }
