@@ -23,6 +23,24 @@ public struct ModelSummary: Sendable {
             }
             return
         }
+        let causalFolder = meta["file:config.json"].map { config in
+            config.contains("ForCausalLM") || config.contains("LMHeadModel")
+                || (meta["model.type"].map { DecoderConfig.huggingFaceTypes[$0] != nil } ?? false)
+        } ?? false
+        if meta["general.architecture"] != nil || causalFolder {
+            do {
+                let decoder = try TextDecoder(store: store)
+                let c = decoder.config
+                let kv = c.kvHeads == c.heads ? "" : " (\(c.kvHeads) key/value)"
+                lines.append("decoder: \(c.modelType) (\(c.architecture.rawValue) graph), \(c.layers) layers, hidden \(c.hiddenSize), \(c.heads) heads\(kv), up to \(decoder.maxPositions) positions")
+                lines.append("tokenizer: \(decoder.tokenizer.model.name) (\(decoder.tokenizer.source)), \(c.vocabularySize) token rows; chat template: \(decoder.chatTemplate == nil ? "none" : "yes")")
+                runsWith = ["generate", "bench generate"]
+            } catch {
+                // A GGUF file may hold tensors of a model wpack does not run; they still pack.
+                if causalFolder { problem = "\(error)" } else { lines.append("not a decoder wpack runs: \(error)") }
+            }
+            return
+        }
         if let config = meta["file:config.json"], config.contains("ForSequenceClassification") {
             do {
                 let ce = try CrossEncoder(store: store)

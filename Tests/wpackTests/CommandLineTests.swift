@@ -91,6 +91,7 @@ import Testing
                 "\(r.stderr)")
     }
 
+    static func fixture(_ relative: String) -> String { repository.appendingPathComponent("Tests/Fixtures/" + relative).path }
     static let smollm2 = repository.appendingPathComponent(".cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
 
     /// `wpack generate` and `wpack bench generate` on the real SmolLM2: the chat answer ends at
@@ -130,6 +131,29 @@ import Testing
         #expect(try Self.wpack("pack", Self.digits, "-o", digits).status == 0)
         let notDecoder = try Self.wpack("generate", digits, "--prompt", "Hi")
         #expect(notDecoder.status == 1 && notDecoder.stderr.split(separator: "\n").count == 1, "\(notDecoder.stderr)")
+    }
+
+    /// A Hugging Face folder packs into a decoder that `wpack generate` runs: greedy ids equal
+    /// transformers' (the fixture's), a chat prompt comes from the folder's chat_template.jinja,
+    /// and a model without a template refuses --chat in one line.
+    @Test func generateFromAHuggingFaceFolder() throws {
+        let folder = Folder()
+        let qwen = folder.file("qwen2.wpk")
+        let packed = try Self.wpack("pack", Self.fixture("decoders/qwen2"), "-o", qwen)
+        #expect(packed.status == 0 && packed.stdout.contains("decoder: qwen2") && packed.stdout.contains("runs with: wpack generate"), "\(packed.stdout)")
+        let r = try Self.wpack("generate", qwen, "--prompt", "The capital of France is", "--max-tokens", "12", "--ignore-eos", "--json")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.fixture("decoders/qwen2/expected.json")))) as? [String: Any])
+        let first = try #require((expected["prompts"] as? [[String: Any]])?.first)
+        #expect(json["ids"] as? [Int] == first["generated"] as? [Int])
+        #expect(json["prompt_tokens"] as? Int == (first["ids"] as? [Int])?.count)
+        let chat = try Self.wpack("generate", qwen, "--chat", "--prompt", "Hi", "--max-tokens", "3", "--json")
+        let chatJSON = try #require(try JSONSerialization.jsonObject(with: Data(chat.stdout.utf8)) as? [String: Any], "\(chat.stderr)")
+        #expect(chatJSON["prompt"] as? String == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        let gpt2 = folder.file("gpt2.wpk")
+        #expect(try Self.wpack("pack", Self.fixture("decoders/gpt2"), "-o", gpt2).status == 0)
+        let refused = try Self.wpack("generate", gpt2, "--chat", "--prompt", "Hi")
+        #expect(refused.status == 1 && refused.stderr.contains("no chat template") && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
     }
 
     @Test func packInspectVerifyUnpack() throws {

@@ -1,10 +1,10 @@
 import LazyTensor
 import WeightStore
 
-/// A decoder-only language model of the LLaMA family, run from a store packed from its GGUF
-/// file: the weights stay in their stored blocks (Q4_1, Q8_0 ...) as views of the mapping,
-/// which the matrix products decode in registers, so processes that run the same .wpk share
-/// its pages.
+/// A decoder-only language model of the LLaMA or GPT-2 family, run from a store packed from
+/// its GGUF file or its Hugging Face folder: the weights stay as stored (Q4_1, Q8_0 blocks
+/// and float32 alike) as views of the mapping, which the matrix products read in place, so
+/// processes that run the same .wpk share its pages.
 ///
 ///     let model = try TextDecoder(store: WeightStore(path: "smollm2.wpk"))
 ///     let session = model.makeSession(capacity: 512)
@@ -24,10 +24,12 @@ public final class TextDecoder: Sendable {
     public let bosToken: String?
     public let eosToken: String?
     let embedding: Embedding
+    /// GPT-2's learned positions.
+    let positions: Embedding?
     let blocks: [DecoderBlock]
-    let norm: RMSNorm
+    let norm: DecoderNorm
     let head: Linear
-    let rotary: RotaryEmbedding
+    let rotary: RotaryEmbedding?
     /// Kept so the mapping the weights view outlives them.
     public let store: WeightStore
 
@@ -35,42 +37,60 @@ public final class TextDecoder: Sendable {
         let c = try DecoderConfig(store: store)
         config = c
         self.store = store
-        tokenizer = try Tokenizer(ggufStore: store)
+        let special: DecoderSpecialTokens
+        switch c.layout {
+        case .gguf:
+            tokenizer = try Tokenizer(ggufStore: store)
+            special = DecoderSpecialTokens(gguf: store, tokenizer: tokenizer)
+        case .huggingFace:
+            tokenizer = try Tokenizer(store: store)
+            special = try DecoderSpecialTokens(folder: store, tokenizer: tokenizer)
+        }
         guard tokenizer.largestID < c.vocabularySize else {
             throw ModelError.badConfig("the tokenizer's ids reach \(tokenizer.largestID) but the model has \(c.vocabularySize) token rows")
         }
-        if case let .string(t)? = store.metadataValue("tokenizer.chat_template") { chatTemplate = t } else { chatTemplate = nil }
-        func id(_ key: String) -> Int? { if case let .int(i)? = store.metadataValue("tokenizer.ggml.\(key)_token_id") { Int(i) } else { nil } }
-        var ends = Set([id("eos"), id("eot"), id("eom")].compactMap { $0 })
-        // ChatML models end a turn with <|im_end|>, which llama.cpp also treats as an end of
-        // generation when the vocabulary marks it a control token.
-        for name in ["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"] { if let i = tokenizer.id(of: name) { ends.insert(i) } }
-        endOfSequenceIDs = ends
-        bosToken = id("bos").flatMap(tokenizer.token(of:))
-        eosToken = id("eos").flatMap(tokenizer.token(of:))
+        chatTemplate = special.chatTemplate
+        endOfSequenceIDs = special.endOfSequenceIDs
+        bosToken = special.bosToken
+        eosToken = special.eosToken
 
-        embedding = try Embedding(store: store, name: "token_embd.weight", rows: c.vocabularySize, width: c.hiddenSize)
-        let rotary = try RotaryEmbedding(headDim: c.headDim, maxPositions: c.contextLength, theta: c.ropeTheta,
-                                         pairing: c.layout == .gguf ? .interleaved : .halves, positionScale: c.ropeScale)
-        self.rotary = rotary
-        blocks = try (0..<c.layers).map { try DecoderBlock(store: store, index: $0, config: c, rotary: rotary) }
-        norm = try RMSNorm(store: store, prefix: "output_norm", size: c.hiddenSize, eps: c.rmsNormEps)
+        let names = c.names
+        embedding = try Embedding(store: store, name: names.tokenEmbedding, rows: c.vocabularySize, width: c.hiddenSize)
+        if c.architecture == .gpt2 {
+            positions = try Embedding(store: store, name: names.positionEmbedding, rows: c.contextLength, width: c.hiddenSize)
+            rotary = nil
+        } else {
+            positions = nil
+            rotary = try RotaryEmbedding(headDim: c.headDim, maxPositions: c.contextLength, theta: c.ropeTheta,
+                                         pairing: c.layout == .gguf ? .interleaved : .halves, scaling: c.ropeScaling)
+        }
+        blocks = try (0..<c.layers).map { [rotary] in try DecoderBlock(store: store, index: $0, config: c, rotary: rotary) }
+        norm = try DecoderNorm(store: store, prefix: names.finalNorm, config: c)
         head = c.tiedEmbeddings ? Linear(weight: embedding.table, bias: nil)
-            : try Linear(store: store, prefix: "output", inFeatures: c.hiddenSize, outFeatures: c.vocabularySize)
+            : try Linear(store: store, prefix: names.outputHead, inFeatures: c.hiddenSize, outFeatures: c.vocabularySize)
     }
 
+    /// The positions a session may hold: the context, or Mistral's sliding window when it is
+    /// shorter (wpack's attention sees every cached position, which is only the model's
+    /// attention while the sequence fits the window).
+    public var maxPositions: Int { Swift.min(config.contextLength, config.slidingWindow ?? Int.max) }
+
     /// A sequence's state: one key/value cache per layer, for `capacity` positions (at most
-    /// the model's context length).
+    /// `maxPositions`).
     public func makeSession(capacity: Int) -> DecoderSession {
-        DecoderSession(decoder: self, capacity: Swift.max(1, Swift.min(capacity, config.contextLength)))
+        DecoderSession(decoder: self, capacity: Swift.max(1, Swift.min(capacity, maxPositions)))
     }
 
     /// The logits [1, 1, vocabulary] of the last of `ids` (int32 [1, T]) at positions
     /// start ..< start + T, writing their keys and values into `caches`.
     func forward(_ ids: Tensor, caches: [KVCache]) -> Tensor {
-        let t = ids.shape[1]
-        let rotation = rotary.rotation(start: caches[0].length, count: t)
+        let t = ids.shape[1], start = caches[0].length
+        let rotation = rotary?.rotation(start: start, count: t)
         var x = embedding(ids)
+        if let positions {
+            // Read when the kernel runs, like the ids, so decode steps share a plan.
+            x = x + positions(Tensor(shape: [1, t], integers: Array(start..<(start + t))))
+        }
         for (block, cache) in zip(blocks, caches) { x = block(x, cache: cache, rotation: rotation) }
         let last = t == 1 ? x : x.sliced(axis: 1, range: (t - 1)..<t)
         return head(norm(last))

@@ -26,7 +26,7 @@ struct GenerationRun {
         guard !prompt.isEmpty else { throw ModelError.badInput("the prompt has no tokens") }
         guard options.maxTokens >= 1 else { throw ModelError.badInput("max tokens must be 1 or more, not \(options.maxTokens)") }
         if options.stopStrings.contains(where: \.isEmpty) { throw ModelError.badInput("a stop string cannot be empty") }
-        let context = model.config.contextLength
+        let context = model.maxPositions
         guard prompt.count < context else {
             throw ModelError.badInput("the prompt's \(prompt.count) tokens leave no room in the model's context of \(context)")
         }

@@ -33,7 +33,7 @@ public struct TextGenerator: Sendable {
     /// apply_chat_template does.
     public func chatPrompt(_ messages: [ChatMessage]) throws -> Prompt {
         guard let template else {
-            throw ModelError.badConfig("this model's file has no chat template (tokenizer.chat_template); give a plain prompt")
+            throw ModelError.badConfig("this model has no chat template (a GGUF file's tokenizer.chat_template, a folder's chat_template.jinja or tokenizer_config.json chat_template); give a plain prompt")
         }
         let text = try template.get().render(messages: messages, addGenerationPrompt: true,
                                                    bosToken: model.bosToken, eosToken: model.eosToken)

@@ -26,24 +26,24 @@ public struct RotaryEmbedding: Sendable {
     public let cos: Tensor
     public let sin: Tensor
 
-    /// `positionScale`: linear RoPE scaling, positions divided by this factor (transformers'
-    /// rope_type "linear", llama.cpp's rope.scaling.type linear).
+    /// `scaling`: how the frequencies are stretched (see `RopeScaling`).
     public init(headDim: Int, maxPositions: Int, theta: Double = 10_000, pairing: Pairing = .halves,
-                positionScale: Double = 1) throws(ModelError) {
-        guard headDim % 2 == 0, headDim > 0, maxPositions > 0, theta > 1, positionScale >= 1 else {
+                scaling: RopeScaling = .none) throws(ModelError) {
+        guard headDim % 2 == 0, headDim > 0, maxPositions > 0, theta > 1 else {
             throw .badConfig("rotary embedding needs an even head width, positions and theta > 1 (got \(headDim), \(maxPositions), \(theta))")
         }
+        try scaling.validate(headDim: headDim)
         self.headDim = headDim
         self.pairing = pairing
         self.theta = theta
         self.maxPositions = maxPositions
         let half = headDim / 2
+        let frequencies = scaling.inverseFrequencies(headDim: headDim, theta: theta)
         var c = [Float](repeating: 0, count: maxPositions * half), s = c
         for p in 0..<maxPositions {
             for i in 0..<half {
-                // As transformers computes it: the frequency in float32, the angle in float32.
-                let frequency = Float(1 / Foundation.pow(theta, Double(2 * i) / Double(headDim))) / Float(positionScale)
-                let angle = Double(Float(p) * frequency)
+                // As transformers computes it: the frequency and the angle in float32.
+                let angle = Double(Float(p) * frequencies[i])
                 c[p * half + i] = Float(Foundation.cos(angle))
                 s[p * half + i] = Float(Foundation.sin(angle))
             }
