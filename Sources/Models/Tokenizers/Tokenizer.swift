@@ -7,12 +7,15 @@ public struct Tokenizer: Sendable {
         case wordPiece(WordPiece)
         case bpe(BPE)
         case unigram(Unigram)
+        /// SentencePiece's score-ordered BPE, as llama.cpp runs GGUF "llama" vocabularies.
+        case sentencePiece(SentencePieceBPE)
 
         public var name: String {
             switch self {
             case .wordPiece: "WordPiece"
             case .bpe: "BPE"
             case .unigram: "Unigram"
+            case .sentencePiece: "SentencePiece BPE"
             }
         }
 
@@ -21,6 +24,7 @@ public struct Tokenizer: Sendable {
             case let .wordPiece(m): m.vocabulary
             case let .bpe(m): m.vocabulary
             case let .unigram(m): m.vocabulary
+            case let .sentencePiece(m): m.vocabulary
             }
         }
     }
@@ -79,6 +83,7 @@ public struct Tokenizer: Sendable {
         case let .wordPiece(m): return m.id(of: token)
         case let .bpe(m): return m.id(of: token)
         case let .unigram(m): return m.id(of: token)
+        case let .sentencePiece(m): return m.id(of: token)
         }
     }
 
@@ -123,6 +128,7 @@ public struct Tokenizer: Sendable {
         case let .wordPiece(m): m.tokenize(piece, into: &ids)
         case let .bpe(m): m.tokenize(piece, into: &ids)
         case let .unigram(m): m.tokenize(piece, into: &ids)
+        case let .sentencePiece(m): m.tokenize(piece, into: &ids)
         }
     }
 
