@@ -86,8 +86,11 @@ enum GEMM {
         if let coded {
             let workers = split && m * n * k >= splitThreshold ? Parallel.workers : 1
             if m <= smallRows && !la.transposed {
+                // fewRowsTimesWeight splits a coded weight by its size, not by the multiply-adds:
+                // with one row, SmolLM2's 576 x 1536 products are below splitThreshold, and
+                // running them on one core left the other idle for most of a decode step.
                 fewRowsTimesWeight(m: m, n: n, k: k, a: a, lda: la.leadingDimension, w: b, ldw: 0, c: c, ldc: ldc,
-                                   accumulate: accumulate, workers: workers, coded: coded)
+                                   accumulate: accumulate, workers: split ? nil : 1, coded: coded)
             } else {
                 packedProduct(m: m, n: n, k: k, a: a, la, b: b, lb, c: c, ldc: ldc, accumulate: accumulate, workers: workers,
                               coded: coded)
