@@ -1,42 +1,81 @@
 #include "sgemm_internal.h"
 #include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
 
 // C = A · Wᵀ for 1 to 4 rows of A against a block-coded W (q8_0, q4_0, q4_1): a decode step's
-// matrix-vector products. wk_gemm_nt_coded decodes W into an L1 panel and then multiplies the
+// matrix-vector products. wk_gemm_nt_coded decodes W into an L1 panel and multiplies the
 // panel, which pays a store and a reload of every weight; with one row of A that is most of
-// the work. Here each block is decoded in registers (wk_block_weights_avx2: the floats the
-// panel decoder stores) and multiplied into A's rows at once. The activations stay float32,
-// so the result is the float product of the decoded weights up to the order of the additions.
-// Measured on an AVX2 Zen 3 (SmolLM2's 576 x 1536 q4_1, WPACK_PROFILE): 280 us a product on the
-// panel path, 135 us here on one thread. At about 30 instructions a block it is bound by the
-// core, not by memory (a standalone loop ran at 4.8 GB/s whether the weight was in cache or
-// not); int8 activations (wk_gemv_q4_int8 below, opt-in) take a third of the instructions but
-// round A.
+// the work. Widening each block to floats in registers instead (the first version here) cost
+// about 30 instructions a block and ran at 4.4 GB/s a core, bound by the core, not by memory.
+//
+// So A's rows are rounded to int16, per block of 32 with the scale max|x| / 32767, and a block
+// is a product of integers: its 32 weights widened to int16 (the nibbles as they are, without
+// their offset) and multiplied into A's int16s with two vpmaddwd, summed exactly in int32;
+// then one conversion and one FMA by d·dA. The offsets (-8·d for q4_0, m for q4_1) multiply
+// A's float sum over the block, computed before rounding. The rounding moves each activation
+// by at most half a step, 2^-16 of its block's largest: the result is the float product of
+// the decoded weights within Σ_blocks (max|a_b| / 65534) · Σ|w_b| per output: 2^-16 of the
+// block's largest against bfloat16's 2^-9 of each value. SmolLM2's greedy continuations and
+// logits still match transformers' float32 (to 1e-3 of the range) with it. This is not llama.cpp's int8 rounding (WPACK_Q8_ACTIVATIONS=int8,
+// below), which moves activations 256 times as far.
 
-enum { GEMV_BLOCK = 32, GEMV_MAX_ROWS = 4 };
+enum { GEMV_BLOCK = 32, GEMV_MAX_ROWS = 4, GEMV_STACK_BLOCKS = 512 };
 
-static void gemv_base(long m, long n, long blocks, const float *a, long lda, const unsigned char *w, long ldw_bytes,
-                      int code, float *c, long ldc, int accumulate) {
+/// A's rows as int16 blocks: q[m·k], and per block its scale and the float sum of its values.
+typedef struct {
+    short *q;
+    float *d;
+    float *sum;
+} gemv_rows16;
+
+static void quantize_base(long m, long blocks, const float *a, long lda, gemv_rows16 r) {
+    for (long i = 0; i < m; i++) {
+        for (long b = 0; b < blocks; b++) {
+            const float *x = a + i * lda + b * GEMV_BLOCK;
+            float amax = 0, sum = 0;
+            for (int t = 0; t < GEMV_BLOCK; t++) {
+                const float v = fabsf(x[t]);
+                amax = v > amax ? v : amax;
+                sum += x[t];
+            }
+            const float d = amax / 32767.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            short *q = r.q + (i * blocks + b) * GEMV_BLOCK;
+            for (int t = 0; t < GEMV_BLOCK; t++) q[t] = (short)nearbyintf(x[t] * id);
+            r.d[i * blocks + b] = d;
+            r.sum[i * blocks + b] = sum;
+        }
+    }
+}
+
+/// The weights of one block as integers, and its scale and offset: w = d·q + shift.
+static inline void block_ints_base(int code, const unsigned char *blk, int q[32], float *d, float *shift) {
+    *d = wk_half_to_float(wk_load_u16(blk));
+    if (code == WK_CODE_Q8_0) {
+        for (int t = 0; t < 32; t++) q[t] = (signed char)blk[2 + t];
+        *shift = 0;
+        return;
+    }
+    const unsigned char *p = blk + (code == WK_CODE_Q4_1 ? 4 : 2);
+    for (int t = 0; t < 16; t++) { q[t] = p[t] & 15; q[16 + t] = p[t] >> 4; }
+    *shift = code == WK_CODE_Q4_1 ? wk_half_to_float(wk_load_u16(blk + 2)) : -8 * *d;
+}
+
+static void gemv_base(long m, long n, long blocks, gemv_rows16 x, const unsigned char *w, long ldw_bytes, int code,
+                      float *c, long ldc, int accumulate) {
     const long bytes = wk_coded_block_bytes(code);
     for (long j = 0; j < n; j++) {
         const unsigned char *row = w + j * ldw_bytes;
         for (long i = 0; i < m; i++) {
-            const float *x = a + i * lda;
             float total = 0;
             for (long b = 0; b < blocks; b++) {
-                const unsigned char *blk = row + b * bytes;
-                const float d = wk_half_to_float(wk_load_u16(blk));
-                const float *xb = x + b * GEMV_BLOCK;
-                if (code == WK_CODE_Q8_0) {
-                    for (int t = 0; t < GEMV_BLOCK; t++) total += d * (float)(int8_t)blk[2 + t] * xb[t];
-                } else {
-                    const unsigned char *q = blk + (code == WK_CODE_Q4_1 ? 4 : 2);
-                    const float shift = code == WK_CODE_Q4_1 ? wk_half_to_float(wk_load_u16(blk + 2)) : -8 * d;
-                    for (int t = 0; t < 16; t++) {
-                        total += fmaf(d, (float)(q[t] & 15), shift) * xb[t];
-                        total += fmaf(d, (float)(q[t] >> 4), shift) * xb[16 + t];
-                    }
-                }
+                int q[32];
+                float d, shift;
+                block_ints_base(code, row + b * bytes, q, &d, &shift);
+                const short *xq = x.q + (i * blocks + b) * GEMV_BLOCK;
+                int dot = 0;
+                for (int t = 0; t < GEMV_BLOCK; t++) dot += q[t] * xq[t];
+                total += d * x.d[i * blocks + b] * (float)dot + shift * x.sum[i * blocks + b];
             }
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + total : total;
         }
@@ -44,42 +83,132 @@ static void gemv_base(long m, long n, long blocks, const float *a, long lda, con
 }
 
 #if defined(__x86_64__)
-/// Rows of A in a compile-time count, so the accumulators stay in registers: four per row for
-/// one row, two per row for more (whose rows are independent chains already). One chain per
-/// row measured 28-29 against 32-35 tokens/s for these in SmolLM2's decode on Zen 3.
-#define GEMV_AVX2_ROWS(R)                                                                                              \
-    WK_AVX2_F16C static void gemv_avx2_##R(long n, long blocks, const float *a, long lda, const unsigned char *w,     \
-                                           long ldw_bytes, int code, float *c, long ldc, int accumulate) {             \
-        enum { ACC = R == 1 ? 4 : 2 };                                                                                 \
-        const long bytes = wk_coded_block_bytes(code);                                                                 \
-        for (long j = 0; j < n; j++) {                                                                                 \
-            const unsigned char *row = w + j * ldw_bytes;                                                              \
-            /* Four rows ahead into L2: the hardware prefetcher does the rest of a row. */                            \
-            if (j + 4 < n) {                                                                                           \
-                for (long p = 0; p < blocks * bytes; p += 64) _mm_prefetch((const char *)(row + 4 * ldw_bytes + p), _MM_HINT_T1); \
-            }                                                                                                          \
-            __m256 acc[R][ACC];                                                                                        \
-            for (int r = 0; r < R; r++) for (int t = 0; t < ACC; t++) acc[r][t] = _mm256_setzero_ps();                 \
-            for (long b = 0; b < blocks; b++) {                                                                        \
-                __m256 wv[4];                                                                                          \
-                wk_block_weights_avx2(code, row + b * bytes, wv);                                                      \
-                for (int r = 0; r < R; r++) {                                                                          \
-                    const float *x = a + r * lda + b * GEMV_BLOCK;                                                     \
-                    for (int t = 0; t < 4; t++) acc[r][t % ACC] = _mm256_fmadd_ps(wv[t], _mm256_loadu_ps(x + 8 * t), acc[r][t % ACC]); \
-                }                                                                                                      \
-            }                                                                                                          \
-            for (int r = 0; r < R; r++) {                                                                              \
-                __m256 s = acc[r][0];                                                                                  \
-                for (int t = 1; t < ACC; t++) s = _mm256_add_ps(s, acc[r][t]);                                         \
-                const float total = wk_hsum8(s);                                                                       \
-                c[r * ldc + j] = accumulate ? c[r * ldc + j] + total : total;                                          \
-            }                                                                                                          \
-        }                                                                                                              \
+WK_AVX2_F16C static void quantize_avx2(long m, long blocks, const float *a, long lda, gemv_rows16 r) {
+    const __m256 signless = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (long i = 0; i < m; i++) {
+        for (long b = 0; b < blocks; b++) {
+            const float *x = a + i * lda + b * GEMV_BLOCK;
+            __m256 v[4], amax = _mm256_setzero_ps(), sum = _mm256_setzero_ps();
+            for (int t = 0; t < 4; t++) {
+                v[t] = _mm256_loadu_ps(x + 8 * t);
+                amax = _mm256_max_ps(amax, _mm256_and_ps(v[t], signless));
+                sum = _mm256_add_ps(sum, v[t]);
+            }
+            __m128 h = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            h = _mm_max_ss(h, _mm_movehdup_ps(h));
+            const float d = _mm_cvtss_f32(h) / 32767.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            const __m256 scale = _mm256_set1_ps(id);
+            // cvtps rounds to nearest even, as nearbyintf does in the baseline version.
+            const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], scale)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], scale));
+            const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], scale)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], scale));
+            // packs works within 128-bit lanes; the permutation puts the 16 values back in order.
+            short *q = r.q + (i * blocks + b) * GEMV_BLOCK;
+            _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8));
+            _mm256_storeu_si256((__m256i *)(q + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(i2, i3), 0xD8));
+            r.d[i * blocks + b] = d;
+            r.sum[i * blocks + b] = wk_hsum8(sum);
+        }
     }
-GEMV_AVX2_ROWS(1)
-GEMV_AVX2_ROWS(2)
-GEMV_AVX2_ROWS(3)
-GEMV_AVX2_ROWS(4)
+}
+
+/// One block's weights as int16 (w0: values 0-15, w1: 16-31), its scale and its offset.
+WK_AVX2_F16C static inline __attribute__((always_inline)) void block_ints_avx2(int code, const unsigned char *blk, __m256i *w0,
+                                                                              __m256i *w1, float *d, float *shift) {
+    *d = _cvtsh_ss(wk_load_u16(blk));
+    if (code == WK_CODE_Q8_0) {
+        *w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 2)));
+        *w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 18)));
+        *shift = 0;
+        return;
+    }
+    const __m128i mask = _mm_set1_epi8(15);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)(blk + (code == WK_CODE_Q4_1 ? 4 : 2)));
+    *w0 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, mask));
+    *w1 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask));
+    *shift = code == WK_CODE_Q4_1 ? _cvtsh_ss(wk_load_u16(blk + 2)) : -8 * *d;
+}
+
+/// The exact int32 dot product of a block's weights with A's int16s there, as 8 partial sums.
+WK_AVX2_F16C static inline __attribute__((always_inline)) __m256 block_dot_avx2(__m256i w0, __m256i w1, const short *xq) {
+    const __m256i lo = _mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)xq));
+    const __m256i hi = _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(xq + 16)));
+    return _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi));
+}
+
+/// R rows of A (a compile-time count, as is the coding, so nothing branches per block) and
+/// two blocks in flight, each with its own accumulators: with one set, the FMA's latency
+/// bounded the loop. The accumulators are named, not indexed by the block's parity, which
+/// kept them in memory.
+WK_AVX2_F16C static inline __attribute__((always_inline)) void gemv_rows_avx2(int R, int code, long n, long blocks, gemv_rows16 x,
+                                                                             const unsigned char *w, long ldw_bytes, float *c,
+                                                                             long ldc, int accumulate) {
+    // GGUF's block sizes, as constants here (wk_coded_block_bytes is a call).
+    const long bytes = code == WK_CODE_Q8_0 ? 34 : code == WK_CODE_Q4_0 ? 18 : 20;
+    for (long j = 0; j < n; j++) {
+        const unsigned char *row = w + j * ldw_bytes;
+        // Four rows ahead into L2: the hardware prefetcher does the rest of a row.
+        if (j + 4 < n) {
+            for (long p = 0; p < blocks * bytes; p += 64) _mm_prefetch((const char *)(row + 4 * ldw_bytes + p), _MM_HINT_T1);
+        }
+        __m256 even[GEMV_MAX_ROWS], odd[GEMV_MAX_ROWS];
+        float shiftedEven[GEMV_MAX_ROWS], shiftedOdd[GEMV_MAX_ROWS];
+        for (int r = 0; r < R; r++) {
+            even[r] = odd[r] = _mm256_setzero_ps();
+            shiftedEven[r] = shiftedOdd[r] = 0;
+        }
+        long b = 0;
+        for (; b + 2 <= blocks; b += 2) {
+            __m256i w0, w1, v0, v1;
+            float d0, s0, d1, s1;
+            block_ints_avx2(code, row + b * bytes, &w0, &w1, &d0, &s0);
+            block_ints_avx2(code, row + (b + 1) * bytes, &v0, &v1, &d1, &s1);
+            for (int r = 0; r < R; r++) {
+                const long at = r * blocks + b;
+                even[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * x.d[at]), block_dot_avx2(w0, w1, x.q + at * GEMV_BLOCK), even[r]);
+                odd[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * x.d[at + 1]), block_dot_avx2(v0, v1, x.q + (at + 1) * GEMV_BLOCK), odd[r]);
+                if (code != WK_CODE_Q8_0) {
+                    shiftedEven[r] += s0 * x.sum[at];
+                    shiftedOdd[r] += s1 * x.sum[at + 1];
+                }
+            }
+        }
+        if (b < blocks) {
+            __m256i w0, w1;
+            float d0, s0;
+            block_ints_avx2(code, row + b * bytes, &w0, &w1, &d0, &s0);
+            for (int r = 0; r < R; r++) {
+                const long at = r * blocks + b;
+                even[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * x.d[at]), block_dot_avx2(w0, w1, x.q + at * GEMV_BLOCK), even[r]);
+                if (code != WK_CODE_Q8_0) shiftedEven[r] += s0 * x.sum[at];
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const float total = wk_hsum8(_mm256_add_ps(even[r], odd[r])) + (shiftedEven[r] + shiftedOdd[r]);
+            c[r * ldc + j] = accumulate ? c[r * ldc + j] + total : total;
+        }
+    }
+}
+
+#define GEMV_AVX2_VARIANT(R, CODE)                                                                                     \
+    WK_AVX2_F16C static void gemv_avx2_##R##_##CODE(long n, long blocks, gemv_rows16 x, const unsigned char *w,      \
+                                                    long ldw_bytes, float *c, long ldc, int accumulate) {             \
+        gemv_rows_avx2(R, WK_CODE_##CODE, n, blocks, x, w, ldw_bytes, c, ldc, accumulate);                            \
+    }
+#define GEMV_AVX2_CODES(R) GEMV_AVX2_VARIANT(R, Q8_0) GEMV_AVX2_VARIANT(R, Q4_0) GEMV_AVX2_VARIANT(R, Q4_1)
+GEMV_AVX2_CODES(1)
+GEMV_AVX2_CODES(2)
+GEMV_AVX2_CODES(3)
+GEMV_AVX2_CODES(4)
+
+typedef void (*gemv_avx2_fn)(long, long, gemv_rows16, const unsigned char *, long, float *, long, int);
+
+static gemv_avx2_fn gemv_avx2_variant(long m, int code) {
+    static const gemv_avx2_fn table[GEMV_MAX_ROWS][3] = {
+        {gemv_avx2_1_Q8_0, gemv_avx2_1_Q4_0, gemv_avx2_1_Q4_1}, {gemv_avx2_2_Q8_0, gemv_avx2_2_Q4_0, gemv_avx2_2_Q4_1},
+        {gemv_avx2_3_Q8_0, gemv_avx2_3_Q4_0, gemv_avx2_3_Q4_1}, {gemv_avx2_4_Q8_0, gemv_avx2_4_Q4_0, gemv_avx2_4_Q4_1}};
+    return table[m - 1][code == WK_CODE_Q8_0 ? 0 : code == WK_CODE_Q4_0 ? 1 : 2];
+}
 #endif
 
 int wk_gemv_coded(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
@@ -88,19 +217,30 @@ int wk_gemv_coded(long m, long n, long k, const float *a, long lda, const void *
     if (m < 1 || m > GEMV_MAX_ROWS || k <= 0 || k % GEMV_BLOCK != 0) return -1;
     if (n <= 0) return 0;
     const long blocks = k / GEMV_BLOCK;
+    // A decode step's rows fit on the stack (up to K = 16384); longer ones take the heap.
+    short stack_q[GEMV_MAX_ROWS * GEMV_STACK_BLOCKS * GEMV_BLOCK] __attribute__((aligned(32)));
+    float stack_d[GEMV_MAX_ROWS * GEMV_STACK_BLOCKS], stack_sum[GEMV_MAX_ROWS * GEMV_STACK_BLOCKS];
+    gemv_rows16 x = {stack_q, stack_d, stack_sum};
+    void *heap = NULL;
+    if (blocks > GEMV_STACK_BLOCKS) {
+        const size_t count = (size_t)m * (size_t)blocks;
+        if (posix_memalign(&heap, 64, count * (GEMV_BLOCK * sizeof(short) + 2 * sizeof(float))) != 0) return -1;
+        x.q = heap;
+        x.d = (float *)(x.q + count * GEMV_BLOCK);
+        x.sum = x.d + count;
+    }
     const unsigned char *rows = w;
 #if defined(__x86_64__)
     if (wk_isa_level() >= WK_ISA_AVX2) {
-        switch (m) {
-        case 1: gemv_avx2_1(n, blocks, a, lda, rows, ldw_bytes, code, c, ldc, accumulate); break;
-        case 2: gemv_avx2_2(n, blocks, a, lda, rows, ldw_bytes, code, c, ldc, accumulate); break;
-        case 3: gemv_avx2_3(n, blocks, a, lda, rows, ldw_bytes, code, c, ldc, accumulate); break;
-        default: gemv_avx2_4(n, blocks, a, lda, rows, ldw_bytes, code, c, ldc, accumulate); break;
-        }
+        quantize_avx2(m, blocks, a, lda, x);
+        gemv_avx2_variant(m, code)(n, blocks, x, rows, ldw_bytes, c, ldc, accumulate);
+        free(heap);
         return 0;
     }
 #endif
-    gemv_base(m, n, blocks, a, lda, rows, ldw_bytes, code, c, ldc, accumulate);
+    quantize_base(m, blocks, a, lda, x);
+    gemv_base(m, n, blocks, x, rows, ldw_bytes, code, c, ldc, accumulate);
+    free(heap);
     return 0;
 }
 

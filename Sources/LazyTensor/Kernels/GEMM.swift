@@ -206,7 +206,7 @@ enum GEMM {
                     epilogue(j0..<j1)
                     return
                 }
-                // A decode step's 1 to 4 rows: each block dotted as it is widened.
+                // A decode step's 1 to 4 rows: A rounded to int16, each block an integer product.
                 if wk_gemv_coded(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc) != 0 {
                     wk_gemm_nt_coded(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc)
                 }
