@@ -130,6 +130,30 @@ import WeightStore
         #expect(Self.error(y.materialized(), Self.tensor(doc["output"])) < 2e-5)
     }
 
+    /// Interleaved RoPE for attention gives each head's rotated features in halves order: the
+    /// same values as the interleaved rotation, permuted, so q·k and attention do not change;
+    /// one kernel, nothing copied.
+    @Test func interleavedRotationForAttentionIsAPermutation() throws {
+        let rotary = try RotaryEmbedding(headDim: 8, maxPositions: 16, pairing: .interleaved)
+        let r = rotary.rotation(start: 3, count: 5)
+        let q = Tensor.randn(shape: [1, 2, 5, 8], seed: 7).materialized(), k = Tensor.randn(shape: [1, 2, 5, 8], seed: 8).materialized()
+        let plain = rotary(q, r).materialized().scalars
+        let (fast, stats) = Stats.measure { rotary.rotatedForAttention(q, r).materialized() }
+        // The rotation itself, and the two lookups of the cosine and sine rows: what those copy
+        // (5 positions x 4 angles x 4 bytes each) is all that is copied.
+        #expect(stats.kernels == 3 && stats.bytesCopied == 2 * 5 * 4 * 4, "\(stats)")
+        let order = [0, 2, 4, 6, 1, 3, 5, 7]
+        for row in 0..<10 {
+            #expect((0..<8).map { fast.scalars[row * 8 + $0] } == order.map { plain[row * 8 + $0] }, "row \(row)")
+        }
+        let slow = scaledDotProductAttention(rotary(q, r), rotary(k, r), k, causal: true).materialized().scalars
+        let quick = scaledDotProductAttention(fast, rotary.rotatedForAttention(k, r), k, causal: true).materialized().scalars
+        #expect(zip(slow, quick).map { abs($0 - $1) }.max()! < 1e-6)
+        // Halves pairing already is in that order.
+        let halves = try RotaryEmbedding(headDim: 8, maxPositions: 16)
+        #expect(halves.rotatedForAttention(q, r).materialized().scalars == halves(q, r).materialized().scalars)
+    }
+
     // MARK: ResNet
 
     /// PyTorch's BatchNorm2d parameters under `prefix`.

@@ -57,8 +57,9 @@ public struct MultiHeadAttention: Sendable {
         let start = cache?.length ?? 0
         if let rotary {
             let r = rotation ?? rotary.rotation(start: start, count: t)
-            q = rotary(q, r)
-            k = rotary(k, r)
+            // Features in halves order for both (the cache holds keys so): see rotatedForAttention.
+            q = rotary.rotatedForAttention(q, r)
+            k = rotary.rotatedForAttention(k, r)
         }
         var keys = k, values = v
         if let cache { (keys, values) = cache.append(keys: k, values: v) }

@@ -87,6 +87,19 @@ public struct RotaryEmbedding: Sendable {
         }
     }
 
+    /// Rotates x [B, heads, T, headDim] as `callAsFunction` does, but gives each head's features
+    /// in halves order whatever the pairing: the first feature of every pair, then the second.
+    /// For attention that is the same thing: q·k is unchanged when q and k are permuted alike
+    /// (and the values are not rotated). Interleaved pairs stacked back along a new axis of 2
+    /// make a kernel whose inner loop is 2 long; this one's are headDim / 2 (SmolLM2's RoPE
+    /// kernel: 25 -> 13 us a head group).
+    public func rotatedForAttention(_ x: Tensor, _ r: Rotation) -> Tensor {
+        guard pairing == .interleaved else { return self(x, r) }
+        let pairs = x.reshaped(Array(x.shape.dropLast()) + [headDim / 2, 2])
+        let even = pairs[.ellipsis, 0], odd = pairs[.ellipsis, 1]
+        return Tensor.concatenate([even * r.cos - odd * r.sin, odd * r.cos + even * r.sin], axis: -1)
+    }
+
     /// Rotates x [B, heads, T, headDim] at `positions` (int64 [T]).
     public func callAsFunction(_ x: Tensor, positions: Tensor) -> Tensor { self(x, rotation(positions: positions)) }
 }
