@@ -13,21 +13,28 @@ struct Evaluator {
     private var values: [(UnsafePointer<Float>, Int)]
     private var index: [Int]
 
-    init(program: Program, leaves: [LeafAccess]) {
+    /// Each slot's room, in elements: at most `block`, less when no run asks for more. A
+    /// decode step's kernels are a few hundred elements wide, and full slots (4 KiB each, 40 KiB
+    /// for a rotation) made every kernel a large malloc and free, which consolidates the heap.
+    let slotLength: Int
+
+    init(program: Program, leaves: [LeafAccess], longest: Int = Evaluator.block) {
         self.program = program
         self.leaves = leaves
-        scratch = .allocate(capacity: Swift.max(1, program.slotCount) * Evaluator.block)
+        slotLength = Swift.max(1, Swift.min(longest, Evaluator.block))
+        scratch = .allocate(capacity: Swift.max(1, program.slotCount) * slotLength)
         values = Array(repeating: (UnsafePointer(scratch), 0), count: program.instructions.count)
         index = []
     }
 
     func deallocate() { scratch.deallocate() }
 
-    private func slot(_ i: Int) -> UnsafeMutablePointer<Float> { scratch + program.slots[i] * Evaluator.block }
+    private func slot(_ i: Int) -> UnsafeMutablePointer<Float> { scratch + program.slots[i] * slotLength }
 
     /// Evaluates `count` elements starting at `start` (a full index of the space), walking the
     /// last axis. Returns a pointer and a stride (0: one value for all, 1: `count` values).
     mutating func run(at start: [Int], count: Int) -> (UnsafePointer<Float>, Int) {
+        precondition(count <= slotLength, "an evaluator run longer than its scratch")
         let axis = start.count - 1
         for (i, instruction) in program.instructions.enumerated() {
             switch instruction {

@@ -6,11 +6,13 @@ extension Executor {
     // MARK: drivers
 
     /// Splits `items` over the workers, each with its own evaluator (scratch) for `p`.
-    static func withEvaluators(_ p: Program, _ leaves: [LeafAccess], items: Int, work: Int,
+    /// `longest`: the most elements any run asks for (at most Evaluator.block), which sizes
+    /// the scratch.
+    static func withEvaluators(_ p: Program, _ leaves: [LeafAccess], items: Int, work: Int, longest: Int = Evaluator.block,
                                _ body: @Sendable (inout Evaluator, Range<Int>) -> Void) {
         let shared = Unchecked((p, leaves))
         Parallel.forEach(items: items, work: work) { range in
-            var evaluator = Evaluator(program: shared.value.0, leaves: shared.value.1)
+            var evaluator = Evaluator(program: shared.value.0, leaves: shared.value.1, longest: longest)
             defer { evaluator.deallocate() }
             body(&evaluator, range)
         }
@@ -40,7 +42,7 @@ extension Executor {
         let perRow = (inner + Evaluator.block - 1) / Evaluator.block
         let rows = rank <= 1 ? 1 : space[0..<(rank - 1)].reduce(1, *)
         let shared = Unchecked((dest, destStrides, space))
-        withEvaluators(p, leaves, items: rows * perRow, work: total) { evaluator, range in
+        withEvaluators(p, leaves, items: rows * perRow, work: total, longest: Swift.min(inner, Evaluator.block)) { evaluator, range in
             let (dest, destStrides, space) = shared.value
             var index = [Int](repeating: 0, count: rank)
             for item in range {
