@@ -15,9 +15,9 @@ extension DecoderConfig {
         guard let arch = string("general.architecture") else {
             throw ModelError.notAModel(kind: "text decoder", reason: "general.architecture is not a string")
         }
-        guard let architecture = DecoderArchitecture(rawValue: arch), architecture != .gpt2 else {
+        guard let architecture = DecoderArchitecture(rawValue: arch) else {
             throw ModelError.notAModel(kind: "text decoder wpack implements",
-                                       reason: "general.architecture is '\(arch)'; wpack runs llama and qwen2 GGUF files (GPT-2 from its Hugging Face folder)")
+                                       reason: "general.architecture is '\(arch)'; wpack runs llama, qwen2 and gpt2 GGUF files")
         }
         func int(_ key: String, default value: Int? = nil) throws -> Int {
             if let v = number("\(arch).\(key)") {
@@ -28,6 +28,23 @@ extension DecoderConfig {
             throw ModelError.badConfig("the metadata lacks \(arch).\(key)")
         }
         let hidden = try int("embedding_length"), heads = try int("attention.head_count")
+        if architecture == .gpt2 {
+            // llama.cpp's GPT-2 graph: LayerNorm, learned positions, biases everywhere, GELU
+            // in its tanh form (ggml_gelu), as transformers' gelu_new.
+            guard let eps = number("gpt2.attention.layer_norm_epsilon"), eps > 0 else {
+                throw ModelError.badConfig("the metadata lacks a positive gpt2.attention.layer_norm_epsilon")
+            }
+            let kv = try int("attention.head_count_kv", default: heads)
+            guard kv == heads else { throw ModelError.badConfig("gpt2.attention.head_count_kv is \(kv) of \(heads) heads: GPT-2 has none grouped") }
+            self.init(architecture: .gpt2, modelType: arch, layout: .gguf, layers: try int("block_count"), hiddenSize: hidden,
+                      intermediateSize: try int("feed_forward_length"), heads: heads, kvHeads: heads,
+                      headDim: hidden / Swift.max(heads, 1), vocabularySize: 0, contextLength: try int("context_length"),
+                      slidingWindow: nil, ropeTheta: 10_000, ropeScaling: .none, normEps: Float(eps), attentionBias: true,
+                      outputBias: true, mlpBias: true, tiedEmbeddings: store.info("output.weight") == nil, tanhGELU: true)
+            declaredVocabulary = number("gpt2.vocab_size").map { Int($0) }
+            try finish(store: store)
+            return
+        }
         let headDim = try int("attention.key_length", default: hidden / Swift.max(heads, 1))
         let valueDim = try int("attention.value_length", default: headDim)
         guard valueDim == headDim else {

@@ -39,6 +39,13 @@ struct DecoderWeightNames {
 
     func layer(_ i: Int) -> Layer {
         switch (layout, architecture) {
+        case (.gguf, .gpt2):
+            // llama.cpp's converter writes c_attn as one [3·width, width] projection (Conv1D
+            // transposed to a Linear's layout) and the feed-forward's c_fc / c_proj as up / down.
+            let p = "blk.\(i)."
+            return Layer(attentionNorm: p + "attn_norm", mlpNorm: p + "ffn_norm", query: nil, key: nil, value: nil,
+                         fusedQKV: p + "attn_qkv", attentionOutput: p + "attn_output", gate: nil,
+                         up: p + "ffn_up", down: p + "ffn_down")
         case (.gguf, _):
             let p = "blk.\(i)."
             return Layer(attentionNorm: p + "attn_norm", mlpNorm: p + "ffn_norm", query: p + "attn_q", key: p + "attn_k",

@@ -15,7 +15,7 @@ extension Tokenizer {
     static func ggufPreTokenizer(_ name: String) throws -> PreTokenizer {
         let gpt2 = PreTokenizer.byteLevel(addPrefixSpace: false, useRegex: true)
         switch name {
-        case "gpt2", "mpt", "olmo", "jais":
+        case "gpt2", "gpt-2", "phi-2", "mpt", "olmo", "jais":
             return gpt2
         case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva":
             // llama.cpp's first expression, \p{N}, isolates every number character: that is
@@ -34,7 +34,7 @@ extension Tokenizer {
                 .byteLevel(addPrefixSpace: false, useRegex: false),
             ])
         default:
-            throw ModelError.badConfig("GGUF pre-tokenizer '\(name)' (tokenizer.ggml.pre); wpack splits text as llama.cpp does for: gpt2, mpt, olmo, jais, smollm, starcoder, refact, command-r, codeshell, exaone, minerva, llama3, llama-bpe, dbrx, smaug-bpe, falcon3, pixtral, qwen2, stablelm2, deepseek-r1-qwen, hunyuan, megrez")
+            throw ModelError.badConfig("GGUF pre-tokenizer '\(name)' (tokenizer.ggml.pre); wpack splits text as llama.cpp does for: gpt2, gpt-2, phi-2, mpt, olmo, jais, smollm, starcoder, refact, command-r, codeshell, exaone, minerva, llama3, llama-bpe, dbrx, smaug-bpe, falcon3, pixtral, qwen2, stablelm2, deepseek-r1-qwen, hunyuan, megrez")
         }
     }
 
