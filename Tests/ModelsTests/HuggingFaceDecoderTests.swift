@@ -37,22 +37,8 @@ import WeightStore
                 ids = generator.prompt(text).ids
             }
             #expect(ids == prompt["ids"]!.ints, "\(name) \(text.debugDescription)")
-            let expected = try ArrayFile.readNpy(path: Fixtures.path("decoders/\(name)/" + prompt["logits"]!.string!))
-            #expect(expected.shape == [steps + 1, model.config.vocabularySize])
-            let rows = expected.scalars, width = model.config.vocabularySize
-            let session = model.makeSession(capacity: ids.count + steps)
-            var logits = try session.logits(after: ids)
-            var generated: [Int] = []
-            for step in 0...steps {
-                let row = Array(rows[(step * width)..<((step + 1) * width)])
-                let range = row.max()! - row.min()!
-                let worst = zip(logits, row).map { abs($0 - $1) }.max()!
-                #expect(worst <= 1e-4 * range, "\(name) \(text.debugDescription) step \(step): worst \(worst) of a range of \(range)")
-                if step == steps { break }
-                let next = logits.indices.max { logits[$0] < logits[$1] }!
-                generated.append(next)
-                logits = try session.logits(after: [next])
-            }
+            let generated = try DecoderReference.expectLogits(model, ids: ids, logits: "decoders/\(name)/" + prompt["logits"]!.string!,
+                                                              steps: steps, label: "\(name) \(text.debugDescription)")
             #expect(generated == prompt["generated"]!.ints, "\(name) \(text.debugDescription)")
         }
         #expect(chats == (name == "gpt2" ? 0 : 1))
