@@ -322,19 +322,6 @@ import LazyTensor
                                 #expect(error <= bound, "\(dtype) \(m) x \(n) x \(k) acc \(accumulate) at \(level) [\(i), \(j)]: \(error) > \(bound)")
                             }
                         }
-                        // The int8-activation variant (opt-in): within A's 8-bit rounding.
-                        guard dtype != .q8_0 else { continue }
-                        var y8 = [Float](repeating: 0.5, count: m * n)
-                        let status8 = CPU.withLevel(level) {
-                            raw.withUnsafeBytes { r in wk_gemv_q4_int8(m, n, k, x, k, r.baseAddress, rowBytes, code, &y8, n, accumulate) }
-                        }
-                        if k <= 8192 {
-                            #expect(status8 == 0)
-                            let worst8 = zip(y8, expected).map { abs($0 - $1) }.max()!
-                            #expect(worst8 <= 0.02 * scale, "int8 \(dtype) \(m) x \(n) x \(k) at \(level): \(worst8)")
-                        } else {
-                            #expect(status8 == -1)
-                        }
                     }
                 }
             }

@@ -17,8 +17,10 @@
 // by at most half a step, 2^-16 of its block's largest: the result is the float product of
 // the decoded weights within Σ_blocks (max|a_b| / 65534) · Σ|w_b| per output: 2^-16 of the
 // block's largest against bfloat16's 2^-9 of each value. SmolLM2's greedy continuations and
-// logits still match transformers' float32 (to 1e-3 of the range) with it. This is not llama.cpp's int8 rounding (WPACK_Q8_ACTIVATIONS=int8,
-// below), which moves activations 256 times as far.
+// logits still match transformers' float32 (to 1e-3 of the range) with it. llama.cpp rounds
+// activations to int8 instead (maddubs), 256 times as far: a version of that here was no
+// faster than this one on Zen 3 (40-42 against 46-50 tokens/s for SmolLM2) and changed
+// SmolLM2's greedy answers, so it is gone.
 
 enum { GEMV_BLOCK = 32, GEMV_MAX_ROWS = 4, GEMV_STACK_BLOCKS = 512 };
 
@@ -241,91 +243,5 @@ int wk_gemv_coded(long m, long n, long k, const float *a, long lda, const void *
     quantize_base(m, blocks, a, lda, x);
     gemv_base(m, n, blocks, x, rows, ldw_bytes, code, c, ldc, accumulate);
     free(heap);
-    return 0;
-}
-
-// q4_0 / q4_1 weights against activations quantized to q8 blocks (WPACK_Q8_ACTIVATIONS=int8,
-// as for q8_0 in coded.c): a block's 32 nibbles are unsigned bytes, which is what maddubs
-// multiplies with A's signed bytes, so a block is one load, two masks, maddubs, madd, a
-// conversion and an FMA; the offsets (-8·d, or m) multiply A's float block sums. This is
-// llama.cpp's scheme for these types; it rounds A to 8 bits, so it is opt-in.
-static void gemv_q4_int8_base(long m, long n, long blocks, const wk_q8_row_block *qa, const float *sums,
-                              const unsigned char *w, long ldw_bytes, int code, float *c, long ldc, int accumulate) {
-    const long bytes = wk_coded_block_bytes(code);
-    for (long j = 0; j < n; j++) {
-        const unsigned char *row = w + j * ldw_bytes;
-        for (long i = 0; i < m; i++) {
-            float total = 0;
-            for (long b = 0; b < blocks; b++) {
-                const unsigned char *blk = row + b * bytes, *q = blk + (code == WK_CODE_Q4_1 ? 4 : 2);
-                const wk_q8_row_block *x = qa + i * blocks + b;
-                int dot = 0;
-                for (int t = 0; t < 16; t++) dot += (q[t] & 15) * x->q[t] + (q[t] >> 4) * x->q[16 + t];
-                const float d = wk_half_to_float(wk_load_u16(blk));
-                const float shift = code == WK_CODE_Q4_1 ? wk_half_to_float(wk_load_u16(blk + 2)) : -8 * d;
-                total += d * x->d * (float)dot + shift * sums[i * blocks + b];
-            }
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + total : total;
-        }
-    }
-}
-
-#if defined(__x86_64__)
-WK_AVX2_F16C static void gemv_q4_int8_avx2(long m, long n, long blocks, const wk_q8_row_block *qa, const float *sums,
-                                           const unsigned char *w, long ldw_bytes, int code, float *c, long ldc,
-                                           int accumulate) {
-    const long bytes = wk_coded_block_bytes(code);
-    const __m128i mask = _mm_set1_epi8(15);
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (long j = 0; j < n; j++) {
-        const unsigned char *row = w + j * ldw_bytes;
-        if (j + 4 < n) {
-            for (long p = 0; p < blocks * bytes; p += 64) _mm_prefetch((const char *)(row + 4 * ldw_bytes + p), _MM_HINT_T1);
-        }
-        for (long i = 0; i < m; i++) {
-            const wk_q8_row_block *x = qa + i * blocks;
-            const float *s = sums + i * blocks;
-            __m256 acc = _mm256_setzero_ps();
-            float shifted = 0;
-            for (long b = 0; b < blocks; b++) {
-                const unsigned char *blk = row + b * bytes;
-                const __m128i packed = _mm_loadu_si128((const __m128i *)(blk + (code == WK_CODE_Q4_1 ? 4 : 2)));
-                const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), _mm_and_si128(packed, mask));
-                const __m256i pairs = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)x[b].q));
-                const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-                const float d = _cvtsh_ss(wk_load_u16(blk));
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * x[b].d), dot, acc);
-                shifted += (code == WK_CODE_Q4_1 ? _cvtsh_ss(wk_load_u16(blk + 2)) : -8 * d) * s[b];
-            }
-            const float total = wk_hsum8(acc) + shifted;
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + total : total;
-        }
-    }
-}
-#endif
-
-int wk_gemv_q4_int8(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
-                    float *c, long ldc, int accumulate) {
-    if (code != WK_CODE_Q4_0 && code != WK_CODE_Q4_1) return -1;
-    if (m < 1 || m > GEMV_MAX_ROWS || k <= 0 || k % GEMV_BLOCK != 0 || k / GEMV_BLOCK > 256) return -1;
-    if (n <= 0) return 0;
-    const long blocks = k / GEMV_BLOCK;
-    wk_q8_row_block qa[GEMV_MAX_ROWS * 256];
-    float sums[GEMV_MAX_ROWS * 256];
-    wk_quantize_rows_q8(m, k, a, lda, qa);
-    for (long i = 0; i < m; i++) {
-        for (long b = 0; b < blocks; b++) {
-            float t = 0;
-            for (int e = 0; e < GEMV_BLOCK; e++) t += a[i * lda + b * GEMV_BLOCK + e];
-            sums[i * blocks + b] = t;
-        }
-    }
-#if defined(__x86_64__)
-    if (wk_isa_level() >= WK_ISA_AVX2) {
-        gemv_q4_int8_avx2(m, n, blocks, qa, sums, w, ldw_bytes, code, c, ldc, accumulate);
-        return 0;
-    }
-#endif
-    gemv_q4_int8_base(m, n, blocks, qa, sums, w, ldw_bytes, code, c, ldc, accumulate);
     return 0;
 }

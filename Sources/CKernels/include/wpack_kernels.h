@@ -133,11 +133,6 @@ void wk_gemm_nt_coded(long m, long n, long k, const float *a, long lda, const vo
 /// apply (or no memory for K above 16384).
 int wk_gemv_coded(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
                   float *c, long ldc, int accumulate);
-/// wk_gemv_coded for q4_0 / q4_1 with A's rows quantized to q8 blocks, the block products in
-/// int8 (maddubs): used when WPACK_Q8_ACTIVATIONS=int8. -1 when it does not apply (K above 8192
-/// or not whole blocks, more than 4 rows, another type).
-int wk_gemv_q4_int8(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
-                    float *c, long ldc, int accumulate);
 /// wk_gemm_nt for a q8_0 W with A's rows quantized to q8 blocks too (float scales), the block
 /// dot products summed in int32: the few-rows path for q8_0 when WPACK_Q8_ACTIVATIONS=int8
 /// (wk_q8_activations() is then 1; see coded.c for why it is not the default). Returns -1 when K is not a multiple of 32 or no scratch.

@@ -195,14 +195,9 @@ enum GEMM {
             prologue(j0..<j1)
             if let coded {
                 // Against int8 activations (int32 block sums) when WPACK_Q8_ACTIVATIONS=int8: q8_0 at
-                // any row count, q4_0 and q4_1 for a decode step's 1 to 4 rows.
+                // any row count.
                 if coded.dtype == .q8_0, wk_q8_activations() != 0,
                    wk_gemm_nt_q8q8(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, c + j0, ldc, acc) == 0 {
-                    epilogue(j0..<j1)
-                    return
-                }
-                if coded.dtype == .q4_0 || coded.dtype == .q4_1, wk_q8_activations() != 0,
-                   wk_gemv_q4_int8(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, coded.code, c + j0, ldc, acc) == 0 {
                     epilogue(j0..<j1)
                     return
                 }
