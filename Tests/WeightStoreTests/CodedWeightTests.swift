@@ -326,6 +326,20 @@ import LazyTensor
                 }
             }
         }
+        // A NaN or an infinity in A is not rounded into a finite number: the outputs are NaN.
+        let (nonFinite, _) = try Self.store(folder, n: 3, k: 64)
+        for dtype in Self.codings where dtype.isBlockQuantized {
+            let raw = try nonFinite.withRawBytes("w." + dtype.name) { [UInt8]($0) }
+            for bad in [Float.nan, .infinity, -.infinity] {
+                var x = Tensor.randn(shape: [1, 64], seed: 5).scalars
+                x[40] = bad
+                var y = [Float](repeating: 0, count: 3)
+                let status = CPU.withLevel(level) {
+                    raw.withUnsafeBytes { r in wk_gemv_coded(1, 3, 64, x, 64, r.baseAddress, raw.count / 3, Int32(dtype.rawValue), &y, 3, 0) }
+                }
+                #expect(status == 0 && y.allSatisfy(\.isNaN), "\(dtype) with \(bad) at \(level): \(y)")
+            }
+        }
         let (store, _) = try Self.store(folder, n: 4, k: 64)
         let raw = try store.withRawBytes("w.q4_1") { [UInt8]($0) }
         var out = [Float](repeating: 0, count: 20)

@@ -1,6 +1,7 @@
 #include "sgemm_internal.h"
 #include <stdint.h>
 #include <stdlib.h>
+#include <float.h>
 #include <math.h>
 
 // C = A · Wᵀ for 1 to 4 rows of A against a block-coded W (q8_0, q4_0, q4_1): a decode step's
@@ -31,6 +32,20 @@ typedef struct {
     float *sum;
 } gemv_rows16;
 
+/// A block's scale and its inverse. A NaN or an infinity in the block (caught by its largest
+/// magnitude or its sum, which NaN reaches whichever lane it is in) makes the scale NaN and
+/// the integers 0, so every output that reads the block is NaN, as the float product would be
+/// non-finite; rounding a NaN to an integer would instead give a finite, wrong number.
+static inline void block_scale(float amax, float sum, float *d, float *id) {
+    if (!(amax <= FLT_MAX) || sum != sum) {
+        *d = NAN;
+        *id = 0;
+        return;
+    }
+    *d = amax / 32767.0f;
+    *id = *d > 0 ? 1.0f / *d : 0.0f;
+}
+
 static void quantize_base(long m, long blocks, const float *a, long lda, gemv_rows16 r) {
     for (long i = 0; i < m; i++) {
         for (long b = 0; b < blocks; b++) {
@@ -41,9 +56,10 @@ static void quantize_base(long m, long blocks, const float *a, long lda, gemv_ro
                 amax = v > amax ? v : amax;
                 sum += x[t];
             }
-            const float d = amax / 32767.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            float d, id;
+            block_scale(amax, sum, &d, &id);
             short *q = r.q + (i * blocks + b) * GEMV_BLOCK;
-            for (int t = 0; t < GEMV_BLOCK; t++) q[t] = (short)nearbyintf(x[t] * id);
+            for (int t = 0; t < GEMV_BLOCK; t++) q[t] = id == 0 ? 0 : (short)nearbyintf(x[t] * id);
             r.d[i * blocks + b] = d;
             r.sum[i * blocks + b] = sum;
         }
@@ -99,7 +115,9 @@ WK_AVX2_F16C static void quantize_avx2(long m, long blocks, const float *a, long
             __m128 h = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
             h = _mm_max_ps(h, _mm_movehl_ps(h, h));
             h = _mm_max_ss(h, _mm_movehdup_ps(h));
-            const float d = _mm_cvtss_f32(h) / 32767.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            const float total = wk_hsum8(sum);
+            float d, id;
+            block_scale(_mm_cvtss_f32(h), total, &d, &id);
             const __m256 scale = _mm256_set1_ps(id);
             // cvtps rounds to nearest even, as nearbyintf does in the baseline version.
             const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], scale)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], scale));
@@ -109,7 +127,7 @@ WK_AVX2_F16C static void quantize_avx2(long m, long blocks, const float *a, long
             _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8));
             _mm256_storeu_si256((__m256i *)(q + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(i2, i3), 0xD8));
             r.d[i * blocks + b] = d;
-            r.sum[i * blocks + b] = wk_hsum8(sum);
+            r.sum[i * blocks + b] = total;
         }
     }
 }
