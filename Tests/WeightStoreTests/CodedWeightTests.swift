@@ -287,11 +287,11 @@ import LazyTensor
     /// panel path it replaces (the float product of the decoded weights), at every level:
     /// within the bound the rounding allows, half an int16 step of each block's largest
     /// activation times the block's summed |w|; N not a multiple of anything, K past the
-    /// kernel's stack buffers, accumulation, and the shapes it declines.
+    /// kernel's stack buffers (K above 4096 takes the heap), accumulation, and the shapes it declines.
     @Test(arguments: CPU.availableLevels)
     func blockDotProductsForDecodeSteps(level: CPU.Level) throws {
         let folder = TemporaryFolder()
-        for (n, k) in [(37, 96), (5, 8256), (3, 16416)] {
+        for (n, k) in [(37, 96), (2, 4096), (5, 8256), (3, 16416)] {
             let (store, decoded) = try Self.store(folder, n: n, k: k)
             for dtype in Self.codings where dtype.isBlockQuantized {
                 let raw = try store.withRawBytes("w." + dtype.name) { [UInt8]($0) }

@@ -130,7 +130,7 @@ void wk_gemm_nt_coded(long m, long n, long k, const float *a, long lda, const vo
 /// wk_gemm_nt_coded for 1 to 4 rows of A and a block-coded W (q8_0, q4_0, q4_1; K a multiple
 /// of 32), A's rows rounded to int16 per block of 32 (scale max|x| / 32767) and each block's
 /// product taken in int32 (see coded_gemv.c for the error bound): 0, or -1 when it does not
-/// apply (or no memory for K above 16384).
+/// apply (or no memory for K above 4096).
 int wk_gemv_coded(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
                   float *c, long ldc, int accumulate);
 /// wk_gemm_nt for a q8_0 W with A's rows quantized to q8 blocks too (float scales), the block
