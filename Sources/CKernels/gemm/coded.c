@@ -101,9 +101,31 @@ static void decode_base(int code, const unsigned char *row, long start, long cou
 }
 
 #if defined(__x86_64__)
+/// One q8_0 / q4_0 / q4_1 block's 32 weights as four vectors of 8 floats: d·q for q8_0, and
+/// d·q + m (q4_1) or d·q - 8d (q4_0, equal to d·(q - 8) exactly: both are d times a small
+/// integer) in one FMA rounding. Value i < 16 of a q4 block is the low nibble of byte i, value
+/// i >= 16 the high nibble of byte i - 16. The panel decoder stores these.
+WK_AVX2_F16C static inline void block_weights_avx2(int code, const unsigned char *blk, __m256 out[4]) {
+    const float d = _cvtsh_ss(wk_load_u16(blk));
+    const __m256 dv = _mm256_set1_ps(d);
+    if (code == WK_CODE_Q8_0) {
+        for (int t = 0; t < 4; t++) {
+            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * t)));
+            out[t] = _mm256_mul_ps(dv, _mm256_cvtepi32_ps(q));
+        }
+        return;
+    }
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)(blk + (code == WK_CODE_Q4_1 ? 4 : 2)));
+    const __m128i mask = _mm_set1_epi8(15);
+    const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    const __m256 shift = _mm256_set1_ps(code == WK_CODE_Q4_1 ? _cvtsh_ss(wk_load_u16(blk + 2)) : -8 * d);
+    for (int t = 0; t < 4; t++) out[t] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[t])), shift);
+}
+
 WK_AVX2_F16C static void decode_block_avx2(int code, const unsigned char *b, float *out) {
     __m256 w[4];
-    wk_block_weights_avx2(code, b, w);
+    block_weights_avx2(code, b, w);
     for (int t = 0; t < 4; t++) _mm256_storeu_ps(out + 8 * t, w[t]);
 }
 

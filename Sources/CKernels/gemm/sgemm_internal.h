@@ -52,32 +52,10 @@ WK_AVX2_F16C static inline float wk_hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/// One q8_0 / q4_0 / q4_1 block's 32 weights as four vectors of 8 floats: d·q for q8_0, and
-/// d·q + m (q4_1) or d·q - 8d (q4_0, equal to d·(q - 8) exactly: both are d times a small
-/// integer) in one FMA rounding. Value i < 16 of a q4 block is the low nibble of byte i, value
-/// i >= 16 the high nibble of byte i - 16. The panel decoder stores these, the matrix-vector
-/// product multiplies them where they are: both read the same floats.
-WK_AVX2_F16C static inline void wk_block_weights_avx2(int code, const unsigned char *blk, __m256 out[4]) {
-    const float d = _cvtsh_ss(wk_load_u16(blk));
-    const __m256 dv = _mm256_set1_ps(d);
-    if (code == WK_CODE_Q8_0) {
-        for (int t = 0; t < 4; t++) {
-            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * t)));
-            out[t] = _mm256_mul_ps(dv, _mm256_cvtepi32_ps(q));
-        }
-        return;
-    }
-    const __m128i bytes = _mm_loadu_si128((const __m128i *)(blk + (code == WK_CODE_Q4_1 ? 4 : 2)));
-    const __m128i mask = _mm_set1_epi8(15);
-    const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-    const __m256 shift = _mm256_set1_ps(code == WK_CODE_Q4_1 ? _cvtsh_ss(wk_load_u16(blk + 2)) : -8 * d);
-    for (int t = 0; t < 4; t++) out[t] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[t])), shift);
-}
 #endif
 
 /// A block of 32 activations quantized as q8_0 quantizes weights (scale max|x|/127, kept in
-/// float32), for the int8 products of coded.c and coded_gemv.c.
+/// float32), for the int8 products of coded.c (WPACK_Q8_ACTIVATIONS=int8).
 typedef struct {
     float d;
     signed char q[32];

@@ -14,8 +14,8 @@ struct Evaluator {
     private var index: [Int]
 
     /// Each slot's room, in elements: at most `block`, less when no run asks for more. A
-    /// decode step's kernels are a few hundred elements wide, and full slots (4 KiB each, 40 KiB
-    /// for a rotation) made every kernel a large malloc and free, which consolidates the heap.
+    /// decode step's kernels are a few hundred elements wide; full slots gave each of them a
+    /// 4 KiB-per-slot allocation (40 KiB for a rotation) it mostly did not touch.
     let slotLength: Int
 
     init(program: Program, leaves: [LeafAccess], longest: Int = Evaluator.block) {
