@@ -8,13 +8,13 @@ extension Tensor {
     /// storage when they are evaluated, so one built earlier and evaluated later sees them too.
     public func assign(_ value: Tensor) {
         do {
-            let target = try writableTarget(op: "assign", value: value)
+            let target = try writableTarget(op: "assign", valueShape: value.shape)
             var source = value.expanded(to: shape)
             if value.reads(target.storage) {
                 // The value reads the memory it is about to overwrite: evaluate it elsewhere first.
                 source = Tensor(shape: shape, scalars: source.scalars)
             }
-            let node = Node(.write(target.storage, offset: target.offset, strides: target.strides, axis: 0, start: 0),
+            let node = Node(.write(target.storage, offset: target.offset, strides: target.strides, axis: 0, start: .fixed(0)),
                             [source.node], shape: shape)
             _ = Tensor(node: node).materialized()
         } catch {
@@ -22,13 +22,42 @@ extension Tensor {
         }
     }
 
-    /// This tensor's buffer view, when a write into it is allowed.
-    func writableTarget(op: String, value: Tensor) throws(TensorError) -> (storage: Storage, offset: Int, strides: [Int]) {
-        guard case let .buffer(storage, offset, strides) = node.op else {
-            throw TensorError(op: op, shapes: [shape, value.shape], reason: "the target must be a view of existing storage, not a lazy result")
+    /// Writes `integers` (one per element, in row-major order) into this int32 or int64 view
+    /// of heap storage, now: new token ids or positions for a graph that is replayed.
+    public func assign(integers: [Int]) {
+        do {
+            let target = try writableTarget(op: "assign", valueShape: [integers.count])
+            try require(dtype == .int32 || dtype == .int64, "assign", [shape], "integers go into an int32 or int64 tensor, not \(dtype)")
+            try require(integers.count == scalarCount, "assign", [shape], "\(integers.count) integers for \(scalarCount) elements")
+            if dtype == .int32 {
+                try require(integers.allSatisfy { Int32(exactly: $0) != nil }, "assign", [shape], "a value does not fit int32")
+            }
+            let base = target.storage.baseAddress, size = dtype.byteSize
+            var index = [Int](repeating: 0, count: shape.count)
+            for v in integers {
+                let element = target.offset + zip(index, target.strides).reduce(0) { $0 + $1.0 * $1.1 }
+                if dtype == .int64 { base.storeBytes(of: Int64(v), toByteOffset: element * size, as: Int64.self) } else {
+                    base.storeBytes(of: Int32(v), toByteOffset: element * size, as: Int32.self)
+                }
+                for axis in index.indices.reversed() {
+                    index[axis] += 1
+                    if index[axis] < shape[axis] { break }
+                    index[axis] = 0
+                }
+            }
+            Stats.recordCopy(bytes: integers.count * size, reason: .userRequest)
+        } catch {
+            Tensor.reportValue(error)
         }
-        try require(storage.kind == .heap, op, [shape, value.shape], "the target is a mapped file, which is read-only")
-        try require(shape.indices.allSatisfy { strides[$0] != 0 || shape[$0] <= 1 }, op, [shape, value.shape],
+    }
+
+    /// This tensor's buffer view, when a write into it is allowed.
+    func writableTarget(op: String, valueShape: [Int]) throws(TensorError) -> (storage: Storage, offset: Int, strides: [Int]) {
+        guard case let .buffer(storage, offset, strides) = node.op else {
+            throw TensorError(op: op, shapes: [shape, valueShape], reason: "the target must be a view of existing storage, not a lazy result")
+        }
+        try require(storage.kind == .heap, op, [shape, valueShape], "the target is a mapped file, which is read-only")
+        try require(shape.indices.allSatisfy { strides[$0] != 0 || shape[$0] <= 1 }, op, [shape, valueShape],
                     "the target is a broadcast view: several elements share one address")
         return (storage, offset, strides)
     }

@@ -44,6 +44,34 @@ import WeightStore
         #expect(chats == (name == "gpt2" ? 0 : 1))
     }
 
+    /// A session's decode steps replay one graph (see Replay): the logits equal a step graph
+    /// built anew at every position, bit for bit, and every step runs the same kernels; only
+    /// the first plans (or finds the cached plan: other tests share the cache), later ones
+    /// neither plan nor build a graph. Rotary (llama) and learned (gpt2) positions.
+    @Test(arguments: ["llama", "gpt2"])
+    func decodeStepsReplayOneGraph(_ name: String) throws {
+        let model = try Self.decoder(name)
+        let prompt = [1, 5, 9, 2]
+        let replayed = model.makeSession(capacity: 32), fresh = model.makeSession(capacity: 32)
+        _ = try replayed.logits(after: prompt)
+        var next = try fresh.logits(after: prompt)
+        var kernels: Set<Int> = [], plans = 0
+        for _ in 0..<10 {
+            let id = next.indices.max { next[$0] < next[$1] }!
+            let start = fresh.length
+            let (got, stats) = try Stats.measure { try replayed.logits(after: [id]) }
+            next = try Tensor.withErrors {
+                model.forward(Tensor(shape: [1, 1], integers: [id]), positions: Tensor(shape: [1], integers: [start]),
+                              caches: fresh.caches, placement: .now).materialized().scalars
+            }
+            #expect(got == next, "\(name) step \(start)")
+            kernels.insert(stats.kernels)
+            plans += stats.plans
+        }
+        #expect(replayed.length == fresh.length && replayed.length == prompt.count + 10)
+        #expect(kernels.count == 1 && plans <= 1, "\(name): kernels \(kernels), plans \(plans)")
+    }
+
     @Test func configsAreReadAsTransformersReadsThem() throws {
         let llama = try Self.decoder("llama").config
         #expect(llama.architecture == .llama && llama.layout == .huggingFace && llama.kvHeads == 2 && !llama.tiedEmbeddings)

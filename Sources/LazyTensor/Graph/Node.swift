@@ -48,8 +48,9 @@ final class Node: @unchecked Sendable {
         /// along `axis`, where it lands at `start`. An optional input 1 is a write that must
         /// run first (an earlier write into the same cache not yet evaluated); it is not read.
         /// The result is the target view itself: nothing is allocated. `start` is read when
-        /// the kernel runs, so a cached plan serves every position.
-        case write(Storage, offset: Int, strides: [Int], axis: Int, start: Int)
+        /// the kernel runs, so a cached plan serves every position, and a replayed graph's
+        /// start can be a counter that moves between runs.
+        case write(Storage, offset: Int, strides: [Int], axis: Int, start: WritePosition)
         /// The input's elements in this node's dtype (int to float to compute with them, float
         /// to int for indices, truncating toward zero as NumPy's astype does).
         case convert

@@ -17,6 +17,11 @@ extension Executor {
         // The key length is read from this graph's node: a cached plan serves every length.
         var p = planned
         if case .attention(let live) = kernel.node.op { p.keyLength = live.keyLength }
+        // A replayed step's cache writes land at the cache's length as it is now, so its keys
+        // end there plus the rows this step writes.
+        if p.keyLength != nil, case let .write(_, _, _, axis, position) = kernel.node.inputs[1].op, position.isCounter {
+            p.keyLength = position.value + kernel.node.inputs[1].inputs[0].shape[axis]
+        }
         let q = operand(kernel.programs[0]), k = operand(kernel.programs[1]), v = operand(kernel.programs[2])
         let mask = p.hasMask ? operand(kernel.programs[3], forBLAS: false) : nil
         let qs = kernel.programs[0].space, ks = kernel.programs[1].space, vs = kernel.programs[2].space

@@ -8,16 +8,20 @@ struct Executor {
     var remaining: [ObjectIdentifier: Int]
     let roots: Set<ObjectIdentifier>
     private let copyReason: CopyReason
+    /// A Replay's run: the graph runs again, so an intermediate computed before is not a
+    /// recomputation to keep and count, just this run's value.
+    private let replaying: Bool
 
-    init(kernels: [Kernel], roots: [Node], copyReason: CopyReason) {
+    init(kernels: [Kernel], roots: [Node], copyReason: CopyReason, replaying: Bool = false) {
         self.copyReason = copyReason
+        self.replaying = replaying
         remaining = Planner.consumerCounts(kernels)
         self.roots = Set(roots.map { ObjectIdentifier($0) })
     }
 
     /// Runs every kernel; returns the buffer node of each root.
-    static func run(_ kernels: [Kernel], roots: [Node], copyReason: CopyReason = .output) -> [Node] {
-        var executor = Executor(kernels: kernels, roots: roots, copyReason: copyReason)
+    static func run(_ kernels: [Kernel], roots: [Node], copyReason: CopyReason = .output, replaying: Bool = false) -> [Node] {
+        var executor = Executor(kernels: kernels, roots: roots, copyReason: copyReason, replaying: replaying)
         for kernel in kernels { Profile.time(kernel.name, shape: kernel.node.shape) { executor.run(kernel) } }
         return roots.map { executor.results[ObjectIdentifier($0)] ?? $0.realized! }
     }
@@ -129,7 +133,11 @@ struct Executor {
     /// result is the target view. Nothing is allocated; a value that is only read (not
     /// computed) is counted as copied bytes, reason `.cacheWrite`.
     private mutating func runWrite(_ kernel: Kernel) {
-        guard case let .write(storage, offset, strides, axis, start) = kernel.node.op else { return }
+        guard case let .write(storage, offset, strides, axis, position) = kernel.node.op else { return }
+        let start = position.value, rows = kernel.programs[0].space[axis]
+        // Replay checks a counter's position before it runs anything (and fixed ones are
+        // checked when the write is built): this is the last guard of the target's memory.
+        precondition(start >= 0 && start + rows <= kernel.node.shape[axis], "write at \(start) of \(rows) rows past \(kernel.node.shape[axis])")
         Stats.recordKernel()
         let p = kernel.programs[0]
         let leaves = p.leaves.map(access)
@@ -154,7 +162,7 @@ struct Executor {
     /// (`Stats.recomputed`, and explain() says so beforehand), never silently every step.
     private mutating func finish(_ kernel: Kernel, result: Node) {
         let id = ObjectIdentifier(kernel.node)
-        if !roots.contains(id), kernel.node.realized == nil, kernel.node.markComputed() {
+        if !replaying, !roots.contains(id), kernel.node.realized == nil, kernel.node.markComputed() {
             kernel.node.setResult(result)
             Stats.recordRecompute()
         }

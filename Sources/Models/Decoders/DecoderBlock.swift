@@ -37,8 +37,10 @@ public struct DecoderBlock: Sendable {
         }
     }
 
-    func callAsFunction(_ x: Tensor, cache: KVCache, rotation: RotaryEmbedding.Rotation?) -> Tensor {
-        let h = x + attention(attentionNorm(x), cache: cache, rotation: rotation)
+    func callAsFunction(_ x: Tensor, cache: KVCache, placement: KVCache.Placement, rotation: RotaryEmbedding.Rotation?) -> Tensor {
+        let normed = attentionNorm(x)
+        let h = x + (placement == .now ? attention(normed, cache: cache, rotation: rotation)
+            : attention.replayableStep(normed, cache: cache, rotation: rotation))
         return h + mlp(mlpNorm(h))
     }
 }

@@ -81,17 +81,16 @@ public final class TextDecoder: Sendable {
         DecoderSession(decoder: self, capacity: Swift.max(1, Swift.min(capacity, maxPositions)))
     }
 
-    /// The logits [1, 1, vocabulary] of the last of `ids` (int32 [1, T]) at positions
-    /// start ..< start + T, writing their keys and values into `caches`.
-    func forward(_ ids: Tensor, caches: [KVCache]) -> Tensor {
-        let t = ids.shape[1], start = caches[0].length
-        let rotation = rotary?.rotation(start: start, count: t)
+    /// The logits [1, 1, vocabulary] of the last of `ids` (int [1, T]) at `positions` (int [T]),
+    /// writing their keys and values into `caches` where `placement` says.
+    func forward(_ ids: Tensor, positions: Tensor, caches: [KVCache], placement: KVCache.Placement) -> Tensor {
+        let t = ids.shape[1]
+        // The positions are read when the kernels run, like the ids, so decode steps share a
+        // plan, and a replayed step takes each new position from the same buffer.
+        let rotation = rotary?.rotation(positions: positions)
         var x = embedding(ids)
-        if let positions {
-            // Read when the kernel runs, like the ids, so decode steps share a plan.
-            x = x + positions(Tensor(shape: [1, t], integers: Array(start..<(start + t))))
-        }
-        for (block, cache) in zip(blocks, caches) { x = block(x, cache: cache, rotation: rotation) }
+        if let table = self.positions { x = x + table(positions.reshaped([1, t])) }
+        for (block, cache) in zip(blocks, caches) { x = block(x, cache: cache, placement: placement, rotation: rotation) }
         let last = t == 1 ? x : x.sliced(axis: 1, range: (t - 1)..<t)
         return head(norm(last))
     }
@@ -125,9 +124,38 @@ public final class DecoderSession {
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
             throw ModelError.badInput("token id \(bad) is outside the vocabulary of \(vocabulary)")
         }
+        if ids.count == 1 { return try step(ids[0]) }
+        let start = length
         return try Tensor.withErrors {
-            decoder.forward(Tensor(shape: [1, ids.count], integers: ids), caches: caches).materialized().scalars
+            decoder.forward(Tensor(shape: [1, ids.count], integers: ids), positions: Tensor(shape: [ids.count], integers: Array(start..<(start + ids.count))),
+                            caches: caches, placement: .now).materialized().scalars
         }
+    }
+
+    /// One decode step's graph, built at the first step and replayed at every later one with
+    /// the new id and position written into its buffers: the step's kernels run and nothing
+    /// else (no graph built, no plan looked up).
+    private struct Step {
+        let ids: Tensor
+        let positions: Tensor
+        let replay: Replay
+    }
+    private var decodeStep: Step?
+
+    private func step(_ id: Int) throws -> [Float] {
+        let step = try decodeStep ?? Tensor.withErrors {
+            let ids = Tensor(shape: [1, 1], integers: [0]), positions = Tensor(shape: [1], integers: [0])
+            return Step(ids: ids, positions: positions,
+                        replay: Replay([decoder.forward(ids, positions: positions, caches: caches, placement: .whenRun)]))
+        }
+        decodeStep = step
+        let logits = try Tensor.withErrors {
+            step.ids.assign(integers: [id])
+            step.positions.assign(integers: [length])
+            return step.replay.run()[0].scalars
+        }
+        try Tensor.withErrors { for c in caches { c.advance(by: 1) } }
+        return logits
     }
 
     /// Forgets every position, keeping the caches' storage.
