@@ -24,12 +24,15 @@ public final class Replay {
     private let kernels: [Kernel]
     /// Writes whose position is a counter, checked against their targets before each run.
     private let movingWrites: [Kernel]
+    /// How many kernels read each node: the same every run.
+    private let consumers: [ObjectIdentifier: Int]
 
     /// Plans `outputs` (or takes the cached plan of a graph of the same structure). Nothing runs.
     public init(_ outputs: [Tensor]) {
         let roots = outputs.map(\.node)
         self.roots = roots
         kernels = Profile.time("plan") { PlanCache.kernels(for: roots) }
+        consumers = Planner.consumerCounts(kernels)
         movingWrites = kernels.filter { k in
             if case let .write(_, _, _, _, position) = k.node.op { position.isCounter } else { false }
         }
@@ -51,7 +54,7 @@ public final class Replay {
                 return roots.map { Tensor.report(error, shape: $0.shape) }
             }
         }
-        let buffers = Executor.run(kernels, roots: roots, replaying: true)
+        let buffers = Executor.run(kernels, roots: roots, replaying: true, consumers: consumers)
         return buffers.map { Tensor(node: $0) }
     }
 }

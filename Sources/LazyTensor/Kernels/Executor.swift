@@ -12,16 +12,19 @@ struct Executor {
     /// recomputation to keep and count, just this run's value.
     private let replaying: Bool
 
-    init(kernels: [Kernel], roots: [Node], copyReason: CopyReason, replaying: Bool = false) {
+    /// `consumers`: Planner.consumerCounts(kernels), when the caller keeps it (a replay).
+    init(kernels: [Kernel], roots: [Node], copyReason: CopyReason, replaying: Bool = false,
+         consumers: [ObjectIdentifier: Int]? = nil) {
         self.copyReason = copyReason
         self.replaying = replaying
-        remaining = Planner.consumerCounts(kernels)
+        remaining = consumers ?? Planner.consumerCounts(kernels)
         self.roots = Set(roots.map { ObjectIdentifier($0) })
     }
 
     /// Runs every kernel; returns the buffer node of each root.
-    static func run(_ kernels: [Kernel], roots: [Node], copyReason: CopyReason = .output, replaying: Bool = false) -> [Node] {
-        var executor = Executor(kernels: kernels, roots: roots, copyReason: copyReason, replaying: replaying)
+    static func run(_ kernels: [Kernel], roots: [Node], copyReason: CopyReason = .output, replaying: Bool = false,
+                    consumers: [ObjectIdentifier: Int]? = nil) -> [Node] {
+        var executor = Executor(kernels: kernels, roots: roots, copyReason: copyReason, replaying: replaying, consumers: consumers)
         for kernel in kernels { Profile.time(kernel.name, shape: kernel.node.shape) { executor.run(kernel) } }
         return roots.map { executor.results[ObjectIdentifier($0)] ?? $0.realized! }
     }

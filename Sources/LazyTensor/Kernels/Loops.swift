@@ -39,6 +39,12 @@ extension Executor {
         }
         let rank = space.count
         let inner = rank == 0 ? 1 : space[rank - 1]
+        // A short last axis is run a tile of several of its rows at a time (see Evaluator.run).
+        let tileRows = rank >= 2 && inner < Evaluator.block / 2 ? Swift.min(space[rank - 2], Evaluator.block / Swift.max(inner, 1)) : 1
+        if tileRows > 1 {
+            elementwiseTiles(p, leaves, space: space, tileRows: tileRows, into: dest, strides: destStrides)
+            return
+        }
         let perRow = (inner + Evaluator.block - 1) / Evaluator.block
         let rows = rank <= 1 ? 1 : space[0..<(rank - 1)].reduce(1, *)
         let shared = Unchecked((dest, destStrides, space))
@@ -54,6 +60,32 @@ extension Executor {
                 var position = 0
                 for a in 0..<rank { position += index[a] * destStrides[a] }
                 wk_scatter(value, stride, dest + position, rank == 0 ? 1 : destStrides[rank - 1], count)
+            }
+        }
+    }
+
+    /// The loop of `elementwise` over tiles of `tileRows` rows of the last two axes.
+    private static func elementwiseTiles(_ p: Program, _ leaves: [LeafAccess], space: [Int], tileRows: Int,
+                                         into dest: UnsafeMutablePointer<Float>, strides destStrides: [Int]) {
+        let rank = space.count, inner = space[rank - 1], middle = space[rank - 2]
+        let tilesPerRow = (middle + tileRows - 1) / tileRows
+        let outer = space[0..<(rank - 2)].reduce(1, *)
+        let shared = Unchecked((dest, destStrides, space))
+        withEvaluators(p, leaves, items: outer * tilesPerRow, work: space.reduce(1, *), longest: tileRows * inner) { evaluator, range in
+            let (dest, destStrides, space) = shared.value
+            var index = [Int](repeating: 0, count: rank)
+            for item in range {
+                let tile = item % tilesPerRow
+                unravel(item / tilesPerRow, space[0..<(rank - 2)], into: &index, at: 0)
+                index[rank - 2] = tile * tileRows
+                index[rank - 1] = 0
+                let rows = Swift.min(tileRows, middle - tile * tileRows)
+                let (value, stride) = evaluator.run(at: index, rows: rows, count: inner)
+                var position = 0
+                for a in 0..<rank { position += index[a] * destStrides[a] }
+                for r in 0..<rows {
+                    wk_scatter(value + r * inner * stride, stride, dest + position + r * destStrides[rank - 2], destStrides[rank - 1], inner)
+                }
             }
         }
     }
