@@ -6,7 +6,9 @@
 // rows of 16: the cost is latency, not arithmetic. Measured: a first version with one dot
 // product at a time and wk_softmax_row (whose short rows fall to scalar loops) took 23 us for
 // 12 heads, this one ~11 us; MiniLM's attention kernel went from 24 us a layer through the
-// BLAS to 17 us. Longer sequences go through the packed GEMM, whose blocking pays off there.
+// BLAS to 17 us. Longer sequences go through the packed GEMM, whose blocking pays off there,
+// except for a few query rows (a decode step) against any number of keys: one row of scores
+// and one pass over v, where the GEMM path paid two product calls per head.
 //
 // Rows of q, k, v and out have unit element stride (the layout a linear layer's output split
 // into heads has); rows are qs, ks, vs, os floats apart. mask (may be NULL) is added to the
@@ -108,9 +110,24 @@ WK_AVX2 static void attention_avx2(long t, long s, long d, long dv, const float 
         }
     }
     if (i < t) {
+        // One query row (every row of a decode step): 32 columns at a time, so four
+        // multiply-add chains are in flight instead of one waiting on its own latency.
         const float *p0 = scores + i * s;
         float *o0 = out + i * os;
         long c = 0;
+        for (; c + 32 <= dv; c += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (long j = 0; j < s; j++) {
+                const float *vj = v + j * vs + c;
+                const __m256 w = _mm256_set1_ps(p0[j]);
+                a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj), a0);
+                a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8), a1);
+                a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 16), a2);
+                a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 24), a3);
+            }
+            _mm256_storeu_ps(o0 + c, a0); _mm256_storeu_ps(o0 + c + 8, a1);
+            _mm256_storeu_ps(o0 + c + 16, a2); _mm256_storeu_ps(o0 + c + 24, a3);
+        }
         for (; c + 8 <= dv; c += 8) {
             __m256 a0 = _mm256_setzero_ps();
             for (long j = 0; j < s; j++) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p0[j]), _mm256_loadu_ps(v + j * vs + c), a0);

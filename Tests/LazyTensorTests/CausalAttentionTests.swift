@@ -24,6 +24,10 @@ import Testing
         Case(name: "grouped-query causal, long (BLAS path)", b: 1, h: 4, hk: 2, t: 90, s: 90, d: 16),
         Case(name: "ALiBi-like per-head bias, causal", b: 1, h: 3, hk: 3, t: 6, s: 6, d: 4, bias: true),
         Case(name: "per-head bias, grouped, long", b: 1, h: 4, hk: 1, t: 70, s: 75, d: 8, bias: true),
+        // A few queries against many keys run in the head kernel too (a decode step's shape).
+        Case(name: "grouped decode step, 1 query over 300 keys, d 64", b: 1, h: 9, hk: 3, t: 1, s: 300, d: 64),
+        Case(name: "3 queries over 150 keys, d 40, causal", b: 2, h: 2, hk: 1, t: 3, s: 150, d: 40),
+        Case(name: "4 queries over 100 keys with a bias", b: 1, h: 2, hk: 2, t: 4, s: 100, d: 72, bias: true),
     ]
 
     static func reference(_ q: Ref, _ k: Ref, _ v: Ref, group: Int, causal: Bool, bias: Ref?, scale: Double) -> Ref {

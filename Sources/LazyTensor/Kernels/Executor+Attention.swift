@@ -4,6 +4,8 @@ import CKernels
 extension Executor {
     /// Up to this many queries and keys, a head's attention runs in wk_attention_head.
     static let directAttentionLength = 64
+    /// Up to this many queries, against any number of keys (a decode step's), too.
+    static let directAttentionQueries = 4
 
     /// softmax(q·kᵀ·scale + mask)·v for each (sequence, head) pair, with the scores of one pair
     /// in a worker's scratch (128 x 128 floats for MiniLM: L2-resident) instead of three kernels
@@ -66,7 +68,8 @@ extension Executor {
                     let vBase = v.base + b * v.strides[0] + kvh * v.strides[1] + sequence.row * v.strides[2]
                     let maskBase = mask.map { $0.base + b * $0.strides[0] + h * $0.strides[1] }
                     let o = out + ((b * qs[2] + sequence.row) * heads + h) * dv
-                    if unitRows && s <= Executor.directAttentionLength && t <= Executor.directAttentionLength {
+                    if unitRows && (t <= Executor.directAttentionQueries
+                                    || (s <= Executor.directAttentionLength && t <= Executor.directAttentionLength)) {
                         wk_attention_head(t, s, d, dv, qBase, q.layout.leadingDimension, kBase, k.layout.leadingDimension,
                                           vBase, v.layout.leadingDimension, maskBase, mask?.strides[2] ?? 0, mask?.strides[3] ?? 0,
                                           scale, shift, scores, o, heads * dv)
