@@ -66,6 +66,35 @@ import Testing
         }
     }
 
+    /// Softmax rows compute their exponentials in registers at the vector levels: the values
+    /// match libm's to a few ulp, and the edges keep their meaning at every level: a score of
+    /// -inf weighs exactly 0, scores far below the largest underflow to 0 (gradually), a NaN
+    /// makes its row NaN, and a row of -inf alone is NaN as it is in PyTorch.
+    @Test func softmaxExponentialsAtEveryLevel() {
+        let n = 70  // two vector blocks and a scalar tail at every width
+        var rows: [[Float]] = [
+            (0..<n).map { Float($0) * 1.7 - 60 },                                  // e^x from 1 down to ~1e-52
+            (0..<n).map { $0 % 3 == 0 ? -.infinity : Float($0) * 0.01 },          // masked scores
+            (0..<n).map { $0 == 40 ? .nan : Float($0) },
+            [Float](repeating: -.infinity, count: n),
+            (0..<n).map { Float($0) * 300 - 9000 },                                 // far apart: one 1, the rest 0
+        ]
+        rows.append(Tensor.randn(shape: [n], seed: 5).scalars.map { $0 * 30 })
+        let x = Tensor(shape: [rows.count, n], scalars: rows.flatMap { $0 })
+        let reference = CPU.withLevel(.baseline) { x.softmax(axis: -1).materialized().scalars }
+        for level in CPU.availableLevels {
+            let got = CPU.withLevel(level) { x.softmax(axis: -1).materialized().scalars }
+            for (i, (g, r)) in zip(got, reference).enumerated() {
+                if r.isNaN { #expect(g.isNaN, "\(level) element \(i)"); continue }
+                #expect(Swift.abs(g - r) <= 4e-7 * Swift.max(r, 1e-30) || Swift.abs(g - r) < 1e-37, "\(level) element \(i): \(g) vs \(r)")
+            }
+            let masked = Array(got[n..<(2 * n)]), nans = Array(got[(2 * n)..<(4 * n)])
+            let maskedAreZero = stride(from: 0, to: n, by: 3).allSatisfy { masked[$0] == 0 }
+            #expect(maskedAreZero, "\(level)")
+            #expect(nans.allSatisfy { $0.isNaN }, "\(level)")
+        }
+    }
+
     /// Every unary op with a vector version, the binary ops, select, RMS norm and log-softmax, on
     /// rows whose length is not a multiple of any vector width (the scalar tails run too): each
     /// level within 4 ulp-ish of the baseline (libm) values.
