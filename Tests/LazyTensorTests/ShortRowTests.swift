@@ -28,6 +28,33 @@ import Testing
         #expect(stats.kernels >= 1)
     }
 
+    /// A reduction over a leading axis (column mode) accumulates tiles of its short kept rows:
+    /// 300 rows of 5 in tiles of 204 and 96, a lazy chain and a transposed input read in them.
+    @Test func columnReductionsOverShortRows() {
+        let (r, rows, inner) = (6, 300, 5)
+        let x = Tensor.randn(shape: [r, rows, inner], seed: 8)
+        let t = Tensor.randn(shape: [r, inner, rows], seed: 9)
+        let summed = (x * 2 + t.transposed(1, 2)).sum(axes: [0])
+        #expect(summed.explain().contains("(columns)"))
+        let sum = summed.materialized().scalars
+        let largest = x.max(axes: [0]).materialized().scalars
+        let (xv, tv) = (x.scalars, t.scalars)
+        var expectedSum: [Float] = [], expectedMax: [Float] = []
+        for i in 0..<rows {
+            for j in 0..<inner {
+                var s: Float = 0, m = -Float.infinity
+                for k in 0..<r {
+                    s += xv[(k * rows + i) * inner + j] * 2 + tv[(k * inner + j) * rows + i]
+                    m = Swift.max(m, xv[(k * rows + i) * inner + j])
+                }
+                expectedSum.append(s)
+                expectedMax.append(m)
+            }
+        }
+        #expect(zip(sum, expectedSum).allSatisfy { Swift.abs($0 - $1) <= 1e-5 * Swift.max(1, Swift.abs($1)) })
+        #expect(largest == expectedMax)
+    }
+
     /// A rotation's shape: 9 heads of 32 features, two halves concatenated, in one tile each.
     @Test func aConcatenationOfShortRows() {
         let x = Tensor.randn(shape: [1, 9, 1, 64], seed: 6), cos = Tensor.randn(shape: [1, 1, 1, 32], seed: 7)

@@ -64,6 +64,13 @@ extension Executor {
         }
     }
 
+    /// Rows per tile of a column-mode reduction whose kept rows are short, or nil.
+    static func columnTileRows(keptShape: [Int]) -> Int? {
+        guard keptShape.count >= 2, let inner = keptShape.last, inner > 0, inner < Evaluator.block / 2 else { return nil }
+        let rows = Swift.min(keptShape[keptShape.count - 2], Evaluator.block / inner)
+        return rows > 1 ? rows : nil
+    }
+
     /// The loop of `elementwise` over tiles of `tileRows` rows of the last two axes.
     private static func elementwiseTiles(_ p: Program, _ leaves: [LeafAccess], space: [Int], tileRows: Int,
                                          into dest: UnsafeMutablePointer<Float>, strides destStrides: [Int]) {
@@ -165,6 +172,35 @@ extension Executor {
                         }
                     }
                     dest[k] = acc * scale
+                }
+            }
+        } else if let tileRows = Executor.columnTileRows(keptShape: Array(space[reducedRank...])) {
+            // Short kept rows (the 8 x 8 pixels of [32, 64, 8, 8] summed over channels): each
+            // pass accumulates a tile of several rows at once (see Evaluator.run).
+            let reducedShape = space[0..<reducedRank], keptShape = Array(space[reducedRank...])
+            let inner = keptShape[keptShape.count - 1], middle = keptShape[keptShape.count - 2]
+            let tiles = (middle + tileRows - 1) / tileRows
+            let outer = keptShape.dropLast(2).reduce(1, *)
+            let reducedCount = reducedShape.reduce(1, *)
+            withEvaluators(p, leaves, items: outer * tiles, work: outer * middle * inner * Swift.max(reducedCount, 1),
+                           longest: tileRows * inner) { evaluator, range in
+                let dest = shared.value
+                let acc = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * inner)
+                defer { acc.deallocate() }
+                var index = [Int](repeating: 0, count: space.count)
+                for item in range {
+                    let tile = item % tiles, rows = Swift.min(tileRows, middle - tile * tileRows), n = rows * inner
+                    acc.initialize(repeating: op.identity, count: n)
+                    unravel(item / tiles, keptShape.dropLast(2)[...], into: &index, at: reducedRank)
+                    index[space.count - 2] = tile * tileRows
+                    index[space.count - 1] = 0
+                    for r in 0..<reducedCount {
+                        unravel(r, reducedShape, into: &index, at: 0)
+                        let (v, s) = evaluator.run(at: index, rows: rows, count: inner)
+                        wk_accumulate(op.code, acc, v, s, n)
+                    }
+                    let out = dest + ((item / tiles) * middle + tile * tileRows) * inner
+                    for i in 0..<n { out[i] = acc[i] * scale }
                 }
             }
         } else {
