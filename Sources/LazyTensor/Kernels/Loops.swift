@@ -296,6 +296,32 @@ extension Executor {
         let (wOwned, w, sw) = vector(weight), (bOwned, b, sb) = vector(bias)
         defer { wOwned?.deallocate(); bOwned?.deallocate() }
         let shared = Unchecked((dest, w, b))
+        @Sendable func apply(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>?,
+                   _ b: UnsafePointer<Float>?) {
+            switch op {
+            case .softmax: wk_softmax_row(source, target, length, 0)
+            case .logSoftmax: wk_softmax_row(source, target, length, 1)
+            case .layerNorm(let eps): wk_norm_row(source, target, length, w, sw, b, sb, eps, 0)
+            case .rmsNorm(let eps): wk_norm_row(source, target, length, w, sw, nil, 0, eps, 1)
+            }
+        }
+        // Rows read in place and written in place, evenly spaced on both sides (a contiguous
+        // [4096, 384], say): one pointer step a row, no evaluator. The general loop below spent
+        // more per row on its bookkeeping than a 384-long layer norm costs.
+        if p.isPureLoad, case .load(let l) = p.instructions[0], leaves[l].isStrided,
+           leaves[l].strides.last == 1 || length == 1, strides.last == 1 || length == 1 {
+            let rowAxes = Array(space.dropLast())
+            let (merged, st) = coalesce(shape: rowAxes, strides: [Array(leaves[l].strides.dropLast()), Array(strides.dropLast())])
+            if merged.count <= 1 {
+                let (inStep, outStep) = merged.isEmpty ? (0, 0) : (st[0][0], st[1][0])
+                let source = Unchecked(leaves[l].base + leaves[l].offset)
+                Parallel.forEach(items: outer, work: outer * length) { range in
+                    let (dest, w, b) = shared.value
+                    for o in range { apply(source.value + o * inStep, dest + o * outStep, w, b) }
+                }
+                return
+            }
+        }
         withEvaluators(p, leaves, items: outer, work: outer * length) { evaluator, range in
             let (dest, w, b) = shared.value
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: length)
@@ -324,12 +350,7 @@ extension Executor {
                         start += n
                     }
                 }
-                switch op {
-                case .softmax: wk_softmax_row(source, target, length, 0)
-                case .logSoftmax: wk_softmax_row(source, target, length, 1)
-                case .layerNorm(let eps): wk_norm_row(source, target, length, w, sw, b, sb, eps, 0)
-                case .rmsNorm(let eps): wk_norm_row(source, target, length, w, sw, nil, 0, eps, 1)
-                }
+                apply(source, target, w, b)
                 if !unitOutput { wk_scatter(buffer, 1, dest + position, strides[space.count - 1], length) }
             }
         }
