@@ -89,7 +89,7 @@ public enum CPU {
         KernelFamily(name: "GEMM (packed panels; micro-kernels 4x8, 6x16, 8x48)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2, .avx512]),
         // Its scores go through the few-rows GEMM, which has an AVX-512 version.
-        KernelFamily(name: "short-sequence attention (up to 64 queries and keys)", levels: [.baseline, .avx2]),
+        KernelFamily(name: "short-sequence attention (up to 64 queries and keys, or 4 queries and any keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),
     ]
 
