@@ -108,6 +108,22 @@ extension Ref {
     }
 
     /// relu(conv2d(x, w, bias)) is one kernel: bias and activation run over the output once.
+    /// Many small images: the implicit GEMM lays their columns end to end so its panels span
+    /// images (wk_conv_gemm's spanning path, taken where an image's positions are not whole
+    /// panels: 49 at every level here, 64 at AVX-512's 48 columns). With a bias, a ReLU run as
+    /// each piece's epilogue, K past one block (50 channels x 9), and a last panel part full.
+    @Test(arguments: CPU.availableLevels)
+    func smallImagesShareTheirPanels(level: CPU.Level) {
+        for (n, c, o, side) in [(13, 50, 20, 7), (9, 3, 12, 8), (1, 4, 8, 7)] {
+            let x = Tensor.randn(shape: [n, c, side, side], seed: 31), w = Tensor.randn(shape: [o, c, 3, 3], seed: 32) * 0.2
+            let b = Tensor.randn(shape: [o], seed: 33)
+            let y = CPU.withLevel(level) { conv2d(x, w, bias: b, padding: (1, 1)).relu().materialized() }
+            let expected = Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+                .map { Swift.max($0, 0) }
+            #expect(close(y, expected, atol: 1e-4, rtol: 1e-4), "\(level) n \(n) c \(c) o \(o) side \(side)")
+        }
+    }
+
     @Test func activationIsAnEpilogue() {
         let x = Tensor.randn(shape: [2, 3, 6, 6], seed: 4), w = Tensor.randn(shape: [4, 3, 3, 3], seed: 5), b = Tensor.randn(shape: [4], seed: 6)
         let y = conv2d(x, w, bias: b, padding: (1, 1)).relu()

@@ -15,6 +15,8 @@ typedef struct {
     const wk_conv_desc *d;
     wk_sgemm_geometry g;
     long K, kcb, positions, mpad, og;
+    /// Panels span images: columns are (image, position) pairs, chunk of them per item.
+    int spanning;
     float *apacked;
     long chunk, chunks, items, workers;
     wk_conv_tile_fn after;
@@ -49,8 +51,9 @@ static void pack_weights(conv_job *J) {
 /// of output row oy, starting at column ox.
 typedef struct { long start, end, oy, ox; } run;
 
-/// Packs the panel of patch columns [j0, j0 + nc) (positions of one image), rows [p0, p0 + kcs).
-static void pack_patches(const conv_job *J, const float *image, long p0, long kcs, long j0, long nc, float *dst) {
+/// Packs patch columns [j0, j0 + nc) (positions of one image), rows [p0, p0 + kcs), into the
+/// panel at dst: row p at dst + p·NR, these columns first. Columns past them are not written.
+static void pack_columns(const conv_job *J, const float *image, long p0, long kcs, long j0, long nc, float *dst) {
     const wk_conv_desc *d = J->d;
     const int NR = J->g.nr;
     run runs[64];
@@ -91,12 +94,25 @@ static void pack_patches(const conv_job *J, const float *image, long p0, long kc
                 for (long jj = u.start; jj < u.end; jj++, ix += d->sw) dst[jj] = ix >= 0 && ix < d->w ? row[ix * d->xw] : 0.0f;
             }
         }
-        for (long jj = nc; jj < NR; jj++) dst[jj] = 0;
         if (++kx == d->kw) {
             kx = 0;
             if (++ky == d->kh) { ky = 0; c++; }
         }
     }
+}
+
+/// Zeros columns [nc, NR) of a panel's kcs rows: the micro-kernel reads whole panels.
+static void zero_tail(const conv_job *J, long kcs, long nc, float *dst) {
+    const int NR = J->g.nr;
+    for (long p = 0; p < kcs; p++, dst += NR) {
+        for (long jj = nc; jj < NR; jj++) dst[jj] = 0;
+    }
+}
+
+/// The panel of patch columns [j0, j0 + nc) of one image, rows [p0, p0 + kcs).
+static void pack_patches(const conv_job *J, const float *image, long p0, long kcs, long j0, long nc, float *dst) {
+    pack_columns(J, image, p0, kcs, j0, nc, dst);
+    zero_tail(J, kcs, nc, dst);
 }
 
 static void conv_task(void *ctx, long index) {
@@ -146,6 +162,70 @@ static void conv_task(void *ctx, long index) {
     free(scratch);
 }
 
+/// Many small images (the digits CNN's 8 x 8, 64 positions against AVX-512's 48-column
+/// panels, which one image filled to 64 of 96 columns): the columns of every image are laid end
+/// to end, so panels span images and none is padded but the last. The output of an item goes
+/// to a tile first (its columns are not one run of any output row) and is then copied into
+/// each image's rows, where `after` sees it.
+static void conv_task_spanning(void *ctx, long index) {
+    conv_job *J = ctx;
+    const wk_conv_desc *d = J->d;
+    const long t0 = J->items * index / J->workers, t1 = J->items * (index + 1) / J->workers;
+    if (t0 >= t1) return;
+    const int MR = J->g.mr, NR = J->g.nr;
+    const long chunk = J->chunk, total = d->images * J->positions;
+    float *scratch = NULL, *tile = NULL;
+    if (posix_memalign((void **)&scratch, 64, (size_t)J->kcb * (size_t)chunk * sizeof(float)) != 0 ||
+        posix_memalign((void **)&tile, 64, (size_t)J->mpad * (size_t)chunk * sizeof(float)) != 0) {
+        free(scratch);
+        __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (long t = t0; t < t1; t++) {
+        const long col0 = t * chunk, ncols = total - col0 < chunk ? total - col0 : chunk;
+        const long panels = ceil_div(ncols, NR);
+        for (long i = 0; i < J->og; i++) {
+            const float b = d->bias ? d->bias[i * d->bias_stride] : 0.0f;
+            for (long j = 0; j < ncols; j++) tile[i * chunk + j] = b;
+        }
+        for (long p0 = 0; p0 < J->K; p0 += J->kcb) {
+            const long kcs = J->K - p0 < J->kcb ? J->K - p0 : J->kcb;
+            for (long q = 0; q < panels; q++) {
+                const long first = col0 + q * NR, nc = ncols - q * NR < NR ? ncols - q * NR : NR;
+                float *panel = scratch + q * NR * kcs;
+                for (long done = 0; done < nc;) {
+                    const long image = (first + done) / J->positions, pos = (first + done) % J->positions;
+                    const long count = J->positions - pos < nc - done ? J->positions - pos : nc - done;
+                    pack_columns(J, d->x + image * d->xn, p0, kcs, pos, count, panel + done);
+                    done += count;
+                }
+                zero_tail(J, kcs, nc, panel);
+            }
+            for (long q = 0; q < panels; q++) {
+                const long nc = ncols - q * NR < NR ? ncols - q * NR : NR;
+                for (long ir = 0; ir < J->og; ir += MR) {
+                    const long mr = J->og - ir < MR ? J->og - ir : MR;
+                    J->g.kernel(kcs, J->apacked + p0 * J->mpad + ir * kcs, scratch + q * NR * kcs, tile + ir * chunk + q * NR, chunk,
+                                1, mr, nc);
+                }
+            }
+        }
+        for (long done = 0; done < ncols;) {
+            const long image = (col0 + done) / J->positions, pos = (col0 + done) % J->positions;
+            const long count = J->positions - pos < ncols - done ? J->positions - pos : ncols - done;
+            for (long i = 0; i < J->og; i++) {
+                float *row = d->out + (image * J->og + i) * J->positions + pos;
+                const float *src = tile + i * chunk + done;
+                for (long j = 0; j < count; j++) row[j] = src[j];
+            }
+            if (J->after) J->after(J->ctx, image, 0, J->og, pos, pos + count);
+            done += count;
+        }
+    }
+    free(scratch);
+    free(tile);
+}
+
 int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
     conv_job J = {.d = d, .after = after, .ctx = ctx};
     J.g = wk_sgemm_geometry_for(wk_isa_level());
@@ -180,9 +260,16 @@ int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, voi
         }
         return 0;
     }
+    // Spanning pays where one image leaves a panel partly empty and images are many.
+    const long total = d->images * J.positions;
+    J.spanning = d->groups == 1 && J.positions % J.g.nr != 0 && J.positions < 4 * J.g.nr && total >= 2 * J.g.nr;
+    if (J.spanning) {
+        J.chunk = 10 * J.g.nr;
+        J.items = ceil_div(total, J.chunk);
+    }
     if (posix_memalign((void **)&J.apacked, 64, (size_t)d->groups * (size_t)J.K * (size_t)J.mpad * sizeof(float)) != 0) return -1;
     pack_weights(&J);
-    wk_pool_run(J.workers < J.items ? J.workers : J.items, conv_task, &J);
+    wk_pool_run(J.workers < J.items ? J.workers : J.items, J.spanning ? conv_task_spanning : conv_task, &J);
     free(J.apacked);
     return J.failed ? -1 : 0;
 }
