@@ -32,18 +32,14 @@ extension Tensor {
             if dtype == .int32 {
                 try require(integers.allSatisfy { Int32(exactly: $0) != nil }, "assign", [shape], "a value does not fit int32")
             }
-            let base = target.storage.baseAddress, size = dtype.byteSize
-            var index = [Int](repeating: 0, count: shape.count)
-            for v in integers {
-                let element = target.offset + zip(index, target.strides).reduce(0) { $0 + $1.0 * $1.1 }
-                if dtype == .int64 { base.storeBytes(of: Int64(v), toByteOffset: element * size, as: Int64.self) } else {
-                    base.storeBytes(of: Int32(v), toByteOffset: element * size, as: Int32.self)
+            let base = target.storage.baseAddress, size = dtype.byteSize, wide = dtype == .int64
+            var next = 0
+            Layout.forEachOffset(shape: shape, strides: target.strides) { offset in
+                let at = (target.offset + offset) * size, v = integers[next]
+                if wide { base.storeBytes(of: Int64(v), toByteOffset: at, as: Int64.self) } else {
+                    base.storeBytes(of: Int32(v), toByteOffset: at, as: Int32.self)
                 }
-                for axis in index.indices.reversed() {
-                    index[axis] += 1
-                    if index[axis] < shape[axis] { break }
-                    index[axis] = 0
-                }
+                next += 1
             }
             Stats.recordCopy(bytes: integers.count * size, reason: .userRequest)
         } catch {

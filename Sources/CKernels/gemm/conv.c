@@ -162,6 +162,14 @@ static void conv_task(void *ctx, long index) {
     free(scratch);
 }
 
+/// The run of columns from `column` (an index over every image's positions end to end) that
+/// lies in one image, at most `left` long: its length, with the image and its first position.
+static long image_segment(const conv_job *J, long column, long left, long *image, long *pos) {
+    *image = column / J->positions;
+    *pos = column % J->positions;
+    return J->positions - *pos < left ? J->positions - *pos : left;
+}
+
 /// Many small images (the digits CNN's 8 x 8, 64 positions against AVX-512's 48-column
 /// panels, which one image filled to 64 of 96 columns): the columns of every image are laid end
 /// to end, so panels span images and none is padded but the last. The output of an item goes
@@ -193,11 +201,9 @@ static void conv_task_spanning(void *ctx, long index) {
             for (long q = 0; q < panels; q++) {
                 const long first = col0 + q * NR, nc = ncols - q * NR < NR ? ncols - q * NR : NR;
                 float *panel = scratch + q * NR * kcs;
-                for (long done = 0; done < nc;) {
-                    const long image = (first + done) / J->positions, pos = (first + done) % J->positions;
-                    const long count = J->positions - pos < nc - done ? J->positions - pos : nc - done;
+                for (long done = 0, image, pos, count; done < nc; done += count) {
+                    count = image_segment(J, first + done, nc - done, &image, &pos);
                     pack_columns(J, d->x + image * d->xn, p0, kcs, pos, count, panel + done);
-                    done += count;
                 }
                 zero_tail(J, kcs, nc, panel);
             }
@@ -210,16 +216,14 @@ static void conv_task_spanning(void *ctx, long index) {
                 }
             }
         }
-        for (long done = 0; done < ncols;) {
-            const long image = (col0 + done) / J->positions, pos = (col0 + done) % J->positions;
-            const long count = J->positions - pos < ncols - done ? J->positions - pos : ncols - done;
+        for (long done = 0, image, pos, count; done < ncols; done += count) {
+            count = image_segment(J, col0 + done, ncols - done, &image, &pos);
             for (long i = 0; i < J->og; i++) {
                 float *row = d->out + (image * J->og + i) * J->positions + pos;
                 const float *src = tile + i * chunk + done;
                 for (long j = 0; j < count; j++) row[j] = src[j];
             }
             if (J->after) J->after(J->ctx, image, 0, J->og, pos, pos + count);
-            done += count;
         }
     }
     free(scratch);

@@ -33,10 +33,11 @@ public final class KVCache {
     public let headDim: Int
     public let valueDim: Int
     /// Positions written (or scheduled to be written) so far.
-    public private(set) var length = 0 {
-        didSet { runLength.withLock { $0 = length } }
+    public private(set) var length: Int {
+        get { runLength.withLock { $0 } }
+        set { runLength.withLock { $0 = newValue } }
     }
-    /// `length`, as the kernels of `.whenRun` writes read it.
+    /// The length's storage, which the kernels of `.whenRun` writes also read.
     private let runLength = Locked(0)
 
     private let keyStorage: Tensor

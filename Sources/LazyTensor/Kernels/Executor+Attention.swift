@@ -16,12 +16,10 @@ extension Executor {
     /// and value head in place (no repeat, no copy); a causal row stops at its last visible key,
     /// so the softmax and the product with v skip the hidden ones instead of adding -inf.
     func runAttention(_ kernel: Kernel, _ planned: AttentionParameters, into out: UnsafeMutablePointer<Float>) {
-        // The key length is read from this graph's node: a cached plan serves every length.
+        // Cached keys end where this graph's key write ends, read now: a cached plan serves
+        // every length, and a replayed step's write moves with the cache's length.
         var p = planned
-        if case .attention(let live) = kernel.node.op { p.keyLength = live.keyLength }
-        // A replayed step's cache writes land at the cache's length as it is now, so its keys
-        // end there plus the rows this step writes.
-        if p.keyLength != nil, case let .write(_, _, _, axis, position) = kernel.node.inputs[1].op, position.isCounter {
+        if p.keyLength != nil, case let .write(_, _, _, axis, position) = kernel.node.inputs[1].op {
             p.keyLength = position.value + kernel.node.inputs[1].inputs[0].shape[axis]
         }
         let q = operand(kernel.programs[0]), k = operand(kernel.programs[1]), v = operand(kernel.programs[2])

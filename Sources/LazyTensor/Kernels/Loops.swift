@@ -40,8 +40,7 @@ extension Executor {
         let rank = space.count
         let inner = rank == 0 ? 1 : space[rank - 1]
         // A short last axis is run a tile of several of its rows at a time (see Evaluator.run).
-        let tileRows = rank >= 2 && inner < Evaluator.block / 2 ? Swift.min(space[rank - 2], Evaluator.block / Swift.max(inner, 1)) : 1
-        if tileRows > 1 {
+        if let tileRows = Executor.tileRows(space) {
             elementwiseTiles(p, leaves, space: space, tileRows: tileRows, into: dest, strides: destStrides)
             return
         }
@@ -64,10 +63,11 @@ extension Executor {
         }
     }
 
-    /// Rows per tile of a column-mode reduction whose kept rows are short, or nil.
-    static func columnTileRows(keptShape: [Int]) -> Int? {
-        guard keptShape.count >= 2, let inner = keptShape.last, inner > 0, inner < Evaluator.block / 2 else { return nil }
-        let rows = Swift.min(keptShape[keptShape.count - 2], Evaluator.block / inner)
+    /// Rows of the second-to-last axis per evaluator run when the last axis of `space` is short
+    /// (an elementwise space, or a column-mode reduction's kept axes), or nil.
+    static func tileRows(_ space: [Int]) -> Int? {
+        guard space.count >= 2, let inner = space.last, inner > 0, inner < Evaluator.block / 2 else { return nil }
+        let rows = Swift.min(space[space.count - 2], Evaluator.block / inner)
         return rows > 1 ? rows : nil
     }
 
@@ -174,7 +174,7 @@ extension Executor {
                     dest[k] = acc * scale
                 }
             }
-        } else if let tileRows = Executor.columnTileRows(keptShape: Array(space[reducedRank...])) {
+        } else if let tileRows = Executor.tileRows(Array(space[reducedRank...])) {
             // Short kept rows (the 8 x 8 pixels of [32, 64, 8, 8] summed over channels): each
             // pass accumulates a tile of several rows at once (see Evaluator.run).
             let reducedShape = space[0..<reducedRank], keptShape = Array(space[reducedRank...])

@@ -38,9 +38,7 @@ public struct DecoderBlock: Sendable {
     }
 
     func callAsFunction(_ x: Tensor, cache: KVCache, placement: KVCache.Placement, rotation: RotaryEmbedding.Rotation?) -> Tensor {
-        let normed = attentionNorm(x)
-        let h = x + (placement == .now ? attention(normed, cache: cache, rotation: rotation)
-            : attention.replayableStep(normed, cache: cache, rotation: rotation))
+        let h = x + attention.attend(attentionNorm(x), cache: cache, placement: placement, rotation: rotation)
         return h + mlp(mlpNorm(h))
     }
 }

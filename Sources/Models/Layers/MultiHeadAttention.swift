@@ -53,16 +53,12 @@ public struct MultiHeadAttention: Sendable {
         attend(x, cache: cache, placement: .now, mask: mask, rotation: rotation)
     }
 
-    /// A step graph that is replayed: the cache's new rows land at its length when the graph
-    /// runs, and the rotation comes from the caller's position buffer (a position looked up
-    /// here would be fixed at this step's).
-    func replayableStep(_ x: Tensor, cache: KVCache, rotation: RotaryEmbedding.Rotation?) -> Tensor {
-        precondition(rotary == nil || rotation != nil, "a replayed step takes its rotation from its position buffer")
-        return attend(x, cache: cache, placement: .whenRun, mask: nil, rotation: rotation)
-    }
-
-    private func attend(_ x: Tensor, cache: KVCache?, placement: KVCache.Placement, mask: Tensor?,
-                        rotation: RotaryEmbedding.Rotation?) -> Tensor {
+    /// With `placement: .whenRun` (a step graph that is replayed) the cache's new rows land at
+    /// its length when the graph runs, and the rotation must come from the caller's position
+    /// buffer: one looked up here would be fixed at this step's position.
+    func attend(_ x: Tensor, cache: KVCache?, placement: KVCache.Placement, mask: Tensor? = nil,
+                rotation: RotaryEmbedding.Rotation?) -> Tensor {
+        precondition(placement == .now || rotary == nil || rotation != nil, "a replayed step takes its rotation from its position buffer")
         let (b, t) = (x.shape[0], x.shape[1])
         func split(_ y: Tensor, _ h: Int) -> Tensor { y.reshaped([b, t, h, headDim]).permuted([0, 2, 1, 3]) }
         var q = split(query(x), heads), k = split(key(x), kvHeads)
