@@ -29,6 +29,7 @@ typedef struct {
     void *ctx;
     long index;
     int level;      // the submitting thread's forced kernel level (-1: none), for the job's duration
+    int activations; // its wk_scope_activations, so a product a task runs decides as the submitter would
     int sleeping;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -68,8 +69,10 @@ static void *helper_main(void *arg) {
         }
         seen = __atomic_load_n(&b->posted, __ATOMIC_ACQUIRE);
         wk_force_level(b->level);
+        wk_scope_activations(b->activations);
         b->fn(b->ctx, b->index);
         wk_force_level(-1);
+        wk_scope_activations(-1);
         __atomic_store_n(&b->done, seen, __ATOMIC_RELEASE);
     }
     return NULL;
@@ -115,6 +118,7 @@ void wk_pool_run(long count, wk_task_fn fn, void *ctx) {
         b->ctx = ctx;
         b->index = h + 1;
         b->level = wk_forced_level();
+        b->activations = wk_scoped_activations();
         long seq = __atomic_load_n(&b->done, __ATOMIC_ACQUIRE) + 1;
         __atomic_store_n(&b->posted, seq, __ATOMIC_RELEASE);
         pthread_mutex_lock(&b->mu);

@@ -27,8 +27,8 @@ struct WPackCommand: ParsableCommand {
         // under it ends it with one line naming the file, not a crash.
         wpack_default_sigpipe()
         MappedFile.installFaultGuard()
-        // The library ignores a WPACK_ISA it does not know; the tool refuses it.
-        if let problem = CPU.environmentProblem() { fail(problem) }
+        // The library ignores a WPACK_ISA or WPACK_ACTIVATIONS it does not know; the tool refuses it.
+        if let problem = CPU.environmentProblem() ?? ActivationPrecision.environmentProblem() { fail(problem) }
         do {
             var command = try parseAsRoot()
             try command.run()

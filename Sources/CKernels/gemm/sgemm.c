@@ -53,6 +53,9 @@ typedef struct {
     const unsigned char *w;
     long ldw_bytes;
     int code;
+    // A WK_ACT_ precision other than float: the tiles multiply in integers (coded_int8.c),
+    // straight from W's blocks, and nothing is packed.
+    int int8;
 } job;
 
 static void pack_b_panel(const job *J, long p0, long kcs, long q) {
@@ -126,7 +129,7 @@ static void compute_task(void *ctx, long index) {
     if (t0 >= t1) return;
     const int MR = J->g.mr, NR = J->g.nr;
     float *scratch = NULL;
-    if (posix_memalign((void **)&scratch, 64, (size_t)J->mc * (size_t)J->kcb * sizeof(float)) != 0) {
+    if (!J->int8 && posix_memalign((void **)&scratch, 64, (size_t)J->mc * (size_t)J->kcb * sizeof(float)) != 0) {
         __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
         return;
     }
@@ -137,6 +140,14 @@ static void compute_task(void *ctx, long index) {
         const long j0 = q0 * NR, j1 = q1 * NR < J->n ? q1 * NR : J->n;
         if (J->before) J->before(J->ctx, i0, i0 + rows, j0, j1);
         const int onto = J->accumulate || J->before != NULL;
+        if (J->int8) {
+            if (wk_gemm_nt_int8(J->int8, rows, j1 - j0, J->k, J->a + i0 * J->rsa, J->rsa, J->w + j0 * J->ldw_bytes, J->ldw_bytes,
+                                J->code, J->c + i0 * J->ldc + j0, J->ldc, onto) != 0) {
+                __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
+            }
+            if (J->after) J->after(J->ctx, i0, i0 + rows, j0, j1);
+            continue;
+        }
         for (long p0 = 0; p0 < J->k; p0 += J->kcb) {
             const long kcs = J->k - p0 < J->kcb ? J->k - p0 : J->kcb;
             pack_a(J, i0, rows, p0, kcs, scratch);
@@ -186,6 +197,10 @@ static int run(job J, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx
         J.col_groups = ceil_div(2 * J.workers, J.row_blocks);
         if (J.col_groups > J.panels) J.col_groups = J.panels;
     }
+    if (J.int8) {
+        wk_pool_run(J.workers, compute_task, &J);
+        return J.failed ? -1 : 0;
+    }
     if (posix_memalign((void **)&J.packed, 64, (size_t)k * (size_t)J.npad * sizeof(float)) != 0) return -1;
     long packers = J.workers < J.panels ? J.workers : J.panels;
     const long workers_all = J.workers;
@@ -212,5 +227,7 @@ int wk_sgemm_coded(long m, long n, long k, const float *a, long rsa, long csa, c
     if (wk_coded_block_bytes(code) == 0) return -1;
     job J = {.m = m, .n = n, .k = k, .a = a, .rsa = rsa, .csa = csa, .c = c, .ldc = ldc, .accumulate = accumulate,
              .w = w, .ldw_bytes = ldw_bytes, .code = code};
+    // A's rows contiguous (csa 1), as the integer packing reads them.
+    if (csa == 1 && k % 32 == 0 && wk_coded_block_length(code) == 32 && wk_int8_products_available()) J.int8 = wk_activations();
     return run(J, before, after, ctx, workers);
 }

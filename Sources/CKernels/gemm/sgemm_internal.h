@@ -54,14 +54,4 @@ WK_AVX2_F16C static inline float wk_hsum8(__m256 v) {
 
 #endif
 
-/// A block of 32 activations quantized as q8_0 quantizes weights (scale max|x|/127, kept in
-/// float32), for the int8 products of coded.c (WPACK_Q8_ACTIVATIONS=int8).
-typedef struct {
-    float d;
-    signed char q[32];
-} wk_q8_row_block;
-
-/// m rows of k (a multiple of 32) floats, lda apart, into m·k/32 blocks.
-void wk_quantize_rows_q8(long m, long k, const float *a, long lda, wk_q8_row_block *out);
-
 #endif

@@ -133,12 +133,36 @@ void wk_gemm_nt_coded(long m, long n, long k, const float *a, long lda, const vo
 /// apply (or no memory for K above 4096).
 int wk_gemv_coded(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
                   float *c, long ldc, int accumulate);
-/// wk_gemm_nt for a q8_0 W with A's rows quantized to q8 blocks too (float scales), the block
-/// dot products summed in int32: the few-rows path for q8_0 when WPACK_Q8_ACTIVATIONS=int8
-/// (wk_q8_activations() is then 1; see coded.c for why it is not the default). Returns -1 when K is not a multiple of 32 or no scratch.
-int wk_gemm_nt_q8q8(long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, float *c, long ldc,
-                    int accumulate);
-int wk_q8_activations(void);
+/// What products of more than 4 rows with a block-coded weight do with A: keep it float32, or
+/// round it per block of 32 to int8 (scale max|x| / 127) or to int16 as two int8 halves (scale
+/// max|x| / 32512), each block's product summed in int32 by AVX-512 VNNI (gemm/coded_int8.c,
+/// which gives the error bounds).
+enum { WK_ACT_FLOAT = 0, WK_ACT_INT8 = 1, WK_ACT_INT16 = 2 };
+/// wk_gemm_nt_coded for a block-coded W (q8_0, q4_0, q4_1; K a multiple of 32) with A rounded
+/// at `precision` (WK_ACT_INT8 or WK_ACT_INT16). Returns 0, or -1 when it does not apply (no
+/// VNNI or capped below avx512, another coding or precision, K, no memory).
+int wk_gemm_nt_int8(int precision, long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes, int code,
+                    float *c, long ldc, int accumulate);
+/// The same arithmetic one output at a time, in C: the same bits as wk_gemm_nt_int8 (tests).
+int wk_gemm_nt_int8_reference(int precision, long m, long n, long k, const float *a, long lda, const void *w, long ldw_bytes,
+                              int code, float *c, long ldc, int accumulate);
+/// A's rows rounded once for several wk_gemm_nt_int8_rows calls (the workers' column ranges of
+/// one product with a W of this coding): NULL when it does not apply or no memory.
+typedef struct wk_int8_rows wk_int8_rows;
+wk_int8_rows *wk_int8_rows_make(int code, int precision, long m, long k, const float *a, long lda);
+void wk_int8_rows_free(wk_int8_rows *rows);
+/// wk_gemm_nt_int8 with A already rounded: C[rows.m, n] (=, +=) A · Wᵀ.
+int wk_gemm_nt_int8_rows(const wk_int8_rows *rows, long n, const void *w, long ldw_bytes, float *c, long ldc, int accumulate);
+/// Whether wk_gemm_nt_int8 runs on this thread: AVX-512 VNNI present and the level avx512.
+int wk_int8_products_available(void);
+/// The precision for this thread's products: WPACK_ACTIVATIONS=float|int8|int16 when set (the
+/// user's choice wins), else the thread's wk_scope_activations, else WK_ACT_INT16.
+int wk_activations(void);
+/// The thread's own choice (a WK_ACT_ value, or -1 for none), and what it is.
+void wk_scope_activations(int choice);
+int wk_scoped_activations(void);
+/// WPACK_ACTIVATIONS's choice: a WK_ACT_ value, -1 unset, -2 a value that names none.
+int wk_activations_setting(void);
 /// wk_sgemm with B = Wᵀ for a coded W [n, k] (rows ldw_bytes apart): B's panels are decoded
 /// from W while they are packed, so the product runs at float32 speed on the narrow weight.
 int wk_sgemm_coded(long m, long n, long k, const float *a, long rsa, long csa, const void *w, long ldw_bytes, int code,

@@ -186,6 +186,15 @@ enum GEMM {
         // is the weight's bytes, which every core's share streams in parallel.
         let streamed = coded != nil && n * k >= codedSplitThreshold
         let workers = workers ?? (m * n * k >= splitThreshold || streamed ? Parallel.workers : 1)
+        // More rows than a decode step's 4 against a block coding: A rounded to integers once,
+        // here, and multiplied by VNNI on every worker, where the machine has it.
+        let int8 = coded.flatMap { coded -> Unchecked<OpaquePointer>? in
+            let precision = wk_activations()
+            guard m > 4, precision != Int32(WK_ACT_FLOAT), wk_int8_products_available() != 0,
+                  let rows = wk_int8_rows_make(coded.code, precision, m, k, a, lda) else { return nil }
+            return Unchecked(rows)
+        }
+        defer { if let int8 { wk_int8_rows_free(int8.value) } }
         let shared = Unchecked((a, w, c))
         let blocks = (n + 15) / 16
         Parallel.run(workers) { t in
@@ -194,10 +203,7 @@ enum GEMM {
             guard j0 < j1 else { return }
             prologue(j0..<j1)
             if let coded {
-                // Against int8 activations (int32 block sums) when WPACK_Q8_ACTIVATIONS=int8: q8_0 at
-                // any row count.
-                if coded.dtype == .q8_0, wk_q8_activations() != 0,
-                   wk_gemm_nt_q8q8(m, j1 - j0, k, a, lda, coded.rows(from: j0), coded.rowBytes, c + j0, ldc, acc) == 0 {
+                if let int8, wk_gemm_nt_int8_rows(int8.value, j1 - j0, coded.rows(from: j0), coded.rowBytes, c + j0, ldc, acc) == 0 {
                     epilogue(j0..<j1)
                     return
                 }
