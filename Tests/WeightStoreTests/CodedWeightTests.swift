@@ -294,6 +294,16 @@ import LazyTensor
                     wk_gemm_nt_int8(precision.code, m, n, k, x.scalars, k, $0.baseAddress, k / 32 * dtype.byteSize, Int32(dtype.rawValue), &bits, n, 0)
                 } == 0)
                 #expect(zip(rounded, bits).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(precision) m \(m)")
+                // Rounded in pieces of K's blocks, in any order (as the workers share it): the same bits.
+                let scalars = x.scalars
+                let pieces = try #require(wk_int8_rows_alloc(Int32(dtype.rawValue), precision.code, m, k))
+                defer { wk_int8_rows_free(pieces) }
+                #expect(wk_int8_rows_blocks(pieces) == k / 32)
+                wk_int8_rows_fill(pieces, scalars, k, 1, 3)
+                wk_int8_rows_fill(pieces, scalars, k, 0, 1)
+                var pieced = [Float](repeating: 0, count: m * n)
+                #expect(raw.withUnsafeBytes { wk_gemm_nt_int8_rows(pieces, n, $0.baseAddress, k / 32 * dtype.byteSize, &pieced, n, 0) } == 0)
+                #expect(zip(pieced, bits).allSatisfy { $0.bitPattern == $1.bitPattern }, "pieces, \(precision) m \(m)")
                 errors[precision] = zip(rounded, expected).map { abs($0 - $1) }.max()!
             }
             // int16's error is a small fraction of int8's, and neither is zero.

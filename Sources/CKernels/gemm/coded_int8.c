@@ -132,15 +132,16 @@ WK_VNNI static void quantize_block_avx512(const float *x, int split, float *d_ou
 }
 #endif
 
-/// Rows [0, m) of A into ceil(m / 16) groups of `blocks` blocks each; the lanes past m are
-/// zero (scale 0).
-static void pack_rows(int code, int split, long m, long blocks, const float *a, long lda, int8_group_block *out, int vector) {
+/// Blocks [b0, b1) of rows [0, m) of A into ceil(m / 16) groups of `blocks` blocks each; the
+/// lanes past m are zero (scale 0). Disjoint block ranges write disjoint memory.
+static void pack_rows(int code, int split, long m, long blocks, long b0, long b1, const float *a, long lda, int8_group_block *out,
+                      int vector) {
     const long groups = (m + LANES - 1) / LANES;
-    if (m % LANES) memset(out + (groups - 1) * blocks, 0, (size_t)blocks * sizeof(int8_group_block));
+    if (m % LANES) memset(out + (groups - 1) * blocks + b0, 0, (size_t)(b1 - b0) * sizeof(int8_group_block));
     const int offset = weight_offset(code);
     for (long i = 0; i < m; i++) {
         const long g = i / LANES, r = i % LANES;
-        for (long b = 0; b < blocks; b++) {
+        for (long b = b0; b < b1; b++) {
             int8_group_block *o = out + g * blocks + b;
             int8_t q[QBLOCK], e[QBLOCK];
             int sum;
@@ -369,18 +370,19 @@ int wk_int8_products_available(void) {
 }
 
 struct wk_int8_rows {
-    int code, split;
+    int code, split, vector;
     long m, blocks, groups;
     int8_group_block *packed;
 };
 
-wk_int8_rows *wk_int8_rows_make(int code, int precision, long m, long k, const float *a, long lda) {
+wk_int8_rows *wk_int8_rows_alloc(int code, int precision, long m, long k) {
     if (m <= 0 || k <= 0 || k % QBLOCK != 0 || wk_coded_block_length(code) != QBLOCK) return NULL;
     if (precision != WK_ACT_INT8 && precision != WK_ACT_INT16) return NULL;
     wk_int8_rows *r = malloc(sizeof *r);
     if (!r) return NULL;
     r->code = code;
     r->split = precision == WK_ACT_INT16;
+    r->vector = wk_int8_products_available();
     r->m = m;
     r->blocks = k / QBLOCK;
     r->groups = (m + LANES - 1) / LANES;
@@ -388,7 +390,21 @@ wk_int8_rows *wk_int8_rows_make(int code, int precision, long m, long k, const f
         free(r);
         return NULL;
     }
-    pack_rows(code, r->split, m, r->blocks, a, lda, r->packed, wk_int8_products_available());
+    return r;
+}
+
+long wk_int8_rows_blocks(const wk_int8_rows *r) { return r ? r->blocks : 0; }
+
+void wk_int8_rows_fill(wk_int8_rows *r, const float *a, long lda, long block0, long block1) {
+    if (!r) return;
+    block0 = block0 < 0 ? 0 : block0;
+    block1 = block1 > r->blocks ? r->blocks : block1;
+    if (block0 < block1) pack_rows(r->code, r->split, r->m, r->blocks, block0, block1, a, lda, r->packed, r->vector);
+}
+
+wk_int8_rows *wk_int8_rows_make(int code, int precision, long m, long k, const float *a, long lda) {
+    wk_int8_rows *r = wk_int8_rows_alloc(code, precision, m, k);
+    wk_int8_rows_fill(r, a, lda, 0, k / QBLOCK);
     return r;
 }
 
