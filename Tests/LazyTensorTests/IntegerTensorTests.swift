@@ -57,6 +57,10 @@ import Testing
         #expect(rows.shape == [2, 3, 4])
         #expect(rows.scalars == table.gatherRows([0, 9, 3, 3, 9, 2], indexShape: [2, 3]).materialized().scalars)
         #expect(stats.kernels == 1 && stats.copiedByReason[.gather] == 2 * 3 * 4 * 4, "\(stats)")
+        // Rows of a table that are not contiguous (a transposed view) are picked element by element: the same values.
+        let columns = Tensor(shape: [3], integers: [3, 0, -1])
+        #expect(table.transposed().take(columns, axis: 0).scalars == table.transposed().materialized().take(columns, axis: 0).scalars)
+        #expect(table.transposed().take(columns, axis: 0).scalars == [3, 0, 3].flatMap { c in (0..<10).map { table.scalars[$0 * 4 + c] } })
         // Along a middle axis, int32 indices, NumPy's shape rule.
         let x = Tensor.arange(24).reshaped([2, 3, 4])
         let picked = x.take(Tensor(shape: [2], integers: [2, 0], dtype: .int32), axis: 1)

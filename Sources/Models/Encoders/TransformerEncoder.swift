@@ -123,10 +123,29 @@ public struct TransformerEncoder: Sendable {
     /// "nested" attention does: no work on padding. Row offsets of text i are the sum of the
     /// lengths before it.
     public func packedHiddenStates(_ texts: [[Int]], typeIds: [[Int]]? = nil) -> Tensor {
-        let lengths = texts.map(\.count)
         let ids = texts.flatMap { $0 }
-        let n = ids.count
-        var embedded = words(ids, shape: [1, n]) + positionEmbeddings(texts)
+        return packedHiddenStates(texts, wordRows: words(ids, shape: [1, ids.count]), typeIds: typeIds)
+    }
+
+    /// packedHiddenStates with the word rows looked up from `ids` ([1, N] integers) when the
+    /// graph runs, so that a Replay of it encodes whatever `ids` then holds: valid for texts of
+    /// the same lengths whose positions are plain (`readsIdsOnlyForWords`). `texts` gives the
+    /// lengths and the positions.
+    public func packedHiddenStates(_ texts: [[Int]], ids: Tensor) -> Tensor {
+        packedHiddenStates(texts, wordRows: words(ids), typeIds: nil)
+    }
+
+    /// Whether the packed graph of these texts (with no token types) depends on their ids only
+    /// through the word rows: true unless the family numbers positions after padding (RoBERTa,
+    /// MPNet) and a text holds the padding id, which moves the positions after it.
+    public func readsIdsOnlyForWords(_ texts: [[Int]]) -> Bool {
+        !config.architecture.positionsAfterPadding || !texts.contains { $0.contains(config.positionPaddingIndex) }
+    }
+
+    private func packedHiddenStates(_ texts: [[Int]], wordRows: Tensor, typeIds: [[Int]]?) -> Tensor {
+        let lengths = texts.map(\.count)
+        let n = lengths.reduce(0, +)
+        var embedded = wordRows + positionEmbeddings(texts)
         if let tokenTypes {
             if let typeIds, typeIds.contains(where: { $0.contains { $0 != 0 } }) {
                 embedded = embedded + tokenTypes(typeIds.flatMap { $0 }, shape: [1, n])

@@ -18,6 +18,8 @@ public struct SentenceEncoder: Sendable {
     let lowercaseInput: Bool
     /// Keeps the mapping alive for as long as the model is.
     public let store: WeightStore
+    /// Plans of recent batch shapes, replayed by `vectors`.
+    let replays = BatchReplays()
 
     enum Tail: Sendable { case dense(Dense), normalize }
 
@@ -121,13 +123,36 @@ public struct SentenceEncoder: Sendable {
     /// with no padding (TransformerEncoder.packedHiddenStates); pooling then reads them laid
     /// out [B, T, H] under a mask, through one gather (none for a single text).
     public func pooled(_ batch: [[Int]], promptLength: Int = 0) -> Tensor {
+        pooled(batch, packed: encoder.packedHiddenStates(batch), promptLength: promptLength)
+    }
+
+    /// pooled(batch) evaluated, [B, D]: the same values, bit for bit. A batch of the same text
+    /// lengths (and prompt length) as one of the last few replays that batch's plan with these
+    /// ids (BatchReplays) instead of building and planning its graph again.
+    public func vectors(_ batch: [[Int]], promptLength: Int = 0) -> Tensor {
+        guard !batch.isEmpty, encoder.readsIdsOnlyForWords(batch) else { return pooled(batch, promptLength: promptLength).materialized() }
+        let shape = BatchReplays.Shape(lengths: batch.map(\.count), promptLength: promptLength)
+        let ids = batch.flatMap { $0 }
+        var entry: BatchReplays.Entry
+        if let kept = replays.take(shape) {
+            kept.ids.assign(integers: ids)
+            entry = kept
+        } else {
+            let buffer = Tensor(shape: [1, ids.count], integers: ids)
+            let graph = pooled(batch, packed: encoder.packedHiddenStates(batch, ids: buffer), promptLength: promptLength)
+            entry = BatchReplays.Entry(shape: shape, ids: buffer, replay: Replay([graph]))
+        }
+        defer { replays.put(entry) }
+        return entry.replay.run()[0]
+    }
+
+    private func pooled(_ batch: [[Int]], packed: Tensor, promptLength: Int) -> Tensor {
         let length = batch.map(\.count).max() ?? 1
         var mask = [Float]()
         mask.reserveCapacity(batch.count * length)
         for row in batch {
             mask += [Float](repeating: 1, count: row.count) + [Float](repeating: 0, count: length - row.count)
         }
-        let packed = encoder.packedHiddenStates(batch)
         let h = packed.shape[2]
         let hidden: Tensor
         if batch.count == 1 {
@@ -156,7 +181,7 @@ public struct SentenceEncoder: Sendable {
     }
 
     func embedBatch(_ batch: [[Int]], promptLength: Int) -> [[Float]] {
-        let values = pooled(batch, promptLength: promptLength).materialized().scalars
+        let values = vectors(batch, promptLength: promptLength).scalars
         let d = values.count / Swift.max(batch.count, 1)
         return (0..<batch.count).map { Array(values[($0 * d)..<(($0 + 1) * d)]) }
     }

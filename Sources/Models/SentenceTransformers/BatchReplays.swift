@@ -1,0 +1,42 @@
+import LazyTensor
+
+/// The planned forward passes of the last few batch shapes a SentenceEncoder ran, so that a
+/// batch shaped like a recent one (the same text lengths and prompt length: a server embedding
+/// one query at a time, a benchmark) runs the same kernels again on its token ids instead of
+/// building its graph and finding its plan: at MiniLM's 1 x 16 those two took about 0.2 ms of a
+/// 1.4 ms forward (perf, q8 on Zen 5).
+final class BatchReplays: Sendable {
+    struct Shape: Hashable, Sendable {
+        let lengths: [Int]
+        let promptLength: Int
+    }
+
+    /// A replay and the ids buffer its graph reads. A caller takes an entry out of the cache,
+    /// runs it alone and puts it back, so no two threads ever hold the same Replay (which is
+    /// used from one task at a time); hence the unchecked conformance.
+    struct Entry: @unchecked Sendable {
+        let shape: Shape
+        let ids: Tensor
+        let replay: Replay
+    }
+
+    /// Enough for a few alternating shapes; each holds a graph, not its activations.
+    static let capacity = 4
+
+    private let entries = Locked<[Entry]>([])
+
+    /// The entry for this shape, removed from the cache (nil when none is kept).
+    func take(_ shape: Shape) -> Entry? {
+        entries.withLock { entries in entries.firstIndex { $0.shape == shape }.map { entries.remove(at: $0) } }
+    }
+
+    /// Keeps `entry` as the most recent, dropping the least recent beyond the capacity (or an
+    /// entry of the same shape another thread put back meanwhile).
+    func put(_ entry: Entry) {
+        entries.withLock { entries in
+            entries.removeAll { $0.shape == entry.shape }
+            entries.insert(entry, at: 0)
+            if entries.count > Self.capacity { entries.removeLast(entries.count - Self.capacity) }
+        }
+    }
+}
