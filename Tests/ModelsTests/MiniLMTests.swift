@@ -55,7 +55,7 @@ struct MiniLMTests {
 
     /// A batch of the same text lengths as a recent one replays that one's plan with its own
     /// ids: the same bits as building and evaluating its graph; other lengths get a plan of
-    /// their own, and the cache keeps the most recent few.
+    /// their own, and the cache keeps the most recent (BatchReplays.capacity).
     @Test func batchesOfOneShapeReplayAPlan() {
         let model = Self.model
         let a = [[101, 7592, 2088, 102], [101, 2054, 102]], b = [[101, 2023, 2003, 102], [101, 3376, 102]]

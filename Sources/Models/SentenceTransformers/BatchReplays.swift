@@ -1,7 +1,7 @@
 import LazyTensor
 
-/// The planned forward passes of the last few batch shapes a SentenceEncoder ran, so that a
-/// batch shaped like a recent one (the same text lengths and prompt length: a server embedding
+/// The planned forward pass of the last batch shape a SentenceEncoder ran, so that a batch
+/// shaped like it (the same text lengths and prompt length: a server embedding
 /// one query at a time, a benchmark) runs the same kernels again on its token ids instead of
 /// building its graph and finding its plan: at MiniLM's 1 x 16 those two took about 0.2 ms of a
 /// 1.4 ms forward (perf, q8 on Zen 5).
@@ -20,8 +20,10 @@ final class BatchReplays: Sendable {
         let replay: Replay
     }
 
-    /// Enough for a few alternating shapes; each holds a graph, not its activations.
-    static let capacity = 4
+    /// The most recent shape only: repeated shapes are the case this serves, and each graph
+    /// kept cost about 10 MB of RSS in `wpack embed --batch-size 1` over texts of varied
+    /// lengths (4 kept: about 40 MB; measured, cause not yet found).
+    static let capacity = 1
 
     private let entries = Locked<[Entry]>([])
 

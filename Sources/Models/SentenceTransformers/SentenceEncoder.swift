@@ -18,7 +18,7 @@ public struct SentenceEncoder: Sendable {
     let lowercaseInput: Bool
     /// Keeps the mapping alive for as long as the model is.
     public let store: WeightStore
-    /// Plans of recent batch shapes, replayed by `vectors`.
+    /// The plan of the last batch shape, replayed by `vectors`.
     let replays = BatchReplays()
 
     enum Tail: Sendable { case dense(Dense), normalize }
@@ -127,8 +127,8 @@ public struct SentenceEncoder: Sendable {
     }
 
     /// pooled(batch) evaluated, [B, D]: the same values, bit for bit. A batch of the same text
-    /// lengths (and prompt length) as one of the last few replays that batch's plan with these
-    /// ids (BatchReplays) instead of building and planning its graph again.
+    /// lengths (and prompt length) as the last one (BatchReplays) replays that batch's plan with these
+    /// ids instead of building and planning its graph again.
     public func vectors(_ batch: [[Int]], promptLength: Int = 0) -> Tensor {
         guard !batch.isEmpty, encoder.readsIdsOnlyForWords(batch) else { return pooled(batch, promptLength: promptLength).materialized() }
         let shape = BatchReplays.Shape(lengths: batch.map(\.count), promptLength: promptLength)
