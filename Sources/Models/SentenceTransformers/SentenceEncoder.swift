@@ -133,7 +133,7 @@ public struct SentenceEncoder: Sendable {
         guard !batch.isEmpty, encoder.readsIdsOnlyForWords(batch) else { return pooled(batch, promptLength: promptLength).materialized() }
         let shape = BatchReplays.Shape(lengths: batch.map(\.count), promptLength: promptLength)
         let ids = batch.flatMap { $0 }
-        var entry: BatchReplays.Entry
+        let entry: BatchReplays.Entry
         if let kept = replays.take(shape) {
             kept.ids.assign(integers: ids)
             entry = kept
