@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import CKernels
-import LazyTensor
+@testable import LazyTensor
 @testable import WeightStore
 
 /// Weights in 16, 8 and 4 bits: encoded exactly as GGUF's own quantizers encode them, stored
@@ -298,7 +298,6 @@ import LazyTensor
                 let scalars = x.scalars
                 let pieces = try #require(wk_int8_rows_alloc(Int32(dtype.rawValue), precision.code, m, k))
                 defer { wk_int8_rows_free(pieces) }
-                #expect(wk_int8_rows_blocks(pieces) == k / 32)
                 wk_int8_rows_fill(pieces, scalars, k, 1, 3)
                 wk_int8_rows_fill(pieces, scalars, k, 0, 1)
                 var pieced = [Float](repeating: 0, count: m * n)
@@ -310,6 +309,39 @@ import LazyTensor
             #expect(errors[.int16]! > 0 && errors[.int16]! * 20 < errors[.int8]!, "m \(m): \(errors)")
         }
         #expect(ActivationPrecision.current == .int16)
+    }
+
+    /// Small products of a batch whose rows do not merge run whole, one per worker at a time
+    /// (Executor.runMatmul's spread), so a helper thread decides their precision: the pool
+    /// carries the caller's choice to it, and every batch has the single-thread kernel's bits.
+    /// A helper left at the default int16 would give other bits in its batches.
+    @Test func helpersUseTheCallersPrecision() throws {
+        guard ActivationPrecision.requested == nil, wk_int8_products_available() != 0, Parallel.workers > 1 else { return }
+        let folder = TemporaryFolder()
+        let (n, k, m, batches) = (40, 96, 16, 8)
+        let (store, _) = try Self.store(folder, n: n, k: k)
+        let dtype = DType.q8_0
+        let w = try store.codedTensor("w." + dtype.name)
+        let raw = try store.withRawBytes("w." + dtype.name) { [UInt8]($0) }
+        // Rows 0..<16 of 32 in each batch: batch and row axes do not merge into one product.
+        let x = Tensor.randn(shape: [batches, 2 * m, k], seed: 11).sliced(axis: 1, range: 0..<m)
+        let rows = x.materialized().scalars
+        for precision in [ActivationPrecision.int8, .int16] {
+            let (product, stats) = Stats.measure { ActivationPrecision.with(precision) { matmul(x, w.transposed()).materialized().scalars } }
+            #expect(stats.kernels == 1, "\(stats)")
+            var bits = [Float](repeating: 0, count: batches * m * n)
+            for b in 0..<batches {
+                #expect(raw.withUnsafeBytes { weight in
+                    rows.withUnsafeBufferPointer { a in
+                        bits.withUnsafeMutableBufferPointer { c in
+                            wk_gemm_nt_int8(precision.code, m, n, k, a.baseAddress! + b * m * k, k, weight.baseAddress, k / 32 * dtype.byteSize,
+                                            Int32(dtype.rawValue), c.baseAddress! + b * m * n, n, 0)
+                        }
+                    }
+                } == 0)
+            }
+            #expect(zip(product, bits).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(precision)")
+        }
     }
 
     /// A Linear layer's bias, residual and activation still run as the product's epilogue

@@ -7,8 +7,8 @@
 // kernels costs.
 //
 // Weights: float32 (wk_gemm_nt), or q8_0 blocks of random bytes against activations rounded to
-// int8 or int16 (wk_int8_rows_make once per product on the calling thread, then
-// wk_gemm_nt_int8_rows on every worker). Built and run by tools/bench/small-gemm; prints one JSON
+// int8 or int16 (each worker rounds a share of A's blocks, then wk_gemm_nt_int8_rows on
+// every worker, as the engine runs them). Built and run by tools/bench/small-gemm; prints one JSON
 // line per mode.
 #include "wpack_kernels.h"
 #include <stdio.h>
@@ -45,6 +45,13 @@ static void share(void *ctx, long t) {
     } else {
         wk_gemm_nt(p->m, j1 - j0, p->k, p->a, p->k, (const float *)p->w + j0 * p->k, p->k, p->c + j0, p->n, 0);
     }
+}
+
+// Each worker rounds a share of K's blocks of every row of A, as GEMM.swift has them do.
+static void round_share(void *ctx, long t) {
+    product *p = ctx;
+    const long blocks = p->k / 32;
+    wk_int8_rows_fill((wk_int8_rows *)p->rows, p->a, p->k, blocks * t / p->workers, blocks * (t + 1) / p->workers);
 }
 
 static int compare(const void *x, const void *y) {
@@ -103,8 +110,11 @@ int main(int argc, char **argv) {
                     for (long i = 0; i < rows * k; i++) a[i] = a[i] * 0.5f + 0.25f;
                     product p = {rows, n, k, workers, a, base, NULL, c};
                     wk_int8_rows *rounded = NULL;
-                    if (precision >= 0 && !(rounded = wk_int8_rows_make(WK_CODE_Q8_0, precision, rows, k, a, k))) abort();
-                    p.rows = rounded;
+                    if (precision >= 0) {
+                        if (!(rounded = wk_int8_rows_alloc(WK_CODE_Q8_0, precision, rows, k))) abort();
+                        p.rows = rounded;
+                        wk_pool_run(workers, round_share, &p);
+                    }
                     wk_pool_run(workers, share, &p);
                     wk_int8_rows_free(rounded);
                     base += n * (precision >= 0 ? q8_row_bytes(k) : k * 4);

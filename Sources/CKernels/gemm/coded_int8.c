@@ -393,8 +393,6 @@ wk_int8_rows *wk_int8_rows_alloc(int code, int precision, long m, long k) {
     return r;
 }
 
-long wk_int8_rows_blocks(const wk_int8_rows *r) { return r ? r->blocks : 0; }
-
 void wk_int8_rows_fill(wk_int8_rows *r, const float *a, long lda, long block0, long block1) {
     if (!r) return;
     block0 = block0 < 0 ? 0 : block0;

@@ -156,8 +156,6 @@ void wk_int8_rows_free(wk_int8_rows *rows);
 /// ranges may be filled at once; every block must be filled before a product reads them).
 wk_int8_rows *wk_int8_rows_alloc(int code, int precision, long m, long k);
 void wk_int8_rows_fill(wk_int8_rows *rows, const float *a, long lda, long block0, long block1);
-/// How many blocks of 32 a row has (K / 32).
-long wk_int8_rows_blocks(const wk_int8_rows *rows);
 /// wk_gemm_nt_int8 with A already rounded: C[rows.m, n] (=, +=) A · Wᵀ.
 int wk_gemm_nt_int8_rows(const wk_int8_rows *rows, long n, const void *w, long ldw_bytes, float *c, long ldc, int accumulate);
 /// Whether wk_gemm_nt_int8 runs on this thread: AVX-512 VNNI present and the level avx512.

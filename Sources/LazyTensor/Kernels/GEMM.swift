@@ -196,11 +196,11 @@ enum GEMM {
         }
         defer { if let int8 { wk_int8_rows_free(int8.value) } }
         let shared = Unchecked((a, w, c))
-        if let int8 {
+        if let int8, let coded {
             // Rounding took a tenth of MiniLM's products at 1 x 16 on the calling thread alone:
             // each worker rounds a share of the blocks of K, for every row, before any product
             // (a second pool job, so every block is written before one is read).
-            let blocks = wk_int8_rows_blocks(int8.value)
+            let blocks = k / wk_coded_block_length(coded.code)
             Parallel.run(workers) { t in
                 wk_int8_rows_fill(int8.value, shared.value.0, lda, blocks * t / workers, blocks * (t + 1) / workers)
             }

@@ -23,22 +23,17 @@ final class BatchReplays: Sendable {
     /// The most recent shape only: repeated shapes are the case this serves, and each graph
     /// kept cost about 10 MB of RSS in `wpack embed --batch-size 1` over texts of varied
     /// lengths (4 kept: about 40 MB; measured, cause not yet found).
-    static let capacity = 1
+    private let last = Locked<Entry?>(nil)
 
-    private let entries = Locked<[Entry]>([])
-
-    /// The entry for this shape, removed from the cache (nil when none is kept).
+    /// The entry for this shape, taken out of the cache (nil when the last shape was another).
     func take(_ shape: Shape) -> Entry? {
-        entries.withLock { entries in entries.firstIndex { $0.shape == shape }.map { entries.remove(at: $0) } }
-    }
-
-    /// Keeps `entry` as the most recent, dropping the least recent beyond the capacity (or an
-    /// entry of the same shape another thread put back meanwhile).
-    func put(_ entry: Entry) {
-        entries.withLock { entries in
-            entries.removeAll { $0.shape == entry.shape }
-            entries.insert(entry, at: 0)
-            if entries.count > Self.capacity { entries.removeLast(entries.count - Self.capacity) }
+        last.withLock { last in
+            guard last?.shape == shape else { return nil }
+            defer { last = nil }
+            return last
         }
     }
+
+    /// Keeps `entry` as the last shape, in place of whatever was kept.
+    func put(_ entry: Entry) { last.withLock { $0 = entry } }
 }
