@@ -90,6 +90,21 @@ extension Ref {
         #expect(close(y, expected, atol: 1e-4, rtol: 1e-5), "\(level)")
     }
 
+    /// Many whole small images go to the epilogue a few at a time (wk_conv_gemm's `grab`): 40
+    /// images of 8 x 8 over two workers, with a residual and an activation, at every level.
+    @Test(arguments: CPU.availableLevels)
+    func epilogueOverRunsOfImages(level: CPU.Level) {
+        let x = Tensor.randn(shape: [40, 4, 8, 8], seed: 11), w = Tensor.randn(shape: [8, 4, 3, 3], seed: 12)
+        let b = Tensor.randn(shape: [8], seed: 13), residual = Tensor.randn(shape: [40, 8, 8, 8], seed: 14)
+        let (y, stats) = CPU.withLevel(level) {
+            Stats.measure { (conv2d(x, w, bias: b, padding: (1, 1)) + residual).relu().materialized() }
+        }
+        #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == 40 * 8 * 64 * 4)
+        let expected = Ref.zip(Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1),
+                               Ref(residual), +).map { Swift.max(0, $0) }
+        #expect(close(y, expected, atol: 1e-4, rtol: 1e-5), "\(level)")
+    }
+
     @Test(arguments: cases)
     func conv(c: Case) {
         let x = Tensor.randn(shape: c.x, seed: 1), w = Tensor.randn(shape: c.w, seed: 2)
@@ -144,6 +159,31 @@ extension Ref {
         let y = isMax ? x.maxPool2d(kernel: kernel, stride: stride, padding: padding) : x.avgPool2d(kernel: kernel, stride: stride, padding: padding)
         let ok = close(y.materialized(), Ref.pool(Ref(x), max: isMax, kernel: kernel, stride: stride, padding: padding), atol: 1e-6, rtol: 1e-6)
         #expect(ok)
+    }
+
+    /// The 2x2, stride 2 max pool's vector rows (8 and 4 outputs a step, then single ones) at
+    /// every level, over a view with a plane stride of its own: exact, and a NaN in any of the
+    /// four places of a window makes that output NaN (as PyTorch's max_pool2d does).
+    @Test(arguments: CPU.availableLevels)
+    func maxPoolRowsAtEveryLevel(level: CPU.Level) {
+        var values = Tensor.randn(shape: [2, 5, 6, 39], seed: 9).scalars
+        let nanAt = [(0, 1, 0, 0), (0, 1, 1, 5), (1, 2, 2, 18), (1, 3, 5, 33), (0, 2, 3, 36), (1, 1, 4, 37)]
+        for (b, ch, i, j) in nanAt { values[((b * 5 + ch) * 6 + i) * 39 + j] = .nan }
+        let x = Tensor(shape: [2, 5, 6, 39], scalars: values)[.all, .slice(1, 4)]
+        let y = CPU.withLevel(level) { x.maxPool2d(kernel: (2, 2)).materialized() }
+        #expect(y.shape == [2, 3, 3, 19])
+        let ref = Ref(x), out = y.scalars
+        var mismatches = 0, nans = 0
+        for b in 0..<2 { for ch in 0..<3 { for i in 0..<3 { for j in 0..<19 {
+            let window = [ref.at([b, ch, 2 * i, 2 * j]), ref.at([b, ch, 2 * i, 2 * j + 1]),
+                          ref.at([b, ch, 2 * i + 1, 2 * j]), ref.at([b, ch, 2 * i + 1, 2 * j + 1])]
+            let got = Double(out[((b * 3 + ch) * 3 + i) * 19 + j])
+            if window.contains(where: \.isNaN) {
+                nans += 1
+                if !got.isNaN { mismatches += 1 }
+            } else if got != window.max()! { mismatches += 1 }
+        } } } }
+        #expect(nans == nanAt.count && mismatches == 0, "\(level): \(mismatches) wrong of \(out.count)")
     }
 
     /// Pooling a transposed view reads it through its strides.

@@ -100,6 +100,20 @@ void wk_attention_head(long t, long s, long d, long dv, const float *q, long qs,
 void wk_im2col_row(const float *x, long xh, long xw, long h, long w, float *dst, long ho, long wo,
                    long sh, long sw, long oh, long ow);
 
+/// A 2-D pooling (pooling.c): the input pixel (n, c, i, j) at x[n*sn + c*sc + i*sh + j*sw];
+/// windows kh x kw every (stride_h, stride_w), padded by (pad_h, pad_w), never seen by the max
+/// and counted as zeros by the average.
+typedef struct {
+    const float *x;
+    long sn, sc, sh, sw;
+    long channels, h, w, ho, wo;
+    long kh, kw, stride_h, stride_w, pad_h, pad_w;
+    int is_max;
+} wk_pool_desc;
+/// Planes [plane0, plane1) (plane = image * channels + channel) into out, [planes, ho, wo]
+/// contiguous.
+void wk_pool2d_planes(const wk_pool_desc *d, long plane0, long plane1, float *out);
+
 /// wpack's SGEMM (gemm/sgemm.c): C[m, n] (row stride ldc; = or, with accumulate, +=) A · B,
 /// A's element (i, p) at a[i*rsa + p*csa] and B's (p, j) at b[p*rsb + j*csb], split over
 /// `workers` of the pool. `before` (when not NULL) runs on each tile of C before its products,
@@ -191,9 +205,9 @@ typedef struct {
     long bias_stride;
     float *out;
 } wk_conv_desc;
-/// Called with each finished piece of the output: one image, channels [channel0, channel1),
-/// positions (row-major over ho x wo) [pos0, pos1).
-typedef void (*wk_conv_tile_fn)(void *ctx, long image, long channel0, long channel1, long pos0, long pos1);
+/// Called with each finished piece of the output: images [image0, image1), channels
+/// [channel0, channel1), positions (row-major over ho x wo) [pos0, pos1).
+typedef void (*wk_conv_tile_fn)(void *ctx, long image0, long image1, long channel0, long channel1, long pos0, long pos1);
 /// The convolution through the GEMM micro-kernels without an im2col buffer (gemm/conv.c),
 /// split over `workers`. Returns 0, or -1 when its scratch memory could not be allocated.
 int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);

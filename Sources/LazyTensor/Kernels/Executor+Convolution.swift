@@ -180,19 +180,20 @@ extension Executor {
         Parallel.start()
         var piece: ConvPiece? = pieces.map { job in
             let shared = Unchecked((job, out))
-            return { image, channels, columns in
+            return { images, channels, columns in
                 var ((program, leaves), out) = shared.value
-                program.space = [1, channels.count, columns.count]
+                program.space = [images.count, channels.count, columns.count]
                 for i in leaves.indices {
-                    leaves[i].offset += image * leaves[i].strides[0] + channels.lowerBound * leaves[i].strides[1]
+                    leaves[i].offset += images.lowerBound * leaves[i].strides[0] + channels.lowerBound * leaves[i].strides[1]
                         + columns.lowerBound * leaves[i].strides[2]
                 }
-                Executor.elementwise(program, leaves, into: out + (image * o + channels.lowerBound) * positions + columns.lowerBound,
+                Executor.elementwise(program, leaves,
+                                     into: out + (images.lowerBound * o + channels.lowerBound) * positions + columns.lowerBound,
                                      strides: [o * positions, positions, 1])
             }
         }
-        let callback: wk_conv_tile_fn = { context, image, c0, c1, p0, p1 in
-            context!.assumingMemoryBound(to: ConvPiece?.self).pointee!(Int(image), Int(c0)..<Int(c1), Int(p0)..<Int(p1))
+        let callback: wk_conv_tile_fn = { context, i0, i1, c0, c1, p0, p1 in
+            context!.assumingMemoryBound(to: ConvPiece?.self).pointee!(Int(i0)..<Int(i1), Int(c0)..<Int(c1), Int(p0)..<Int(p1))
         }
         let status = withUnsafeMutablePointer(to: &piece) { context -> Int32 in
             wk_conv_gemm(&d, workers, pieces == nil ? nil : callback, context)
@@ -212,8 +213,8 @@ extension Executor {
         }
     }
 
-    /// One finished piece of a convolution's output: an image, its channels and positions.
-    typealias ConvPiece = @Sendable (Int, Range<Int>, Range<Int>) -> Void
+    /// One finished piece of a convolution's output: its images, channels and positions.
+    typealias ConvPiece = @Sendable (Range<Int>, Range<Int>, Range<Int>) -> Void
 
     /// How a convolution is lowered onto GEMMs, decided from its shapes and its inputs' layouts:
     /// the run follows it, and a plan's cost accounting reads the buffers and copies it implies.
@@ -324,35 +325,30 @@ extension Executor {
     static func pool(_ X: LeafAccess, shape: [Int], _ p: Pool2DParameters, into out: UnsafeMutablePointer<Float>, outShape: [Int]) {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (ho, wo) = (outShape[2], outShape[3])
+        let isMax = p.kind == .max
+        let work = n * c * ho * wo * p.kernel.0 * p.kernel.1
+        if X.isStrided {
+            // The usual case: wk_pool2d_planes reads the planes through their four strides.
+            let d = wk_pool_desc(x: X.base + X.offset, sn: X.strides[0], sc: X.strides[1], sh: X.strides[2], sw: X.strides[3],
+                                 channels: c, h: h, w: w, ho: ho, wo: wo, kh: p.kernel.0, kw: p.kernel.1,
+                                 stride_h: p.stride.0, stride_w: p.stride.1, pad_h: p.padding.0, pad_w: p.padding.1,
+                                 is_max: isMax ? 1 : 0)
+            let shared = Unchecked((d, out))
+            Parallel.forEach(items: n * c, work: work) { range in
+                var (d, out) = shared.value
+                wk_pool2d_planes(&d, range.lowerBound, range.upperBound, out)
+            }
+            return
+        }
+        // Anything else goes through the general index map, one pixel at a time.
         let shared = Unchecked((X, out))
         let area = Float(p.kernel.0 * p.kernel.1)
-        let isMax = p.kind == .max
-        Parallel.forEach(items: n * c, work: n * c * ho * wo * p.kernel.0 * p.kernel.1) { range in
+        Parallel.forEach(items: n * c, work: work) { range in
             let (X, out) = shared.value
-            // A strided input (the usual case) is read through four hoisted strides; anything
-            // else through the general index map.
-            let strided = X.isStrided
-            let (s0, s1, s2, s3) = strided ? (X.strides[0], X.strides[1], X.strides[2], X.strides[3]) : (0, 0, 0, 0)
-            let base = X.base + X.offset
             var index = [0, 0, 0, 0]
             for plane in range {
-                let (image, channel) = (plane / c, plane % c)
-                let planeBase = base + image * s0 + channel * s1
-                index[0] = image
-                index[1] = channel
-                if strided && s3 == 1 && isMax && p.kernel == (2, 2) && p.stride == (2, 2) && p.padding == (0, 0) {
-                    // The common 2x2 max pool: two input rows per output row, no bounds.
-                    for oi in 0..<ho {
-                        let r0 = planeBase + 2 * oi * s2, r1 = r0 + s2
-                        let o = out + (plane * ho + oi) * wo
-                        for oj in 0..<wo {
-                            let a = r0[2 * oj], b = r0[2 * oj + 1], c = r1[2 * oj], d = r1[2 * oj + 1]
-                            let m = Swift.max(Swift.max(a, b), Swift.max(c, d))
-                            o[oj] = a.isNaN || b.isNaN || c.isNaN || d.isNaN ? .nan : m
-                        }
-                    }
-                    continue
-                }
+                index[0] = plane / c
+                index[1] = plane % c
                 for oi in 0..<ho {
                     let ih0 = oi * p.stride.0 - p.padding.0
                     let ki0 = Swift.max(0, -ih0), ki1 = Swift.min(p.kernel.0, h - ih0)
@@ -360,24 +356,15 @@ extension Executor {
                         let iw0 = oj * p.stride.1 - p.padding.1
                         let kj0 = Swift.max(0, -iw0), kj1 = Swift.min(p.kernel.1, w - iw0)
                         var best = -Float.infinity, sum: Float = 0, nan = false
-                        var ki = ki0
-                        while ki < ki1 {
-                            var kj = kj0
-                            while kj < kj1 {
-                                let v: Float
-                                if strided {
-                                    v = planeBase[(ih0 + ki) * s2 + (iw0 + kj) * s3]
-                                } else {
-                                    index[2] = ih0 + ki
-                                    index[3] = iw0 + kj
-                                    v = X.base[X.elementOffset(of: index)]
-                                }
+                        for ki in ki0..<Swift.max(ki0, ki1) {
+                            for kj in kj0..<Swift.max(kj0, kj1) {
+                                index[2] = ih0 + ki
+                                index[3] = iw0 + kj
+                                let v = X.base[X.elementOffset(of: index)]
                                 nan = nan || v.isNaN
                                 best = Swift.max(best, v)
                                 sum += v
-                                kj += 1
                             }
-                            ki += 1
                         }
                         out[(plane * ho + oi) * wo + oj] = isMax ? (nan ? .nan : best) : sum / area
                     }
