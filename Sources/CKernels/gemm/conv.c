@@ -19,6 +19,8 @@ typedef struct {
     long K, kcb, positions, mpad, og;
     /// Panels span images: columns are (image, position) pairs, chunk of them per item.
     int spanning;
+    /// The level allows 8-float moves (AVX2) when packing.
+    int wide_moves;
     float *apacked;
     long chunk, chunks, items, workers;
     /// Sources (see below): their strides, the padded copy's floats per image (0: none), the
@@ -98,8 +100,23 @@ static int prepare_sources(conv_job *J) {
     return 0;
 }
 
+/// `count` scratch regions for source_for, end to end, all zeros: the columns left and right
+/// of the image (the same for every source of a job) are never written again. None (NULL)
+/// when the job reads the image itself. 0 on success.
+static int new_regions(const conv_job *J, long count, float **regions) {
+    *regions = NULL;
+    if (J->region_size == 0) return 0;
+    const size_t bytes = (size_t)(count * J->region_size) * sizeof(float);
+    if (posix_memalign((void **)regions, 64, bytes) != 0) return -1;
+    memset(*regions, 0, bytes);
+    return 0;
+}
+
 /// The source for output rows [oy0, oy1] of `image` (one group's channels), copied into
-/// `scratch` (J->region_size floats) when the windows reach the padding.
+/// `scratch` (a new_region) when the windows reach the padding. Rows above and below the
+/// image are zeroed each time (another item's rows may have been there); of the others only
+/// the image's columns are written, in moves of 4 floats rather than calls to memcpy and
+/// memset (a row of the digits CNN's images is 8 floats).
 static source source_for(const conv_job *J, const float *image, long oy0, long oy1, float *scratch) {
     const wk_conv_desc *d = J->d;
     if (!padded(d)) return (source){image, 0, 0};
@@ -113,17 +130,21 @@ static source source_for(const conv_job *J, const float *image, long oy0, long o
         for (long r = 0; r < rows; r++, dst += cols) {
             const long iy = row0 + r;
             if (iy < 0 || iy >= d->h || hi <= lo) {
-                memset(dst, 0, (size_t)cols * sizeof(float));
+                for (long q = 0; q < cols; q++) dst[q] = 0;
                 continue;
             }
-            const float *src = plane + iy * d->xh;
-            for (long q = 0; q < lo; q++) dst[q] = 0;
+            const float *src = plane + iy * d->xh + (lo + col0) * d->xw;
+            float *to = dst + lo;
+            const long n = hi - lo;
+            long q = 0;
             if (d->xw == 1) {
-                memcpy(dst + lo, src + (lo + col0), (size_t)(hi - lo) * sizeof(float));
+#if defined(__x86_64__)
+                for (; q + 4 <= n; q += 4) _mm_storeu_ps(to + q, _mm_loadu_ps(src + q));
+#endif
+                for (; q < n; q++) to[q] = src[q];
             } else {
-                for (long q = lo; q < hi; q++) dst[q] = src[(q + col0) * d->xw];
+                for (; q < n; q++) to[q] = src[q * d->xw];
             }
-            for (long q = hi; q < cols; q++) dst[q] = 0;
         }
     }
     return (source){scratch, row0, col0};
@@ -143,6 +164,36 @@ static void copy_run(const float *from, const long *offsets, long kcs, float *to
     }
 }
 
+#if defined(__x86_64__)
+/// copy_run with 8-float moves: packing is bound by stores, and these halve them. A run of
+/// exactly 8 (an 8-wide output row, the digits CNN's) is one load and one store a row.
+WK_AVX2 static void copy_run_avx2(const float *from, const long *offsets, long kcs, float *to, long ldto, long len) {
+    if (len == 8) {
+        long p = 0;
+        for (; p + 4 <= kcs; p += 4, to += 4 * ldto) {
+            const __m256 r0 = _mm256_loadu_ps(from + offsets[p]), r1 = _mm256_loadu_ps(from + offsets[p + 1]);
+            const __m256 r2 = _mm256_loadu_ps(from + offsets[p + 2]), r3 = _mm256_loadu_ps(from + offsets[p + 3]);
+            _mm256_storeu_ps(to, r0);
+            _mm256_storeu_ps(to + ldto, r1);
+            _mm256_storeu_ps(to + 2 * ldto, r2);
+            _mm256_storeu_ps(to + 3 * ldto, r3);
+        }
+        for (; p < kcs; p++, to += ldto) _mm256_storeu_ps(to, _mm256_loadu_ps(from + offsets[p]));
+        return;
+    }
+    for (long p = 0; p < kcs; p++, to += ldto) {
+        const float *src = from + offsets[p];
+        long j = 0;
+        for (; j + 8 <= len; j += 8) _mm256_storeu_ps(to + j, _mm256_loadu_ps(src + j));
+        if (j + 4 <= len) {
+            _mm_storeu_ps(to + j, _mm_loadu_ps(src + j));
+            j += 4;
+        }
+        for (; j < len; j++) to[j] = src[j];
+    }
+}
+#endif
+
 /// Packs patch columns [j0, j0 + nc) (positions of one image), rows [p0, p0 + kcs), into the
 /// panel at dst: row p at dst + p·NR, these columns first. Columns past them are not written.
 /// The columns are cut into runs that lie in one output row; each run is packed for all rows.
@@ -155,6 +206,13 @@ static void pack_columns(const conv_job *J, const source *s, long p0, long kcs, 
         const long len = d->wo - ox < nc - jj ? d->wo - ox : nc - jj;
         const float *from = s->base + (oy * d->sh - d->ph - s->row0) * J->srow + (ox * d->sw - d->pw - s->col0) * J->scol;
         if (step == 1) {
+#if defined(__x86_64__)
+            if (J->wide_moves) {
+                copy_run_avx2(from, offsets, kcs, dst + jj, NR, len);
+                jj += len;
+                continue;
+            }
+#endif
             copy_run(from, offsets, kcs, dst + jj, NR, len);
         } else {
             for (long p = 0; p < kcs; p++) {
@@ -227,7 +285,7 @@ static void conv_task(void *ctx, long index) {
     const wk_conv_desc *d = J->d;
     float *panel = NULL, *region = NULL;
     if (posix_memalign((void **)&panel, 64, (size_t)J->kcb * (size_t)J->g.nr * sizeof(float)) != 0 ||
-        (J->region_size > 0 && posix_memalign((void **)&region, 64, (size_t)J->region_size * sizeof(float)) != 0)) {
+        new_regions(J, 1, &region) != 0) {
         free(panel);
         __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
         return;
@@ -271,7 +329,7 @@ static void conv_task_spanning(void *ctx, long index) {
     source *sources = malloc((size_t)spanned * sizeof(source));
     if (sources == NULL || posix_memalign((void **)&scratch, 64, (size_t)J->kcb * (size_t)NR * sizeof(float)) != 0 ||
         posix_memalign((void **)&tile, 64, (size_t)J->mpad * (size_t)chunk * sizeof(float)) != 0 ||
-        (region_size > 0 && posix_memalign((void **)&region, 64, (size_t)(spanned * region_size) * sizeof(float)) != 0)) {
+        new_regions(J, spanned, &region) != 0) {
         free(sources);
         free(scratch);
         free(tile);
@@ -322,6 +380,7 @@ static void conv_task_spanning(void *ctx, long index) {
 int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
     conv_job J = {.d = d, .after = after, .ctx = ctx};
     J.g = wk_sgemm_geometry_for(wk_isa_level());
+    J.wide_moves = wk_isa_level() >= WK_ISA_AVX2;
     J.K = d->channels * d->kh * d->kw;
     J.og = d->out_per_group;
     J.positions = d->ho * d->wo;
