@@ -7,7 +7,7 @@
 // micro-kernel:
 //
 //   B is packed once per call into kc x NR panels (all of it, shared by every worker);
-//   C is cut into tiles of mc rows by a group of panels, statically dealt out to the workers;
+//   C is cut into tiles of mc rows by a group of panels, taken by the workers one at a time;
 //   per tile and k block, the tile's rows of A are packed into MR-row panels (in L2), and each
 //   B panel (in L1) meets every A panel in the micro-kernel.
 //
@@ -56,6 +56,9 @@ typedef struct {
     // A WK_ACT_ precision other than float: the tiles multiply in integers (coded_int8.c),
     // straight from W's blocks, and nothing is packed.
     int int8;
+    /// The next tile not yet taken: workers take tiles one at a time, so one that the host
+    /// stalls (these are shared virtual machines) does not hold the others up at the end.
+    long next;
 } job;
 
 static void pack_b_panel(const job *J, long p0, long kcs, long q) {
@@ -124,16 +127,15 @@ static void pack_a(const job *J, long i0, long rows, long p0, long kcs, float *d
 
 static void compute_task(void *ctx, long index) {
     job *J = ctx;
+    (void)index;
     const long tiles = J->row_blocks * J->col_groups;
-    const long t0 = tiles * index / J->workers, t1 = tiles * (index + 1) / J->workers;
-    if (t0 >= t1) return;
     const int MR = J->g.mr, NR = J->g.nr;
     float *scratch = NULL;
     if (!J->int8 && posix_memalign((void **)&scratch, 64, (size_t)J->mc * (size_t)J->kcb * sizeof(float)) != 0) {
         __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    for (long t = t0; t < t1; t++) {
+    for (long t; (t = __atomic_fetch_add(&J->next, 1, __ATOMIC_RELAXED)) < tiles;) {
         const long rb = t / J->col_groups, cg = t % J->col_groups;
         const long i0 = rb * J->mc, rows = J->m - i0 < J->mc ? J->m - i0 : J->mc;
         const long q0 = J->panels * cg / J->col_groups, q1 = J->panels * (cg + 1) / J->col_groups;
