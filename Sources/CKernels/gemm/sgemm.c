@@ -193,8 +193,18 @@ static int run(job J, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx
     J.row_blocks = ceil_div(m, J.g.mc);
     J.mc = round_up(ceil_div(m, J.row_blocks), J.g.mr);
     J.row_blocks = ceil_div(m, J.mc);
-    // Fewer row blocks than two per worker: split the columns too, so every worker has work.
+    // Fewer row blocks than two per worker: smaller row blocks where they stay at least 8
+    // micro-panels tall (each tile then packs its rows of A once, for all of B's panels: the
+    // digits CNN's [397, 512] x [512, 64] packed A twice over for 2 panels a tile), else split
+    // the columns too, so every worker has work.
     J.col_groups = 1;
+    if (J.workers > 1 && J.row_blocks < 2 * J.workers) {
+        const long mc = round_up(ceil_div(m, 2 * J.workers), J.g.mr);
+        if (mc >= 8 * J.g.mr) {
+            J.mc = mc;
+            J.row_blocks = ceil_div(m, mc);
+        }
+    }
     if (J.workers > 1 && J.row_blocks < 2 * J.workers) {
         J.col_groups = ceil_div(2 * J.workers, J.row_blocks);
         if (J.col_groups > J.panels) J.col_groups = J.panels;
