@@ -161,6 +161,64 @@ extension Ref {
         #expect(ok)
     }
 
+    /// A pooling whose input is a convolution read by nothing else runs in the convolution's
+    /// kernel: the convolution (and its epilogue) fill a scratch buffer, pooled as pieces of
+    /// whole images finish (many small images), at the end where pieces are parts of images
+    /// (one large image, split over the workers) or where the GEMM is not the implicit one
+    /// (dilation 2: a patch matrix), and over images that share panels (7 x 7).
+    struct PooledCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let x: [Int], w: [Int]
+        var dilation = (1, 1), relu = true, isMax = true, pool = ((2, 2), (2, 2), (0, 0))
+        var testDescription: String { name }
+    }
+    static let pooledCases: [PooledCase] = [
+        PooledCase(name: "40 images of 8 x 8, relu, max 2x2: pooled by pieces", x: [40, 4, 8, 8], w: [8, 4, 3, 3]),
+        PooledCase(name: "one 30 x 30 image, no epilogue, average 3x3 / 2 pad 1: pooled at the end", x: [1, 3, 30, 30],
+                   w: [6, 3, 3, 3], relu: false, isMax: false, pool: ((3, 3), (2, 2), (1, 1))),
+        PooledCase(name: "13 images of 7 x 7 (panels span images), relu, max 2x2", x: [13, 5, 7, 7], w: [12, 5, 3, 3]),
+        PooledCase(name: "dilation 2 (a patch matrix), relu, max 3x3 / 2", x: [3, 2, 10, 10], w: [3, 2, 3, 3], dilation: (2, 2),
+                   pool: ((3, 3), (2, 2), (0, 0))),
+    ]
+
+    @Test(arguments: pooledCases)
+    func poolingRunsInTheConvolution(c: PooledCase) {
+        for level in CPU.availableLevels {
+            let x = Tensor.randn(shape: c.x, seed: 41), w = (Tensor.randn(shape: c.w, seed: 42) * 0.3).materialized(), b = Tensor.randn(shape: [c.w[0]], seed: 43)
+            var conv = conv2d(x, w, bias: b, padding: (1, 1), dilation: c.dilation)
+            if c.relu { conv = conv.relu() }
+            let (kernel, stride, padding) = c.pool
+            let y = c.isMax ? conv.maxPool2d(kernel: kernel, stride: stride, padding: padding)
+                : conv.avgPool2d(kernel: kernel, stride: stride, padding: padding)
+            let plan = y.plan()
+            #expect(plan.kernelNames == [(c.relu ? "conv2d + epilogue" : "conv2d") + " + pool2d"])
+            let (out, stats) = CPU.withLevel(level) { Stats.measure { y.materialized() } }
+            #expect(stats.kernels == 1 && plan.bytesAllocated == stats.bytesAllocated && plan.bytesCopied == stats.bytesCopied,
+                    "\(plan)\n\(stats)")
+            // The scratch buffer of the convolution's output, then the pooled output.
+            let patches = stats.copiedByReason[.im2col, default: 0] + stats.copiedByReason[.reorder, default: 0]
+            #expect(stats.bytesAllocated >= (conv.shape.reduce(1, *) + y.shape.reduce(1, *)) * 4 + patches)
+            var convolved = Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: c.dilation, groups: 1)
+            if c.relu { convolved = convolved.map { Swift.max(0, $0) } }
+            let expected = Ref.pool(convolved, max: c.isMax, kernel: kernel, stride: stride, padding: padding)
+            #expect(close(out, expected, atol: 1e-4, rtol: 1e-5), "\(level)")
+        }
+    }
+
+    /// A convolution that something else reads too, or that is itself a result, keeps its own
+    /// kernel: its output has to exist.
+    @Test func poolingStaysApartWhereTheConvolutionIsNeeded() {
+        let x = Tensor.randn(shape: [2, 3, 8, 8], seed: 44), w = Tensor.randn(shape: [4, 3, 3, 3], seed: 45)
+        let conv = conv2d(x, w, padding: (1, 1)).relu()
+        let pooled = conv.maxPool2d(kernel: (2, 2))
+        for names in [(pooled + conv.avgPool2d(kernel: (2, 2))).plan().kernelNames, (pooled.sum() + conv.sum()).plan().kernelNames] {
+            #expect(names.contains("conv2d + epilogue") && names.contains("pool2d") && !names.contains { $0.hasSuffix("+ pool2d") },
+                    "\(names)")
+        }
+        let both = Tensor.materialize([conv, pooled])
+        #expect(close(both[1], Ref.pool(Ref(both[0]), max: true, kernel: (2, 2), stride: (2, 2), padding: (0, 0)), atol: 0, rtol: 0))
+    }
+
     /// The 2x2, stride 2 max pool's vector rows (8 and 4 outputs a step, then single ones) at
     /// every level, over a view with a plane stride of its own: exact, and a NaN in any of the
     /// four places of a window makes that output NaN (as PyTorch's max_pool2d does).

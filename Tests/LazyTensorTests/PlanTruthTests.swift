@@ -53,7 +53,8 @@ import Testing
             let kernel = [1, 3][g.int(2)], outputs = 2 + g.int(3)
             let y = conv2d(x, next([outputs, c, kernel, kernel]), bias: g.int(2) == 0 ? next([outputs]) : nil,
                            padding: (kernel / 2, kernel / 2))
-            return g.int(2) == 0 ? y.relu() : y.maxPool2d(kernel: (2, 2))
+            // Pooling runs inside the convolution's kernel, after its epilogue or without one.
+            return [y.relu(), y.maxPool2d(kernel: (2, 2)), y.relu().avgPool2d(kernel: (2, 2))][g.int(3)]
         case 8: return Tensor.concatenate([next([m, k]), next([m, k]) * 2], axis: g.int(2)).padded([(1, 0), (0, 2)])
         case 9: return next([m, k]).take(Tensor(shape: [3], integers: [0, m - 1, m / 2]), axis: 0) + 1
         case 10: return next([m, k]).topK(Swift.min(2, k)).values

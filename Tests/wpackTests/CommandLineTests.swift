@@ -400,7 +400,7 @@ import Testing
         let run = try CommandLineTests.wpack("bench", "run", model, "--input", Self.fixtures + "/test_images.npy", "--repeats", "1", "--json")
         #expect(run.status == 0, "\(run.stderr)")
         let row = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
-        #expect(row["kernels"] as? Int == 5 && row["rows"] as? Int == 397 && (row["median_ms"] as? Double ?? 0) > 0)
+        #expect(row["kernels"] as? Int == 4 && row["rows"] as? Int == 397 && (row["median_ms"] as? Double ?? 0) > 0)
         let open = try CommandLineTests.wpack("bench", "open", model, "--repeats", "3", "--json")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(open.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 1 && rows[0]["tensors"] as? Int == 8 && rows[0]["repeats"] as? Int == 3)
@@ -415,7 +415,7 @@ import Testing
                                                   environment: ["WPACK_PROFILE": "1"])
         let lines = profiled.stderr.split(separator: "\n")
         #expect(profiled.status == 0 && lines.first?.contains("kernel [output shape]") == true, "\(profiled.stderr)")
-        #expect(lines.contains { $0.hasSuffix("conv2d + epilogue [397, 32, 8, 8]") } && lines.contains { $0.hasSuffix("plan") })
+        #expect(lines.contains { $0.hasSuffix("conv2d + epilogue + pool2d [397, 32, 4, 4]") } && lines.contains { $0.hasSuffix("plan") })
     }
 
     @Test func wrongInputsAreOneLineErrors() throws {

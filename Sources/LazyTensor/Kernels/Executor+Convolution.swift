@@ -7,8 +7,10 @@ extension Executor {
     /// im2col + GEMM, per image and group. A 1x1 convolution with unit stride reads the image
     /// in place. The patch matrix is one buffer reused across images; each fill is counted as
     /// a copy with reason `.im2col`.
+    /// With `pooling`, `out` is a scratch buffer for the convolution and its epilogue, and the
+    /// pooling writes the kernel's output from it.
     mutating func runConv(_ kernel: Kernel, product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?,
-                                  into out: UnsafeMutablePointer<Float>, storage: Storage) {
+                          into out: UnsafeMutablePointer<Float>, storage: Storage, pooling: ConvolutionPooling?) {
         guard case let .conv2d(p) = product.op else { return }
         let xs = x.node.shape, ws = w.node.shape, os = product.shape
         let (n, h, wd) = (xs[0], xs[2], xs[3])
@@ -19,7 +21,8 @@ extension Executor {
         let X = access(x), W = access(w)
         let lowering = ConvolutionLowering(x: xs, w: ws, out: os, p, X: X, W: W)
         if lowering.implicit {
-            runImplicitConv(kernel, product: product, lowering: lowering, X: X, W: W, bias: bias, into: out, storage: storage)
+            runImplicitConv(kernel, product: product, lowering: lowering, X: X, W: W, bias: bias, into: out, storage: storage,
+                            pooling: pooling)
             return
         }
         // Weights as [O, K] rows for the GEMM; packed once if their layout does not allow it.
@@ -129,13 +132,15 @@ extension Executor {
                                                       [], shape: os)
             Executor.elementwise(epilogue, epilogue.leaves.map(access), into: out, strides: Tensor.contiguousStrides(for: os))
         }
+        pooling?.poolAll(out, convShape: os)
     }
 
     /// The convolution through wk_conv_gemm. The bias is where each output piece starts; the
     /// epilogue runs on each piece on the worker that computed it, when its inputs are strided
     /// and their two spatial axes merge into one (otherwise over the whole output afterwards).
     mutating func runImplicitConv(_ kernel: Kernel, product: Node, lowering: ConvolutionLowering, X: LeafAccess, W: LeafAccess,
-                                  bias: Program.Leaf?, into out: UnsafeMutablePointer<Float>, storage: Storage) {
+                                  bias: Program.Leaf?, into out: UnsafeMutablePointer<Float>, storage: Storage,
+                                  pooling: ConvolutionPooling?) {
         guard case let .conv2d(p) = product.op, let ws = lowering.weightStrides else { return }
         let xs = X.strides, os = product.shape
         let shape = product.shape
@@ -178,25 +183,39 @@ extension Executor {
         }
         let workers = shape[0] * o * positions * lowering.k >= GEMM.splitThreshold ? Parallel.workers : 1
         Parallel.start()
-        var piece: ConvPiece? = pieces.map { job in
-            let shared = Unchecked((job, out))
-            return { images, channels, columns in
-                var ((program, leaves), out) = shared.value
-                program.space = [images.count, channels.count, columns.count]
-                for i in leaves.indices {
-                    leaves[i].offset += images.lowerBound * leaves[i].strides[0] + channels.lowerBound * leaves[i].strides[1]
-                        + columns.lowerBound * leaves[i].strides[2]
+        // A piece is pooled as soon as it is final (nothing left to add after the GEMM) and is
+        // whole images; the images it marks are skipped by the pooling at the end.
+        let poolsPieces = pooling != nil && (biasInPlace || bias == nil) && (epilogue == nil || pieces != nil)
+        let pooled = UnsafeMutableBufferPointer<Bool>.allocate(capacity: poolsPieces ? shape[0] : 0)
+        pooled.initialize(repeating: false)
+        defer { pooled.deallocate() }
+        var piece: ConvPiece?
+        if pieces != nil || poolsPieces {
+            let shared = Unchecked((pieces, out, poolsPieces ? pooling : nil, pooled))
+            piece = { images, channels, columns in
+                let (job, out, pooling, pooled) = shared.value
+                if var (program, leaves) = job {
+                    program.space = [images.count, channels.count, columns.count]
+                    for i in leaves.indices {
+                        leaves[i].offset += images.lowerBound * leaves[i].strides[0] + channels.lowerBound * leaves[i].strides[1]
+                            + columns.lowerBound * leaves[i].strides[2]
+                    }
+                    Executor.elementwise(program, leaves,
+                                         into: out + (images.lowerBound * o + channels.lowerBound) * positions + columns.lowerBound,
+                                         strides: [o * positions, positions, 1])
                 }
-                Executor.elementwise(program, leaves,
-                                     into: out + (images.lowerBound * o + channels.lowerBound) * positions + columns.lowerBound,
-                                     strides: [o * positions, positions, 1])
+                if let pooling, channels.count == o, columns.count == positions {
+                    pooling.pool(out, convShape: os, images: images)
+                    for image in images { pooled[image] = true }
+                }
             }
         }
         let callback: wk_conv_tile_fn = { context, i0, i1, c0, c1, p0, p1 in
             context!.assumingMemoryBound(to: ConvPiece?.self).pointee!(Int(i0)..<Int(i1), Int(c0)..<Int(c1), Int(p0)..<Int(p1))
         }
+        let hasPiece = piece != nil
         let status = withUnsafeMutablePointer(to: &piece) { context -> Int32 in
-            wk_conv_gemm(&d, workers, pieces == nil ? nil : callback, context)
+            wk_conv_gemm(&d, workers, hasPiece ? callback : nil, context)
         }
         if status != 0 { fatalError("wpack: out of memory: no scratch space for a convolution of \(os)") }
         if let B, !biasInPlace {
@@ -210,6 +229,14 @@ extension Executor {
         }
         if pieces == nil, let (program, leaves) = epilogue {
             Executor.elementwise(program, leaves, into: out, strides: outStrides)
+        }
+        if let pooling {
+            // What no piece pooled: everything, or the images that came in parts.
+            if !pooled.contains(true) {
+                pooling.poolAll(out, convShape: os)
+            } else {
+                for image in 0..<shape[0] where !pooled[image] { pooling.pool(out, convShape: os, images: image..<(image + 1)) }
+            }
         }
     }
 

@@ -57,8 +57,16 @@ struct Executor {
         if case let .attention(p) = kernel.kind {
             runAttention(kernel, p, into: out)
         }
-        if case let .conv2d(product, x, w, bias) = kernel.kind {
-            runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage)
+        if case let .conv2d(product, x, w, bias, pool) = kernel.kind {
+            if let pool {
+                // The convolution's own output is scratch; the kernel's output is its pooling.
+                let scratch = Storage(allocatingByteCount: product.elementCount * MemoryLayout<Float>.stride)
+                let pooling = ConvolutionPooling(parameters: pool, out: out, shape: node.shape)
+                runConv(kernel, product: product, x: x, w: w, bias: bias, into: scratch.baseAddress.assumingMemoryBound(to: Float.self),
+                        storage: scratch, pooling: pooling)
+            } else {
+                runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage, pooling: nil)
+            }
         }
         // Inputs stay alive (and mapped) for the whole kernel.
         let keepAlive = kernel.allLeaves.map { buffer(of: $0.node).0 }
@@ -125,7 +133,7 @@ struct Executor {
             }
         }
         switch kernel.kind {
-        case .matmul(let product), .conv2d(let product, _, _, _):
+        case .matmul(let product), .conv2d(let product, _, _, _, _):
             if product !== node { results[ObjectIdentifier(product)] = nil }
         default: break
         }

@@ -18,7 +18,9 @@ struct Kernel: Sendable {
         /// result, written into this kernel's output first) in place.
         case matmul(product: Node)
         /// im2col + GEMM per image and group; programs[0], when present, is the epilogue.
-        case conv2d(product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?)
+        /// With `pool`, the node is a pooling of the convolution's output (its only reader):
+        /// that output is a scratch buffer, pooled image by image while it is in cache.
+        case conv2d(product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?, pool: Pool2DParameters?)
         case pool2d(input: Program.Leaf)
         /// programs: q, k, v and the mask when present, each over its own shape.
         case attention(AttentionParameters)
@@ -70,7 +72,7 @@ struct Kernel: Sendable {
         case let .concat(axis): "concatenate axis \(axis)"
         case .pad: "pad"
         case let .matmul(product): programs.count > 2 ? "matmul + epilogue" : (product.shape.count > 2 ? "matmul (batched)" : "matmul")
-        case .conv2d: programs.isEmpty ? "conv2d" : "conv2d + epilogue"
+        case let .conv2d(_, _, _, _, pool): (programs.isEmpty ? "conv2d" : "conv2d + epilogue") + (pool == nil ? "" : " + pool2d")
         case .pool2d: "pool2d"
         case let .write(axis): "write in place, axis \(axis)"
         case let .convert(from): "convert \(from) -> \(node.dtype)"

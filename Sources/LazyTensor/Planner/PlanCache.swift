@@ -187,7 +187,8 @@ enum PlanCache {
                 kind = .gather(indices: [], table: leaf(table))
             }
         case .matmul(let product): kind = .matmul(product: node(product))
-        case let .conv2d(product, x, w, bias): kind = .conv2d(product: node(product), x: leaf(x), w: leaf(w), bias: bias.map(leaf))
+        case let .conv2d(product, x, w, bias, pool):
+            kind = .conv2d(product: node(product), x: leaf(x), w: leaf(w), bias: bias.map(leaf), pool: pool)
         case .pool2d(let input): kind = .pool2d(input: leaf(input))
         }
         let programs = kernel.programs.map { p in

@@ -49,11 +49,13 @@ enum PlanCost {
             case .attention(let p):
                 for i in 0..<3 { packing(kernel.programs[i], forBLAS: true) }
                 if p.hasMask { packing(kernel.programs[3], forBLAS: false) }
-            case let .conv2d(product, x, w, _):
+            case let .conv2d(product, x, w, _, pool):
                 guard case let .conv2d(p) = product.op else { break }
                 let lowering = Executor.ConvolutionLowering(x: x.node.shape, w: w.node.shape, out: product.shape, p,
                                                             X: access(x), W: access(w))
                 cost.allocated += lowering.allocations.reduce(0, +)
+                // A pooled convolution writes its own output into a scratch buffer first.
+                if pool != nil { cost.allocated += product.elementCount * MemoryLayout<Float>.stride }
                 cost.copied.merge(lowering.copies, uniquingKeysWith: +)
             case let .row(_, axis, weight, bias):
                 for leaf in [weight, bias].compactMap({ $0 }) where Executor.rowParameterIsPacked(access(leaf)) {

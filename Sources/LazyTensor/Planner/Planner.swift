@@ -22,6 +22,9 @@ struct Planner {
     /// place: consumer → product.
     private var epilogues: [ObjectIdentifier: Node] = [:]
     private var fusedProducts: Set<ObjectIdentifier> = []
+    /// Poolings that take in the convolution kernel they read (its output used nowhere
+    /// else): pool → the convolution's output node (the product or its epilogue).
+    private var pooledConvolutions: [ObjectIdentifier: Node] = [:]
 
     init(roots: [Node]) {
         self.roots = Set(roots.map { ObjectIdentifier($0) })
@@ -32,6 +35,7 @@ struct Planner {
         for root in roots where root.realized == nil { boundary.insert(ObjectIdentifier(root)) }
         for node in lazy { markBoundaries(node) }
         for node in lazy { findEpilogues(node) }
+        for node in lazy { findPooledConvolution(node) }
         for node in lazy { schedule(node) }
         // A root that is a strided view of a buffer is made contiguous by a copy kernel.
         for root in roots where root.isBuffer && !kernels.contains(where: { $0.node === root }) {
@@ -140,6 +144,18 @@ struct Planner {
         }
     }
 
+    /// A pooling whose input is a convolution's kernel output read by nothing else runs in
+    /// that kernel: the convolution's output never has to leave the cache to be pooled.
+    private mutating func findPooledConvolution(_ node: Node) {
+        guard case .pool2d = node.op, let input = node.inputs.first, input.realized == nil else { return }
+        let id = ObjectIdentifier(input)
+        guard boundary.contains(id), !fusedProducts.contains(id), consumers[id] == 1, !roots.contains(id) else { return }
+        let product = epilogues[id] ?? input
+        guard case .conv2d = product.op else { return }
+        pooledConvolutions[ObjectIdentifier(node)] = input
+        fusedProducts.insert(id)
+    }
+
     /// Instructions a node contributes to its kernel (stopping at boundaries), counted up to
     /// just past the cap: all the caller needs to know is whether the group fits.
     private func groupSize(_ node: Node) -> Int {
@@ -199,8 +215,13 @@ struct Planner {
             return Kernel(node: node, kind: .matmul(product: node),
                           programs: [program(for: node.inputs[0], order: nil), program(for: node.inputs[1], order: nil)])
         case .conv2d:
-            return convKernel(node, product: node, epilogue: nil)
-        case .pool2d:
+            return convKernel(node, product: node, epilogue: nil, pool: nil)
+        case let .pool2d(p):
+            if let convolved = pooledConvolutions[ObjectIdentifier(node)] {
+                let product = epilogues[ObjectIdentifier(convolved)]
+                return convKernel(node, product: product ?? convolved,
+                                  epilogue: product == nil ? nil : program(for: convolved, order: nil, inlineRoot: true), pool: p)
+            }
             return Kernel(node: node, kind: .pool2d(input: Program.Leaf(node: node.inputs[0], steps: [])), programs: [])
         case let .write(_, _, _, axis, _):
             return Kernel(node: node, kind: .write(axis: axis), programs: [program(for: node.inputs[0], order: nil)])
@@ -223,7 +244,7 @@ struct Planner {
                 return Kernel(node: node, kind: .convert(from: node.dtype), programs: [program(for: node, order: nil, inlineRoot: true)])
             }
             if let product = epilogues[ObjectIdentifier(node)], case .conv2d = product.op {
-                return convKernel(node, product: product, epilogue: program(for: node, order: nil, inlineRoot: true))
+                return convKernel(node, product: product, epilogue: program(for: node, order: nil, inlineRoot: true), pool: nil)
             }
             if let product = epilogues[ObjectIdentifier(node)] {
                 return Kernel(node: node, kind: .matmul(product: product),
@@ -234,11 +255,11 @@ struct Planner {
         }
     }
 
-    private func convKernel(_ node: Node, product: Node, epilogue: Program?) -> Kernel {
+    private func convKernel(_ node: Node, product: Node, epilogue: Program?, pool: Pool2DParameters?) -> Kernel {
         guard case let .conv2d(p) = product.op else { preconditionFailure() }
         let leaf = { (n: Node) in Program.Leaf(node: n, steps: []) }
         return Kernel(node: node, kind: .conv2d(product: product, x: leaf(product.inputs[0]), w: leaf(product.inputs[1]),
-                                                bias: p.hasBias ? leaf(product.inputs[2]) : nil),
+                                                bias: p.hasBias ? leaf(product.inputs[2]) : nil, pool: pool),
                       programs: epilogue.map { [$0] } ?? [])
     }
 
@@ -328,7 +349,7 @@ extension Kernel {
         switch kind {
         case let .row(_, _, w, b): leaves += [w, b].compactMap { $0 }
         case let .gather(_, table): leaves.append(table)
-        case let .conv2d(_, x, w, bias): leaves += [x, w] + (bias.map { [$0] } ?? [])
+        case let .conv2d(_, x, w, bias, _): leaves += [x, w] + (bias.map { [$0] } ?? [])
         case let .pool2d(input): leaves.append(input)
         case let .take(_, _, table, indices): leaves += [table, indices]
         default: break
