@@ -224,24 +224,33 @@ extension Ref {
     /// four places of a window makes that output NaN (as PyTorch's max_pool2d does).
     @Test(arguments: CPU.availableLevels)
     func maxPoolRowsAtEveryLevel(level: CPU.Level) {
-        var values = Tensor.randn(shape: [2, 5, 6, 39], seed: 9).scalars
-        let nanAt = [(0, 1, 0, 0), (0, 1, 1, 5), (1, 2, 2, 18), (1, 3, 5, 33), (0, 2, 3, 36), (1, 1, 4, 37)]
-        for (b, ch, i, j) in nanAt { values[((b * 5 + ch) * 6 + i) * 39 + j] = .nan }
-        let x = Tensor(shape: [2, 5, 6, 39], scalars: values)[.all, .slice(1, 4)]
-        let y = CPU.withLevel(level) { x.maxPool2d(kernel: (2, 2)).materialized() }
-        #expect(y.shape == [2, 3, 3, 19])
-        let ref = Ref(x), out = y.scalars
-        var mismatches = 0, nans = 0
-        for b in 0..<2 { for ch in 0..<3 { for i in 0..<3 { for j in 0..<19 {
-            let window = [ref.at([b, ch, 2 * i, 2 * j]), ref.at([b, ch, 2 * i, 2 * j + 1]),
-                          ref.at([b, ch, 2 * i + 1, 2 * j]), ref.at([b, ch, 2 * i + 1, 2 * j + 1])]
-            let got = Double(out[((b * 3 + ch) * 3 + i) * 19 + j])
-            if window.contains(where: \.isNaN) {
-                nans += 1
-                if !got.isNaN { mismatches += 1 }
-            } else if got != window.max()! { mismatches += 1 }
-        } } } }
-        #expect(nans == nanAt.count && mismatches == 0, "\(level): \(mismatches) wrong of \(out.count)")
+        // 39 wide: 19 outputs a row (8, 8, then single ones); 9 and 8 wide: 4 outputs a row,
+        // two rows a step, with an odd row count (10 high) left over.
+        for (h, w) in [(6, 39), (10, 9), (8, 8)] {
+            var values = Tensor.randn(shape: [2, 5, h, w], seed: 9).scalars
+            var nanAt: [(Int, Int, Int, Int)] = []
+            for n in 0..<6 {
+                let place = (n % 2, 1 + n % 3, (n * 5 + 1) % (h / 2 * 2), (n * 7 + 3) % (w / 2 * 2))
+                if !nanAt.contains(where: { $0 == place }) { nanAt.append(place) }
+            }
+            for (b, ch, i, j) in nanAt { values[((b * 5 + ch) * h + i) * w + j] = .nan }
+            let x = Tensor(shape: [2, 5, h, w], scalars: values)[.all, .slice(1, 4)]
+            let y = CPU.withLevel(level) { x.maxPool2d(kernel: (2, 2)).materialized() }
+            let (ho, wo) = (h / 2, w / 2)
+            #expect(y.shape == [2, 3, ho, wo])
+            let ref = Ref(x), out = y.scalars
+            var mismatches = 0, nans = 0
+            for b in 0..<2 { for ch in 0..<3 { for i in 0..<ho { for j in 0..<wo {
+                let window = [ref.at([b, ch, 2 * i, 2 * j]), ref.at([b, ch, 2 * i, 2 * j + 1]),
+                              ref.at([b, ch, 2 * i + 1, 2 * j]), ref.at([b, ch, 2 * i + 1, 2 * j + 1])]
+                let got = Double(out[((b * 3 + ch) * ho + i) * wo + j])
+                if window.contains(where: \.isNaN) {
+                    nans += 1
+                    if !got.isNaN { mismatches += 1 }
+                } else if got != window.max()! { mismatches += 1 }
+            } } } }
+            #expect(nans == nanAt.count && mismatches == 0, "\(level) \(h)x\(w): \(mismatches) wrong of \(out.count)")
+        }
     }
 
     /// Pooling a transposed view reads it through its strides.
