@@ -211,6 +211,18 @@ typedef void (*wk_conv_tile_fn)(void *ctx, long image0, long image1, long channe
 /// The convolution through the GEMM micro-kernels without an im2col buffer (gemm/conv.c),
 /// split over `workers`. Returns 0, or -1 when its scratch memory could not be allocated.
 int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
+/// Winograd F(2x2, 3x3) (gemm/winograd.c): for 3x3, stride 1, undilated, one-group
+/// convolutions with at least 8 input and 8 output channels (wk_conv_winograd_applies);
+/// the same contract as wk_conv_gemm, and -2 for a convolution it does not apply to.
+int wk_conv_winograd_applies(const wk_conv_desc *d);
+int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
+/// The convolution by the algorithm that suits it (gemm/conv_dispatch.c): Winograd where it
+/// applies and is allowed, the implicit GEMM otherwise.
+int wk_conv2d(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
+/// Whether wk_conv2d takes Winograd for d on this thread.
+int wk_conv_uses_winograd(const wk_conv_desc *d);
+/// Allows or forbids Winograd on the calling thread; returns the previous setting.
+int wk_allow_winograd(int allowed);
 
 /// How many bytes at the start of p[0..<n] are ASCII and not NUL.
 long wk_ascii_prefix(const unsigned char *p, long n);

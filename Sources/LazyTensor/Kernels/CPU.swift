@@ -72,6 +72,15 @@ public enum CPU {
         return try body()
     }
 
+    /// Runs `body` with Winograd convolutions off on this thread: every convolution takes the
+    /// implicit GEMM (tests of that path, and comparisons). `WPACK_WINOGRAD=0` does the same
+    /// for the whole process.
+    public static func withoutWinograd<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = wk_allow_winograd(0)
+        defer { wk_allow_winograd(previous) }
+        return try body()
+    }
+
     /// The levels this machine can run: every level up to the detected one.
     public static var availableLevels: [Level] { Level.allCases.filter { $0 <= detectedLevel } }
 
@@ -88,6 +97,8 @@ public enum CPU {
         KernelFamily(name: "rows (softmax, layer norm, RMS norm)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "GEMM (packed panels; micro-kernels 4x8, 6x16, 8x48)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2, .avx512]),
+        // Its transforms are AVX2 at the AVX-512 level too; its products run on the GEMM's micro-kernels.
+        KernelFamily(name: "convolution (implicit GEMM; Winograd F(2x2,3x3) for 3x3, stride 1)", levels: [.baseline, .avx2, .avx512]),
         // Its scores go through the few-rows GEMM, which has an AVX-512 version.
         KernelFamily(name: "short-sequence attention (up to 64 queries and keys, or 4 queries and any keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),

@@ -215,7 +215,7 @@ extension Executor {
         }
         let hasPiece = piece != nil
         let status = withUnsafeMutablePointer(to: &piece) { context -> Int32 in
-            wk_conv_gemm(&d, workers, hasPiece ? callback : nil, context)
+            wk_conv2d(&d, workers, hasPiece ? callback : nil, context)
         }
         if status != 0 { fatalError("wpack: out of memory: no scratch space for a convolution of \(os)") }
         if let B, !biasInPlace {

@@ -1,0 +1,88 @@
+import Testing
+@testable import LazyTensor
+
+/// Winograd F(2x2, 3x3) (gemm/winograd.c), taken by every 3x3, stride 1, one-group convolution
+/// with at least 8 channels in and out. Its sums are rounded differently from the implicit
+/// GEMM's, so a result that differs from CPU.withoutWinograd's in its bits shows which
+/// algorithm ran; both are checked against the reference in Double.
+@Suite struct WinogradTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let name: String
+        let x: [Int], w: [Int]
+        var padding = (1, 1)
+        /// The image read through a transpose (its columns strided) and the bias through a stride.
+        var strided = false
+        var bias = true
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "40 images of 8 x 8, 16 -> 32 channels (the digits CNN's second layer): blocks of whole images",
+             x: [40, 16, 8, 8], w: [32, 16, 3, 3]),
+        Case(name: "13 x 7 through a transpose, strided bias, odd output width", x: [3, 9, 7, 13], w: [11, 9, 3, 3], strided: true),
+        Case(name: "no padding, odd sizes, no bias", x: [2, 8, 10, 9], w: [8, 8, 3, 3], padding: (0, 0), bias: false),
+        Case(name: "padding 2, more rows than columns", x: [1, 12, 5, 6], w: [20, 12, 3, 3], padding: (2, 2)),
+        Case(name: "one 30 x 29 image: blocks of tile rows, output channels in several chunks", x: [1, 24, 30, 29],
+             w: [50, 24, 3, 3]),
+        Case(name: "260 input channels: K in two blocks", x: [1, 260, 4, 4], w: [8, 260, 3, 3]),
+    ]
+
+    /// Each case at every level, with a residual and a ReLU as the epilogue (run on each
+    /// finished block of images or tile rows): one kernel, nothing copied, close to the
+    /// reference, and not the implicit GEMM's bits.
+    @Test(arguments: cases)
+    func matchesTheReferenceAtEveryLevel(c: Case) {
+        var x = Tensor.randn(shape: c.strided ? [c.x[0], c.x[1], c.x[3], c.x[2]] : c.x, seed: 51)
+        if c.strided { x = x.permuted([0, 1, 3, 2]) }
+        let w = (Tensor.randn(shape: c.w, seed: 52) * 0.3).materialized()
+        let b = c.bias ? (c.strided ? Tensor.randn(shape: [c.w[0], 3], seed: 53)[.all, .at(2)] : Tensor.randn(shape: [c.w[0]], seed: 53))
+            : nil
+        let residual = Tensor.randn(shape: conv2d(x, w, padding: c.padding).shape, seed: 54).materialized()
+        // A new graph for every run: a tensor keeps what it evaluated to.
+        func z() -> Tensor { (conv2d(x, w, bias: b, padding: c.padding) + residual).relu() }
+        let expected = Ref.zip(Ref.conv2d(Ref(x), Ref(w), bias: b.map(Ref.init), stride: (1, 1), padding: c.padding,
+                                          dilation: (1, 1), groups: 1), Ref(residual), +).map { Swift.max(0, $0) }
+        for level in CPU.availableLevels {
+            let (out, stats) = CPU.withLevel(level) { Stats.measure { z().materialized() } }
+            #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == residual.shape.reduce(1, *) * 4, "\(level)")
+            #expect(close(out, expected, atol: 1e-4, rtol: 1e-4), "\(level)")
+            let implicit = CPU.withLevel(level) { CPU.withoutWinograd { z().materialized() } }
+            #expect(close(implicit, expected, atol: 1e-4, rtol: 1e-4), "\(level)")
+            let differing = zip(out.scalars, implicit.scalars).filter { $0 != $1 }.count
+            #expect(differing > 0, "\(level): the same bits as the implicit GEMM")
+        }
+    }
+
+    /// Where Winograd does not apply (stride 2, dilation 2, two groups, fewer than 8 channels
+    /// in or out, a 5x5 window) the convolution is the implicit GEMM's, bit for bit.
+    @Test func otherConvolutionsTakeTheImplicitGEMM() {
+        let cases: [(x: [Int], w: [Int], stride: (Int, Int), dilation: (Int, Int), groups: Int)] = [
+            ([2, 8, 9, 9], [8, 8, 3, 3], (2, 2), (1, 1), 1), ([2, 8, 9, 9], [8, 8, 3, 3], (1, 1), (2, 2), 1),
+            ([2, 16, 9, 9], [16, 8, 3, 3], (1, 1), (1, 1), 2), ([2, 7, 9, 9], [8, 7, 3, 3], (1, 1), (1, 1), 1),
+            ([2, 8, 9, 9], [7, 8, 3, 3], (1, 1), (1, 1), 1), ([2, 8, 9, 9], [8, 8, 5, 5], (1, 1), (1, 1), 1),
+        ]
+        for c in cases {
+            let x = Tensor.randn(shape: c.x, seed: 55), w = Tensor.randn(shape: c.w, seed: 56)
+            func y() -> Tensor { conv2d(x, w, stride: c.stride, padding: (1, 1), dilation: c.dilation, groups: c.groups) }
+            let chosen = y().materialized(), implicit = CPU.withoutWinograd { y().materialized() }
+            #expect(chosen.scalars == implicit.scalars, "\(c)")
+        }
+    }
+
+    /// The digits CNN's pattern: relu(conv) pooled 2x2 inside the convolution's kernel, the
+    /// pool run on each finished block of whole images.
+    @Test func poolsEachBlockOfImages() {
+        let x = Tensor.randn(shape: [25, 16, 8, 8], seed: 57), w = (Tensor.randn(shape: [32, 16, 3, 3], seed: 58) * 0.3).materialized()
+        let b = Tensor.randn(shape: [32], seed: 59)
+        func pooled() -> Tensor { conv2d(x, w, bias: b, padding: (1, 1)).relu().maxPool2d(kernel: (2, 2)) }
+        #expect(pooled().plan().kernelNames == ["conv2d + epilogue + pool2d"])
+        let convolved = Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+            .map { Swift.max(0, $0) }
+        let expected = Ref.pool(convolved, max: true, kernel: (2, 2), stride: (2, 2), padding: (0, 0))
+        for level in CPU.availableLevels {
+            let (out, stats) = CPU.withLevel(level) { Stats.measure { pooled().materialized() } }
+            #expect(stats.kernels == 1 && stats.bytesCopied == 0, "\(level)")
+            #expect(close(out, expected, atol: 1e-4, rtol: 1e-4), "\(level)")
+        }
+    }
+}
