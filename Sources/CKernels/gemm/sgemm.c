@@ -62,26 +62,6 @@ typedef struct {
 } job;
 
 #if defined(__x86_64__)
-/// Rows r[0..7] become columns: r[t] holds element t of every row on return.
-WK_AVX2 static inline void transpose8x8(__m256 r[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /// A full panel's columns from the rows of a stored matrix (B = Wᵀ, each column of B
 /// contiguous): 8 columns by 8 k at a time through the transpose, one 8-float store per k
 /// and column group, where the element-by-element copy wrote one float at a time down the
@@ -92,7 +72,7 @@ WK_AVX2 static long pack_b_columns_avx2(const float *b, long csb, long kcs, int 
         for (int j0 = 0; j0 < nr; j0 += 8) {
             __m256 r[8];
             for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(b + (j0 + i) * csb + p);
-            transpose8x8(r);
+            wk_transpose8x8(r);
             for (int t = 0; t < 8; t++) _mm256_storeu_ps(dst + (p + t) * nr + j0, r[t]);
         }
     }
@@ -159,7 +139,7 @@ WK_AVX2 static long pack_a_panel_avx2(const float *a, long rsa, long kcs, int mr
     for (; p + 8 <= kcs; p += 8) {
         __m256 r[8];
         for (int i = 0; i < 8; i++) r[i] = i < mr ? _mm256_loadu_ps(a + i * rsa + p) : _mm256_setzero_ps();
-        transpose8x8(r);
+        wk_transpose8x8(r);
         for (int t = 0; t < 8; t++) _mm256_storeu_ps(dst + (p + t) * mr, r[t]);
     }
     return p;
