@@ -470,11 +470,13 @@ static inline __attribute__((always_inline)) void run_block(const wino_job *J, c
         const long nc = tiles - q * NR < NR ? tiles - q * NR : NR;
         for (long ir = 0; ir < J->cout; ir += MR) {
             const long mr = J->cout - ir < MR ? J->cout - ir : MR;
+            // Whole MR x NR tiles (U's padding rows are zeros, V's columns past the block's
+            // tiles finite): the micro-kernel's full path, its stores straight from registers.
             for (int xi = 0; xi < J->points; xi++) {
                 const float *u = J->u + xi * ustride, *v = s->v + xi * vstride + q * J->cin * NR;
                 for (long p0 = 0; p0 < J->cin; p0 += J->kcb) {
                     const long kcs = J->cin - p0 < J->kcb ? J->cin - p0 : J->kcb;
-                    J->g.kernel(kcs, u + p0 * J->mpad + ir * kcs, v + p0 * NR, s->m + xi * pstride, NR, p0 > 0, mr, nc);
+                    J->g.kernel(kcs, u + p0 * J->mpad + ir * kcs, v + p0 * NR, s->m + xi * pstride, NR, p0 > 0, MR, NR);
                 }
             }
             for (long i = 0; i < mr; i++) output(J, s, s->m + i * NR, pstride, q * NR, nc, ir + i);

@@ -98,7 +98,7 @@ public enum CPU {
         KernelFamily(name: "GEMM (packed panels; micro-kernels 4x8, 6x16, 8x48)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2, .avx512]),
         // Its transforms are AVX2 at the AVX-512 level too; its products run on the GEMM's micro-kernels.
-        KernelFamily(name: "convolution (implicit GEMM; Winograd F(2x2,3x3) for 3x3, stride 1)", levels: [.baseline, .avx2, .avx512]),
+        KernelFamily(name: "convolution (implicit GEMM; Winograd F(4x4,3x3), F(2x2,3x3) for 3x3, stride 1)", levels: [.baseline, .avx2, .avx512]),
         // Its scores go through the few-rows GEMM, which has an AVX-512 version.
         KernelFamily(name: "short-sequence attention (up to 64 queries and keys, or 4 queries and any keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),
