@@ -132,8 +132,8 @@ extension Ref {
         for (n, c, o, side) in [(13, 50, 20, 7), (9, 3, 12, 8), (1, 4, 8, 7)] {
             let x = Tensor.randn(shape: [n, c, side, side], seed: 31), w = Tensor.randn(shape: [o, c, 3, 3], seed: 32) * 0.2
             let b = Tensor.randn(shape: [o], seed: 33)
-            // 50 channels in and 20 out would take Winograd.
-            let y = CPU.withLevel(level) { CPU.withoutWinograd { conv2d(x, w, bias: b, padding: (1, 1)).relu().materialized() } }
+            // 50 channels in and 20 out would take Winograd, 3 channels in the direct kernel.
+            let y = CPU.withLevel(level) { CPU.withImplicitGEMMConvolutions { conv2d(x, w, bias: b, padding: (1, 1)).relu().materialized() } }
             let expected = Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
                 .map { Swift.max($0, 0) }
             #expect(close(y, expected, atol: 1e-4, rtol: 1e-4), "\(level) n \(n) c \(c) o \(o) side \(side)")

@@ -1,10 +1,11 @@
 import Testing
 @testable import LazyTensor
 
-/// Winograd (gemm/winograd.c: F(4x4, 3x3), or F(2x2, 3x3) where the output is under 4 x 4),
-/// taken by every 3x3, stride 1, one-group convolution with at least 8 channels in and out. Its sums are rounded differently from the implicit
-/// GEMM's, so a result that differs from CPU.withoutWinograd's in its bits shows which
-/// algorithm ran; both are checked against the reference in Double.
+/// Winograd (conv/winograd.c: F(4x4, 3x3), or F(2x2, 3x3) where the output is under 4 x 4),
+/// taken by every 3x3, stride 1, one-group convolution with at least 8 channels in and out.
+/// Its sums are rounded differently from the implicit GEMM's, so a result that differs from
+/// CPU.withImplicitGEMMConvolutions's in its bits shows which algorithm ran; both are checked
+/// against the reference in Double.
 @Suite struct WinogradTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let name: String
@@ -52,7 +53,7 @@ import Testing
             #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == residual.shape.reduce(1, *) * 4, "\(level)")
             let worst = zip(out.scalars, expected.values).map { Swift.abs(Double($0) - $1) / (1 + Swift.abs($1)) }.max() ?? 0
             #expect(close(out, expected, atol: c.tolerance, rtol: c.tolerance), "\(level): worst \(worst)")
-            let implicit = CPU.withLevel(level) { CPU.withoutWinograd { z().materialized() } }
+            let implicit = CPU.withLevel(level) { CPU.withImplicitGEMMConvolutions { z().materialized() } }
             #expect(close(implicit, expected, atol: 1e-4, rtol: 1e-4), "\(level)")
             let differing = zip(out.scalars, implicit.scalars).filter { $0 != $1 }.count
             #expect(differing > 0, "\(level): the same bits as the implicit GEMM")
@@ -70,7 +71,7 @@ import Testing
         for c in cases {
             let x = Tensor.randn(shape: c.x, seed: 55), w = Tensor.randn(shape: c.w, seed: 56)
             func y() -> Tensor { conv2d(x, w, stride: c.stride, padding: (1, 1), dilation: c.dilation, groups: c.groups) }
-            let chosen = y().materialized(), implicit = CPU.withoutWinograd { y().materialized() }
+            let chosen = y().materialized(), implicit = CPU.withImplicitGEMMConvolutions { y().materialized() }
             #expect(chosen.scalars == implicit.scalars, "\(c)")
         }
     }

@@ -1,7 +1,7 @@
 // The packed SGEMM's pieces (BLIS's split): sgemm.c holds the loops around the micro-kernel
 // (cache blocking, packing, the split over workers); each ISA's file holds one micro-kernel,
 // which multiplies an MR x kc panel of A by a kc x NR panel of B into an MR x NR tile of C
-// held in registers. Nothing outside gemm/ sees these.
+// held in registers. Nothing outside gemm/ and conv/ (whose products run on them) sees these.
 #ifndef WPACK_SGEMM_INTERNAL_H
 #define WPACK_SGEMM_INTERNAL_H
 

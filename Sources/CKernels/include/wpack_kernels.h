@@ -208,21 +208,29 @@ typedef struct {
 /// Called with each finished piece of the output: images [image0, image1), channels
 /// [channel0, channel1), positions (row-major over ho x wo) [pos0, pos1).
 typedef void (*wk_conv_tile_fn)(void *ctx, long image0, long image1, long channel0, long channel1, long pos0, long pos1);
-/// The convolution through the GEMM micro-kernels without an im2col buffer (gemm/conv.c),
+/// The convolution through the GEMM micro-kernels without an im2col buffer (conv/implicit_gemm.c),
 /// split over `workers`. Returns 0, or -1 when its scratch memory could not be allocated.
 int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
-/// Winograd F(2x2, 3x3) (gemm/winograd.c): for 3x3, stride 1, undilated, one-group
-/// convolutions with at least 8 input and 8 output channels (wk_conv_winograd_applies);
-/// the same contract as wk_conv_gemm, and -2 for a convolution it does not apply to.
+/// Winograd (conv/winograd.c: F(4x4, 3x3), or F(2x2, 3x3) where the output is under 4 x 4)
+/// for 3x3, stride 1, undilated, one-group convolutions with at least 8 input and 8 output
+/// channels (wk_conv_winograd_applies): the same contract as wk_conv_gemm, and -2 for a
+/// convolution it does not apply to.
 int wk_conv_winograd_applies(const wk_conv_desc *d);
 int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
-/// The convolution by the algorithm that suits it (gemm/conv_dispatch.c): Winograd where it
-/// applies and is allowed, the implicit GEMM otherwise.
+/// The direct convolution (conv/direct.c) for few input channels: one group, stride 1,
+/// undilated, K = channels·kh·kw at most 27, at least 4 output channels and 8 output columns.
+int wk_conv_direct_applies(const wk_conv_desc *d);
+int wk_conv_direct(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
+enum { WK_CONV_IMPLICIT_GEMM = 0, WK_CONV_WINOGRAD = 1, WK_CONV_DIRECT = 2 };
+/// The algorithm wk_conv2d takes for d on this thread (conv/dispatch.c).
+int wk_conv_algorithm(const wk_conv_desc *d);
+/// The convolution by the algorithm that suits it: Winograd, direct or the implicit GEMM.
 int wk_conv2d(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
-/// Whether wk_conv2d takes Winograd for d on this thread.
-int wk_conv_uses_winograd(const wk_conv_desc *d);
-/// Allows or forbids Winograd on the calling thread; returns the previous setting.
-int wk_allow_winograd(int allowed);
+/// Keeps (1) or frees (0) the calling thread's convolutions on the implicit GEMM; returns the
+/// previous setting.
+int wk_conv_force_gemm(int on);
+/// WPACK_CONV as read once: 0 unset or auto, 1 gemm, 2 anything else (the tool refuses it).
+int wk_conv_env_state(void);
 
 /// How many bytes at the start of p[0..<n] are ASCII and not NUL.
 long wk_ascii_prefix(const unsigned char *p, long n);

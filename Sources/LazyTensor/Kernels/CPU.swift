@@ -57,11 +57,16 @@ public enum CPU {
     /// The level the calling thread runs at.
     public static var level: Level { Level(rawValue: Int(wk_isa_level())) ?? .baseline }
 
-    /// An unknown WPACK_ISA: the library ignores it (it cannot print), so the tool refuses it
-    /// with this message before doing any work.
+    /// An unknown WPACK_ISA or WPACK_CONV: the library ignores it (it cannot print), so the
+    /// tool refuses it with this message before doing any work.
     public static func environmentProblem() -> String? {
-        guard wk_isa_cap() == -2, let value = getenv("WPACK_ISA") else { return nil }
-        return "WPACK_ISA=\(String(cString: value)) is not a kernel level: use baseline, avx2 or avx512"
+        if wk_isa_cap() == -2, let value = getenv("WPACK_ISA") {
+            return "WPACK_ISA=\(String(cString: value)) is not a kernel level: use baseline, avx2 or avx512"
+        }
+        if wk_conv_env_state() == 2, let value = getenv("WPACK_CONV") {
+            return "WPACK_CONV=\(String(cString: value)) is not a convolution choice: use auto or gemm"
+        }
+        return nil
     }
 
     /// Runs `body` with this thread's kernels (and the pool jobs it submits) capped at `level`.
@@ -72,12 +77,12 @@ public enum CPU {
         return try body()
     }
 
-    /// Runs `body` with Winograd convolutions off on this thread: every convolution takes the
-    /// implicit GEMM (tests of that path, and comparisons). `WPACK_WINOGRAD=0` does the same
-    /// for the whole process.
-    public static func withoutWinograd<T>(_ body: () throws -> T) rethrows -> T {
-        let previous = wk_allow_winograd(0)
-        defer { wk_allow_winograd(previous) }
+    /// Runs `body` with this thread's convolutions on the implicit GEMM only (no Winograd, no
+    /// direct kernel): tests of that path, and comparisons. `WPACK_CONV=gemm` does the same for
+    /// the whole process.
+    public static func withImplicitGEMMConvolutions<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = wk_conv_force_gemm(1)
+        defer { wk_conv_force_gemm(previous) }
         return try body()
     }
 
@@ -98,7 +103,7 @@ public enum CPU {
         KernelFamily(name: "GEMM (packed panels; micro-kernels 4x8, 6x16, 8x48)", levels: [.baseline, .avx2, .avx512]),
         KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2, .avx512]),
         // Its transforms are AVX2 at the AVX-512 level too; its products run on the GEMM's micro-kernels.
-        KernelFamily(name: "convolution (implicit GEMM; Winograd F(4x4,3x3), F(2x2,3x3) for 3x3, stride 1)", levels: [.baseline, .avx2, .avx512]),
+        KernelFamily(name: "convolution (implicit GEMM; Winograd F(4x4,3x3), F(2x2,3x3) for 3x3, stride 1; direct for K <= 27)", levels: [.baseline, .avx2, .avx512]),
         // Its scores go through the few-rows GEMM, which has an AVX-512 version.
         KernelFamily(name: "short-sequence attention (up to 64 queries and keys, or 4 queries and any keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),

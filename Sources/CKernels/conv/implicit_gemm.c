@@ -1,4 +1,4 @@
-#include "sgemm_internal.h"
+#include "../gemm/sgemm_internal.h"
 #include <stdlib.h>
 
 // Convolution as a GEMM whose patch matrix is never written out (implicit GEMM): for each
