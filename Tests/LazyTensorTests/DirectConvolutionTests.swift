@@ -33,6 +33,7 @@ import Testing
         func y() -> Tensor { conv2d(x, w, bias: b, padding: c.padding).relu() }
         let expected = Ref.conv2d(Ref(x), Ref(w), bias: b.map(Ref.init), stride: (1, 1), padding: c.padding, dilation: (1, 1),
                                   groups: 1).map { Swift.max(0, $0) }
+        #expect(y().explain().contains("by direct"), "\(y().explain())")
         for level in CPU.availableLevels {
             let (out, stats) = CPU.withLevel(level) { Stats.measure { y().materialized() } }
             #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == expected.values.count * 4, "\(level)")

@@ -48,6 +48,10 @@ import Testing
         func z() -> Tensor { (conv2d(x, w, bias: b, padding: c.padding) + residual).relu() }
         let expected = Ref.zip(Ref.conv2d(Ref(x), Ref(w), bias: b.map(Ref.init), stride: (1, 1), padding: c.padding,
                                           dilation: (1, 1), groups: 1), Ref(residual), +).map { Swift.max(0, $0) }
+        // explain() names the algorithm that runs.
+        let m = residual.shape[2] >= 4 && residual.shape[3] >= 4 ? 4 : 2
+        #expect(z().explain().contains("by Winograd F(\(m)x\(m), 3x3)"), "\(z().explain())")
+        #expect(CPU.withImplicitGEMMConvolutions { z().explain() }.contains("by implicit GEMM"))
         for level in CPU.availableLevels {
             let (out, stats) = CPU.withLevel(level) { Stats.measure { z().materialized() } }
             #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == residual.shape.reduce(1, *) * 4, "\(level)")

@@ -68,6 +68,8 @@ int wk_conv_winograd_applies(const wk_conv_desc *d) {
            d->channels >= 8 && d->out_per_group >= 8 && d->ho >= 2 && d->wo >= 2 && d->images > 0;
 }
 
+int wk_conv_winograd_tile(const wk_conv_desc *d) { return d->ho >= 4 && d->wo >= 4 ? 4 : 2; }
+
 /// U_ξ = G g Gᵀ for every output channel and input channel, packed as the micro-kernel's A
 /// operand: for k block p0 and row panel ir, element (k, row) at p0·mpad + ir·kcs + k·MR + row.
 static void transform_weights(wino_job *J) {
@@ -560,7 +562,7 @@ int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after,
     wino_job J = {.d = d, .after = after, .ctx = ctx};
     J.level = wk_isa_level();
     J.g = wk_sgemm_geometry_for(J.level);
-    J.m = d->ho >= 4 && d->wo >= 4 ? 4 : 2;
+    J.m = wk_conv_winograd_tile(d);
     J.alpha = J.m + 2;
     J.points = J.alpha * J.alpha;
     J.cin = d->channels;

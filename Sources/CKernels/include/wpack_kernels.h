@@ -217,6 +217,8 @@ int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, voi
 /// convolution it does not apply to.
 int wk_conv_winograd_applies(const wk_conv_desc *d);
 int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
+/// Its tile's side for d: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)).
+int wk_conv_winograd_tile(const wk_conv_desc *d);
 /// The direct convolution (conv/direct.c) for few input channels: one group, stride 1,
 /// undilated, K = channels·kh·kw at most 27, at least 4 output channels and 8 output columns.
 int wk_conv_direct_applies(const wk_conv_desc *d);

@@ -141,21 +141,15 @@ extension Executor {
     mutating func runImplicitConv(_ kernel: Kernel, product: Node, lowering: ConvolutionLowering, X: LeafAccess, W: LeafAccess,
                                   bias: Program.Leaf?, into out: UnsafeMutablePointer<Float>, storage: Storage,
                                   pooling: ConvolutionPooling?) {
-        guard case let .conv2d(p) = product.op, let ws = lowering.weightStrides else { return }
+        guard case .conv2d = product.op, let ws = lowering.weightStrides else { return }
         let xs = X.strides, os = product.shape
         let shape = product.shape
         let (o, positions) = (shape[1], shape[2] * shape[3])
         let B = bias.map(access)
         let biasInPlace = B.map(\.isStrided) ?? false
-        var d = wk_conv_desc()
+        var d = lowering.shapeDescriptor
         d.x = X.base + X.offset
         (d.xn, d.xc, d.xh, d.xw) = (xs[0], xs[1], xs[2], xs[3])
-        let inShape = lowering.inputShape
-        (d.h, d.w, d.channels) = (inShape[2], inShape[3], lowering.k / (lowering.kernel.0 * lowering.kernel.1))
-        (d.kh, d.kw) = lowering.kernel
-        (d.sh, d.sw, d.ph, d.pw, d.dh, d.dw) = (p.stride.0, p.stride.1, p.padding.0, p.padding.1, p.dilation.0, p.dilation.1)
-        (d.ho, d.wo) = (shape[2], shape[3])
-        (d.images, d.groups, d.out_per_group) = (shape[0], p.groups, o / p.groups)
         d.weights = W.base + W.offset
         (d.wrs, d.wcs) = (ws[0], ws[1])
         if let B, biasInPlace {
@@ -267,9 +261,11 @@ extension Executor {
         let weightStrides: [Int]?
         let k: Int, o: Int, n: Int, groups: Int, positions: Int
         let inputShape: [Int], kernel: (Int, Int)
+        let parameters: Conv2DParameters, outShape: [Int]
 
         init(x xs: [Int], w ws: [Int], out os: [Int], _ p: Conv2DParameters, X: LeafAccess, W: LeafAccess) {
             (inputShape, kernel) = (xs, (ws[2], ws[3]))
+            (parameters, outShape) = (p, os)
             let (n, wd) = (xs[0], xs[3])
             let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3])
             let positions = os[2] * os[3], k = cg * kh * kw
@@ -299,6 +295,31 @@ extension Executor {
                 sizes.append(patchBuffers * k * positions * 4)
             }
             return sizes
+        }
+
+        /// The description wk_conv2d reads, but for its pointers (a run fills those in).
+        var shapeDescriptor: wk_conv_desc {
+            var d = wk_conv_desc()
+            let p = parameters
+            (d.h, d.w, d.channels) = (inputShape[2], inputShape[3], k / (kernel.0 * kernel.1))
+            (d.kh, d.kw) = kernel
+            (d.sh, d.sw, d.ph, d.pw, d.dh, d.dw) = (p.stride.0, p.stride.1, p.padding.0, p.padding.1, p.dilation.0, p.dilation.1)
+            (d.ho, d.wo) = (outShape[2], outShape[3])
+            (d.images, d.groups, d.out_per_group) = (n, p.groups, o / p.groups)
+            return d
+        }
+
+        /// How the convolution is computed, as explain() says it: the algorithm wk_conv2d takes
+        /// on this thread, or the patch matrix the lowering fills.
+        var method: String {
+            if direct { return "1x1: the image read in place" }
+            guard implicit else { return imagesPerGEMM.map { "patch matrix, \($0) images a GEMM" } ?? "patch matrix" }
+            var d = shapeDescriptor
+            switch Int(wk_conv_algorithm(&d)) {
+            case WK_CONV_WINOGRAD: return wk_conv_winograd_tile(&d) == 4 ? "Winograd F(4x4, 3x3)" : "Winograd F(2x2, 3x3)"
+            case WK_CONV_DIRECT: return "direct"
+            default: return "implicit GEMM"
+            }
         }
 
         /// Bytes it copies, by reason.

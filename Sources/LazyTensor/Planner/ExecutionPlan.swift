@@ -42,7 +42,7 @@ public struct ExecutionPlan: CustomStringConvertible, Sendable {
         for (i, (k, cost)) in zip(kernelList, costs).enumerated() {
             let body = k.programs.map { p in p.expression(names: { leafName(p.leaves[$0]) }) }.joined(separator: ", ")
             let type = k.node.dtype == .float32 ? "" : " \(k.node.dtype)"
-            var notes: [String] = []
+            var notes: [String] = cost.method.map { ["by \($0)"] } ?? []
             if !cost.runs { notes.append("free: its source is already contiguous, so the result is a view of it") }
             if cost.runs && k.node.wasComputedBefore {
                 notes.append("recomputes what an earlier evaluation computed and released; kept from now on")

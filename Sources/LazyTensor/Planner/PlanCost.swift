@@ -11,6 +11,8 @@ struct KernelCost: Sendable, Equatable {
     var runs = true
     var allocated = 0
     var copied: [CopyReason: Int] = [:]
+    /// How the kernel computes, where there is more than one way (a convolution's algorithm).
+    var method: String?
 }
 
 enum PlanCost {
@@ -57,6 +59,7 @@ enum PlanCost {
                 // A pooled convolution writes its own output into a scratch buffer first.
                 if pool != nil { cost.allocated += product.elementCount * MemoryLayout<Float>.stride }
                 cost.copied.merge(lowering.copies, uniquingKeysWith: +)
+                cost.method = lowering.method
             case let .row(_, axis, weight, bias):
                 for leaf in [weight, bias].compactMap({ $0 }) where Executor.rowParameterIsPacked(access(leaf)) {
                     cost.copied[.pack, default: 0] += kernel.node.shape[axis] * MemoryLayout<Float>.stride
