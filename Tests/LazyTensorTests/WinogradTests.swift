@@ -80,20 +80,67 @@ import Testing
         }
     }
 
-    /// The digits CNN's pattern: relu(conv) pooled 2x2 inside the convolution's kernel, the
-    /// pool run on each finished block of whole images.
-    @Test func poolsEachBlockOfImages() {
-        let x = Tensor.randn(shape: [25, 16, 8, 8], seed: 57), w = (Tensor.randn(shape: [32, 16, 3, 3], seed: 58) * 0.3).materialized()
+    /// A pooled convolution: where the output's sides are multiples of 4 and the pool is 2x2 /
+    /// 2 max after nothing or a ReLU (the digits CNN's pattern), Winograd applies both to each
+    /// tile as it leaves the transform; otherwise the convolution's output is pooled by pieces
+    /// of whole images or at the end. Every case at every level against the reference.
+    struct PooledCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let x: [Int]
+        var relu = true, isMax = true, fused = false
+        var testDescription: String { name }
+    }
+    static let pooledCases: [PooledCase] = [
+        PooledCase(name: "25 images of 8 x 8, relu, max 2x2: fused into the transform", x: [25, 16, 8, 8], fused: true),
+        PooledCase(name: "12 x 12, no epilogue, max 2x2: fused", x: [3, 8, 12, 12], relu: false, fused: true),
+        PooledCase(name: "10 x 10 (tiles past the edge), relu, max 2x2: pooled after", x: [2, 8, 10, 10]),
+        PooledCase(name: "8 x 8, relu, average 2x2: pooled after", x: [4, 8, 8, 8], isMax: false),
+    ]
+
+    @Test(arguments: pooledCases)
+    func poolsEachTileOrEachBlock(c: PooledCase) {
+        let x = Tensor.randn(shape: c.x, seed: 57), w = (Tensor.randn(shape: [32, c.x[1], 3, 3], seed: 58) * 0.3).materialized()
         let b = Tensor.randn(shape: [32], seed: 59)
-        func pooled() -> Tensor { conv2d(x, w, bias: b, padding: (1, 1)).relu().maxPool2d(kernel: (2, 2)) }
-        #expect(pooled().plan().kernelNames == ["conv2d + epilogue + pool2d"])
-        let convolved = Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
-            .map { Swift.max(0, $0) }
-        let expected = Ref.pool(convolved, max: true, kernel: (2, 2), stride: (2, 2), padding: (0, 0))
+        func pooled() -> Tensor {
+            var y = conv2d(x, w, bias: b, padding: (1, 1))
+            if c.relu { y = y.relu() }
+            return c.isMax ? y.maxPool2d(kernel: (2, 2)) : y.avgPool2d(kernel: (2, 2))
+        }
+        #expect(pooled().plan().kernelNames == [(c.relu ? "conv2d + epilogue" : "conv2d") + " + pool2d"])
+        #expect(pooled().explain().contains("pooling in the transform") == c.fused, "\(pooled().explain())")
+        var convolved = Ref.conv2d(Ref(x), Ref(w), bias: Ref(b), stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+        if c.relu { convolved = convolved.map { Swift.max(0, $0) } }
+        let expected = Ref.pool(convolved, max: c.isMax, kernel: (2, 2), stride: (2, 2), padding: (0, 0))
         for level in CPU.availableLevels {
             let (out, stats) = CPU.withLevel(level) { Stats.measure { pooled().materialized() } }
-            #expect(stats.kernels == 1 && stats.bytesCopied == 0, "\(level)")
+            let plan = pooled().plan()
+            #expect(stats.kernels == 1 && stats.bytesCopied == 0 && stats.bytesAllocated == plan.bytesAllocated, "\(level)")
             #expect(close(out, expected, atol: 1e-4, rtol: 1e-4), "\(level)")
+        }
+    }
+
+    /// A NaN in the image: every pooled output whose window reads it is NaN after the fused
+    /// ReLU and pool too (Winograd spreads it further, over the tiles that read it).
+    @Test func aNaNSurvivesTheFusedReLUAndPool() {
+        var values = Tensor.randn(shape: [2, 8, 8, 8], seed: 60).scalars
+        values[(1 * 8 + 3) * 64 + 2 * 8 + 5] = .nan
+        let x = Tensor(shape: [2, 8, 8, 8], scalars: values), w = Tensor.randn(shape: [8, 8, 3, 3], seed: 61)
+        let convolved = Ref.conv2d(Ref(x), Ref(w), bias: nil, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+            .map { $0.isNaN ? $0 : Swift.max(0, $0) }
+        // The reference pool skips NaNs (Swift.max): which windows hold one is found here.
+        let expected = Ref.pool(convolved, max: true, kernel: (2, 2), stride: (2, 2), padding: (0, 0))
+        var nans: [Int] = []
+        for i in expected.values.indices {
+            let (plane, y, x) = (i / 16, i % 16 / 4, i % 4)
+            let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map { convolved.values[plane * 64 + (2 * y + $0.0) * 8 + 2 * x + $0.1] }
+            if window.contains(where: \.isNaN) { nans.append(i) }
+        }
+        for level in CPU.availableLevels {
+            let out = CPU.withLevel(level) { conv2d(x, w, padding: (1, 1)).relu().maxPool2d(kernel: (2, 2)).materialized() }
+            #expect(!nans.isEmpty && nans.allSatisfy { out.scalars[$0].isNaN }, "\(level)")
+            // Outside the tiles that read it, the values are the reference's.
+            let clean = zip(out.scalars, expected.values).filter { !$0.0.isNaN && !$0.1.isNaN }
+            #expect(clean.allSatisfy { Swift.abs(Double($0.0) - $0.1) <= 1e-4 * (1 + Swift.abs($0.1)) }, "\(level)")
         }
     }
 }

@@ -148,7 +148,7 @@ static void direct_task(void *ctx, long index) {
 }
 
 int wk_conv_direct(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
-    if (!wk_conv_direct_applies(d)) return -2;
+    if (d->relu || d->pool_out || !wk_conv_direct_applies(d)) return -2;
     direct_job J = {.d = d, .after = after, .ctx = ctx};
     J.level = wk_isa_level();
     J.k = d->channels * d->kh * d->kw;

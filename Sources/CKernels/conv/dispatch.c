@@ -34,6 +34,8 @@ int wk_conv_algorithm(const wk_conv_desc *d) {
 }
 
 int wk_conv2d(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
+    const int fused = d->relu || d->pool_out != NULL;
+    if (fused && wk_conv_algorithm(d) != WK_CONV_WINOGRAD) return -2;
     switch (wk_conv_algorithm(d)) {
     case WK_CONV_WINOGRAD: return wk_conv_winograd(d, workers, after, ctx);
     case WK_CONV_DIRECT: return wk_conv_direct(d, workers, after, ctx);

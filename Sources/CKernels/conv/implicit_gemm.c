@@ -378,6 +378,8 @@ static void conv_task_spanning(void *ctx, long index) {
 }
 
 int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
+    // The fused relu and pooling are Winograd's alone.
+    if (d->relu || d->pool_out) return -2;
     conv_job J = {.d = d, .after = after, .ctx = ctx};
     J.g = wk_sgemm_geometry_for(wk_isa_level());
     J.wide_moves = wk_isa_level() >= WK_ISA_AVX2;

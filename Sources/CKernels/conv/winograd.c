@@ -70,6 +70,10 @@ int wk_conv_winograd_applies(const wk_conv_desc *d) {
 
 int wk_conv_winograd_tile(const wk_conv_desc *d) { return d->ho >= 4 && d->wo >= 4 ? 4 : 2; }
 
+int wk_conv_winograd_pools(const wk_conv_desc *d) {
+    return wk_conv_winograd_applies(d) && wk_conv_winograd_tile(d) == 4 && d->ho % 4 == 0 && d->wo % 4 == 0;
+}
+
 /// U_ξ = G g Gᵀ for every output channel and input channel, packed as the micro-kernel's A
 /// operand: for k block p0 and row panel ir, element (k, row) at p0·mpad + ir·kcs + k·MR + row.
 static void transform_weights(wino_job *J) {
@@ -107,6 +111,8 @@ typedef struct {
     /// Per tile: its inputs' offset in the region and its outputs' in the output (channel 0),
     /// and the output rows and columns from its corner to the image's edge.
     long *in, *out, *rows_left, *cols_left;
+    /// Per tile, with a fused pooling: its pooled outputs' offset in pool_out (channel 0).
+    long *pooled;
 } wino_scratch;
 
 static void free_scratch(wino_scratch *s) {
@@ -123,13 +129,14 @@ static int new_scratch(const wino_job *J, wino_scratch *s) {
     const size_t m = (size_t)(J->points * J->g.mr * J->g.nr) + 8, tiles = (size_t)J->tpad;
     if (posix_memalign((void **)&s->region, 64, region * sizeof(float)) != 0 ||
         posix_memalign((void **)&s->v, 64, v * sizeof(float)) != 0 ||
-        posix_memalign((void **)&s->m, 64, m * sizeof(float)) != 0 || (s->in = malloc(4 * tiles * sizeof(long))) == NULL) {
+        posix_memalign((void **)&s->m, 64, m * sizeof(float)) != 0 || (s->in = malloc(5 * tiles * sizeof(long))) == NULL) {
         free_scratch(s);
         return -1;
     }
     s->out = s->in + tiles;
     s->rows_left = s->out + tiles;
     s->cols_left = s->rows_left + tiles;
+    s->pooled = s->cols_left + tiles;
     // The region's columns left and right of the image are never written again; tiles past
     // a block's last are multiplied too (whole panels) and their products dropped: zeroed
     // once, V and M only ever hold finite values there.
@@ -166,6 +173,7 @@ static void map_tiles(const wino_job *J, const wino_scratch *s, long image0, lon
         s->out[t] = (image0 + local) * J->cout * d->ho * d->wo + m * ty * d->wo + m * tx;
         s->rows_left[t] = d->ho - m * ty;
         s->cols_left[t] = d->wo - m * tx;
+        s->pooled[t] = (image0 + local) * J->cout * (d->ho / 2) * (d->wo / 2) + m / 2 * ty * (d->wo / 2) + m / 2 * tx;
     }
 }
 
@@ -239,6 +247,9 @@ static void input_tiles_base(const wino_job *J, const wino_scratch *s, long tile
     }
 }
 
+/// The larger, or NaN where either is (as PyTorch's max_pool2d).
+static float max_nan(float a, float b) { return a != a || b != b ? NAN : (a > b ? a : b); }
+
 static void output_tiles_base(const wino_job *J, const wino_scratch *s, const float *mrow, long pstride, long t0,
                               long tiles, long o) {
     const wk_conv_desc *d = J->d;
@@ -257,13 +268,29 @@ static void output_tiles_base(const wino_job *J, const wino_scratch *s, const fl
                 h[a][j] = sum;
             }
         }
-        float *y = d->out + s->out[t] + o * plane;
-        for (long i = 0; i < m && i < s->rows_left[t]; i++) {
-            for (long j = 0; j < m && j < s->cols_left[t]; j++) {
+        float v[4][4];
+        for (long i = 0; i < m; i++) {
+            for (long j = 0; j < m; j++) {
                 float sum = 0;
                 for (int a = 0; a < alpha; a++) sum += AT[i * alpha + a] * h[a][j];
-                y[i * d->wo + j] = sum + b;
+                sum += b;
+                v[i][j] = d->relu && !(sum > 0) && sum == sum ? 0.0f : sum;
             }
+        }
+        if (d->pool_out) {
+            // Whole F(4x4) tiles (wk_conv_winograd_pools): 2 x 2 pooled outputs each.
+            const long pw = d->wo / 2;
+            float *p = d->pool_out + o * (d->ho / 2) * pw + s->pooled[t];
+            for (int i = 0; i < 2; i++) {
+                for (int j = 0; j < 2; j++) {
+                    p[i * pw + j] = max_nan(max_nan(v[2 * i][2 * j], v[2 * i][2 * j + 1]), max_nan(v[2 * i + 1][2 * j], v[2 * i + 1][2 * j + 1]));
+                }
+            }
+            continue;
+        }
+        float *y = d->out + s->out[t] + o * plane;
+        for (long i = 0; i < m && i < s->rows_left[t]; i++) {
+            for (long j = 0; j < m && j < s->cols_left[t]; j++) y[i * d->wo + j] = v[i][j];
         }
     }
 }
@@ -320,6 +347,42 @@ WK_AVX2 static void input_tiles4_avx2(const wino_job *J, const wino_scratch *s, 
     }
 }
 
+/// The larger, or NaN where either is.
+WK_AVX2 static inline __m256 max_nan_avx2(__m256 a, __m256 b) {
+    return _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+
+/// The 2x2 max pool of 8 whole tiles' outputs y[i][j] (one lane a tile): 2 x 2 pooled outputs
+/// per lane, stored as two pairs. `lanes` of them are the block's.
+WK_AVX2 static void pool_tiles4_avx2(const wino_job *J, const wino_scratch *s, __m256 y[4][4], long idx, long lanes, long o) {
+    const wk_conv_desc *d = J->d;
+    const long pw = d->wo / 2;
+    __m256 p[2][2];
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++) {
+            p[i][j] = max_nan_avx2(max_nan_avx2(y[2 * i][2 * j], y[2 * i][2 * j + 1]),
+                                   max_nan_avx2(y[2 * i + 1][2 * j], y[2 * i + 1][2 * j + 1]));
+        }
+    }
+    // The pairs (p[r][0], p[r][1]) of lanes 0, 1 (and 4, 5) in lo, of lanes 2, 3 (6, 7) in hi.
+    const __m256 top_lo = _mm256_unpacklo_ps(p[0][0], p[0][1]), top_hi = _mm256_unpackhi_ps(p[0][0], p[0][1]);
+    const __m256 bottom_lo = _mm256_unpacklo_ps(p[1][0], p[1][1]), bottom_hi = _mm256_unpackhi_ps(p[1][0], p[1][1]);
+    float *base = d->pool_out + o * (d->ho / 2) * pw;
+    for (int l = 0; l < 8 && l < lanes; l++) {
+        const __m256 top = l & 2 ? top_hi : top_lo, bottom = l & 2 ? bottom_hi : bottom_lo;
+        const __m128 t = l < 4 ? _mm256_castps256_ps128(top) : _mm256_extractf128_ps(top, 1);
+        const __m128 b = l < 4 ? _mm256_castps256_ps128(bottom) : _mm256_extractf128_ps(bottom, 1);
+        float *dst = base + s->pooled[idx + l];
+        if (l & 1) {
+            _mm_storeh_pi((__m64 *)dst, t);
+            _mm_storeh_pi((__m64 *)(dst + pw), b);
+        } else {
+            _mm_storel_pi((__m64 *)dst, t);
+            _mm_storel_pi((__m64 *)(dst + pw), b);
+        }
+    }
+}
+
 /// 8 tiles a vector; each lane's 4 x 4 outputs are transposed back into rows of 4.
 WK_AVX2 static void output_tiles4_avx2(const wino_job *J, const wino_scratch *s, const float *mrow, long pstride, long t0,
                                       long tiles, long o) {
@@ -343,6 +406,17 @@ WK_AVX2 static void output_tiles4_avx2(const wino_job *J, const wino_scratch *s,
             at6_avx2(column, y);
             // y[i]: output (i, j) of every lane; kept as rows[i][j] for the transpose below.
             for (int i = 0; i < 4; i++) rows[i][j] = _mm256_add_ps(y[i], bias);
+        }
+        if (d->relu) {
+            // maxps gives its second operand where either is NaN: a NaN output stays NaN.
+            const __m256 zero = _mm256_setzero_ps();
+            for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 4; j++) rows[i][j] = _mm256_max_ps(zero, rows[i][j]);
+            }
+        }
+        if (d->pool_out) {
+            pool_tiles4_avx2(J, s, rows, idx, t0 + tiles - idx, o);
+            continue;
         }
         for (int i = 0; i < 4; i++) {
             const __m256 a0 = _mm256_unpacklo_ps(rows[i][0], rows[i][1]), a1 = _mm256_unpackhi_ps(rows[i][0], rows[i][1]);
@@ -558,7 +632,7 @@ static long least_waste(long most, long tiles_each, long nr) {
 }
 
 int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
-    if (!wk_conv_winograd_applies(d)) return -2;
+    if (!wk_conv_winograd_applies(d) || ((d->relu || d->pool_out) && !wk_conv_winograd_pools(d))) return -2;
     wino_job J = {.d = d, .after = after, .ctx = ctx};
     J.level = wk_isa_level();
     J.g = wk_sgemm_geometry_for(J.level);

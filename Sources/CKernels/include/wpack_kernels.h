@@ -191,7 +191,10 @@ int wk_sgemm_coded(long m, long n, long k, const float *a, long rsa, long csa, c
 /// A convolution for wk_conv_gemm: x's element (image, channel, row, column) at
 /// x[n*xn + c*xc + r*xh + q*xw]; weights' (oc, k), k = (c*kh + ky)*kw + kx within a group, at
 /// weights[oc*wrs + k*wcs]; bias (may be NULL) at bias[oc*bias_stride]; out contiguous
-/// [images, groups*out_per_group, ho, wo].
+/// [images, groups*out_per_group, ho, wo]. Winograd alone reads the last two (zero for the
+/// others, which return -2 otherwise; see wk_conv_winograd_pools): relu applies max(·, 0)
+/// after the bias, and a pool_out takes the 2x2, stride 2 max pool of the result instead of
+/// `out` ([images, channels, ho/2, wo/2]; a NaN in a window makes it NaN).
 typedef struct {
     const float *x;
     long xn, xc, xh, xw;
@@ -204,6 +207,8 @@ typedef struct {
     const float *bias;
     long bias_stride;
     float *out;
+    int relu;
+    float *pool_out;
 } wk_conv_desc;
 /// Called with each finished piece of the output: images [image0, image1), channels
 /// [channel0, channel1), positions (row-major over ho x wo) [pos0, pos1).
@@ -219,6 +224,9 @@ int wk_conv_winograd_applies(const wk_conv_desc *d);
 int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx);
 /// Its tile's side for d: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)).
 int wk_conv_winograd_tile(const wk_conv_desc *d);
+/// Whether Winograd can take relu and pool_out for d: F(4x4) with whole tiles (the output's
+/// sides multiples of 4), so each tile pools into 2 x 2 outputs of its own.
+int wk_conv_winograd_pools(const wk_conv_desc *d);
 /// The direct convolution (conv/direct.c) for few input channels: one group, stride 1,
 /// undilated, K = channels·kh·kw at most 27, at least 4 output channels and 8 output columns.
 int wk_conv_direct_applies(const wk_conv_desc *d);

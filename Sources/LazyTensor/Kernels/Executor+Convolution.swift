@@ -158,9 +158,20 @@ extension Executor {
         }
         d.out = out
         let outStrides = Tensor.contiguousStrides(for: os)
+        let workers = shape[0] * o * positions * lowering.k >= GEMM.splitThreshold ? Parallel.workers : 1
         if !kernel.programs.isEmpty {
             // The epilogue reads the product where it lies: in this kernel's output.
             results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: os)
+        }
+        if let pooling, lowering.fusesPooling(pooling.parameters, programs: kernel.programs, product: product,
+                                              biasInPlace: biasInPlace || bias == nil) {
+            // Winograd applies the ReLU and pools each tile as it leaves the transform: the
+            // convolution's own output is never written (its scratch is still the plan's).
+            d.relu = kernel.programs.isEmpty ? 0 : 1
+            d.pool_out = pooling.out
+            Parallel.start()
+            if wk_conv2d(&d, workers, nil, nil) != 0 { fatalError("wpack: out of memory: no scratch space for a convolution of \(os)") }
+            return
         }
         let epilogue = kernel.programs.first.map { ($0, $0.leaves.map(access)) }
         // The epilogue over [N, O, positions], so a piece is a box of it.
@@ -175,7 +186,6 @@ extension Executor {
             program.space = [shape[0], o, positions]
             return (program, leaves)
         }
-        let workers = shape[0] * o * positions * lowering.k >= GEMM.splitThreshold ? Parallel.workers : 1
         Parallel.start()
         // A piece is pooled as soon as it is final (nothing left to add after the GEMM) and is
         // whole images; the images it marks are skipped by the pooling at the end.
@@ -320,6 +330,21 @@ extension Executor {
             case WK_CONV_DIRECT: return "direct"
             default: return "implicit GEMM"
             }
+        }
+
+        /// Whether Winograd takes on a pooled convolution's epilogue and pooling itself (the
+        /// digits CNN's pattern): it runs on this thread, the output's sides are multiples of 4,
+        /// the bias is read in place, the epilogue is nothing or exactly relu(conv), and the pool
+        /// 2x2, stride 2, max.
+        func fusesPooling(_ p: Pool2DParameters, programs: [Program], product: Node, biasInPlace: Bool) -> Bool {
+            guard implicit, biasInPlace, p.kind == .max, p.kernel == (2, 2), p.stride == (2, 2), p.padding == (0, 0) else { return false }
+            if let program = programs.first {
+                guard programs.count == 1, program.instructions.count == 2, program.leaves.count == 1,
+                      program.leaves[0].node === product, program.leaves[0].steps.isEmpty,
+                      case .load(leaf: 0) = program.instructions[0], case .unary(.relu, 0) = program.instructions[1] else { return false }
+            }
+            var d = shapeDescriptor
+            return wk_conv_algorithm(&d) == WK_CONV_WINOGRAD && wk_conv_winograd_pools(&d) != 0
         }
 
         /// Bytes it copies, by reason.

@@ -51,7 +51,7 @@ enum PlanCost {
             case .attention(let p):
                 for i in 0..<3 { packing(kernel.programs[i], forBLAS: true) }
                 if p.hasMask { packing(kernel.programs[3], forBLAS: false) }
-            case let .conv2d(product, x, w, _, pool):
+            case let .conv2d(product, x, w, bias, pool):
                 guard case let .conv2d(p) = product.op else { break }
                 let lowering = Executor.ConvolutionLowering(x: x.node.shape, w: w.node.shape, out: product.shape, p,
                                                             X: access(x), W: access(w))
@@ -60,6 +60,10 @@ enum PlanCost {
                 if pool != nil { cost.allocated += product.elementCount * MemoryLayout<Float>.stride }
                 cost.copied.merge(lowering.copies, uniquingKeysWith: +)
                 cost.method = lowering.method
+                if let pool, lowering.fusesPooling(pool, programs: kernel.programs, product: product,
+                                                   biasInPlace: bias.map { access($0).isStrided } ?? true) {
+                    cost.method! += ", its " + (kernel.programs.isEmpty ? "" : "ReLU and ") + "pooling in the transform"
+                }
             case let .row(_, axis, weight, bias):
                 for leaf in [weight, bias].compactMap({ $0 }) where Executor.rowParameterIsPacked(access(leaf)) {
                     cost.copied[.pack, default: 0] += kernel.node.shape[axis] * MemoryLayout<Float>.stride
