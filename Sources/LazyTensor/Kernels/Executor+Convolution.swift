@@ -244,6 +244,16 @@ extension Executor {
         }
     }
 
+    /// Whether a pooled convolution kernel's pooling runs inside Winograd's transform
+    /// (ConvolutionLowering.fusesPooling), so that it needs no scratch for the convolution.
+    func poolsInTheTransform(_ kernel: Kernel, product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?,
+                             pool: Pool2DParameters) -> Bool {
+        guard case let .conv2d(p) = product.op else { return false }
+        let lowering = ConvolutionLowering(x: x.node.shape, w: w.node.shape, out: product.shape, p, X: access(x), W: access(w))
+        return lowering.fusesPooling(pool, programs: kernel.programs, product: product,
+                                     biasInPlace: bias.map { access($0).isStrided } ?? true)
+    }
+
     /// One finished piece of a convolution's output: its images, channels and positions.
     typealias ConvPiece = @Sendable (Range<Int>, Range<Int>, Range<Int>) -> Void
 

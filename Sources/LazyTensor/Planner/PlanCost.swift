@@ -56,13 +56,14 @@ enum PlanCost {
                 let lowering = Executor.ConvolutionLowering(x: x.node.shape, w: w.node.shape, out: product.shape, p,
                                                             X: access(x), W: access(w))
                 cost.allocated += lowering.allocations.reduce(0, +)
-                // A pooled convolution writes its own output into a scratch buffer first.
-                if pool != nil { cost.allocated += product.elementCount * MemoryLayout<Float>.stride }
                 cost.copied.merge(lowering.copies, uniquingKeysWith: +)
                 cost.method = lowering.method
                 if let pool, lowering.fusesPooling(pool, programs: kernel.programs, product: product,
                                                    biasInPlace: bias.map { access($0).isStrided } ?? true) {
                     cost.method! += ", its " + (kernel.programs.isEmpty ? "" : "ReLU and ") + "pooling in the transform"
+                } else if pool != nil {
+                    // A pooled convolution writes its own output into a scratch buffer first.
+                    cost.allocated += product.elementCount * MemoryLayout<Float>.stride
                 }
             case let .row(_, axis, weight, bias):
                 for leaf in [weight, bias].compactMap({ $0 }) where Executor.rowParameterIsPacked(access(leaf)) {
