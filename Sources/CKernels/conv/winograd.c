@@ -14,11 +14,13 @@
 // results stay within 1e-4 of PyTorch's on the digits CNN's logits.
 //
 // Work is dealt out as blocks of tiles (whole images when they are small, whole tile rows of
-// one image otherwise) sized so that a block's V and M stay in L2: a block's V is written
-// straight into the micro-kernel's B panel layout, its M goes to a worker's scratch, and its
-// outputs are written once, with the bias, and handed to `after` while they are in cache. A
-// naive version (all of V, then all of M) would send tens of MB per call through memory at
-// [8, 64, 56, 56].
+// one image otherwise) sized so that a block's V stays in L2, written straight into the
+// micro-kernel's B panel layout. For each panel of NR tiles and MR output channels the α²
+// products go to an L1 tile of M per point, and the outputs leave it at once, with the bias,
+// to be handed to `after` a block at a time while they are in cache; with a fused ReLU and
+// 2x2 max pool (relu, pool_out) each tile is rectified and pooled in registers instead, and
+// the convolution's output is never written. A naive version (all of V, then all of M) would
+// send tens of MB per call through memory at [8, 64, 56, 56].
 //
 // The AVX2 transforms take 8 tiles a vector: F(4x4)'s each lane from its own place (8 rows
 // loaded and transposed), F(2x2)'s two groups of 4 neighbouring tiles whose inputs are split
@@ -51,8 +53,6 @@ typedef struct {
 
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 static long round_up(long a, long b) { return ceil_div(a, b) * b; }
-
-#define WINO_MAX_POINTS 36
 
 static const float BT2[4 * 4] = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, 1, 0, -1};
 static const float G2[4 * 3] = {1, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, -0.5f, 0.5f, 0, 0, 1};
