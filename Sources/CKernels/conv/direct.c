@@ -33,7 +33,6 @@ int wk_conv_direct_applies(const wk_conv_desc *d) {
            d->out_per_group >= 4 && d->wo >= 8 && d->ho >= 1 && d->images > 0;
 }
 
-static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
 /// Image `image`'s planes into the region's interior (columns pw..., rows ph...).
 static void fill(const direct_job *J, long image, float *region) {
@@ -41,18 +40,7 @@ static void fill(const direct_job *J, long image, float *region) {
     for (long c = 0; c < d->channels; c++) {
         const float *plane = d->x + image * d->xn + c * d->xc;
         float *dst = region + c * J->plane + d->ph * J->rw + d->pw;
-        for (long y = 0; y < d->h; y++, dst += J->rw) {
-            const float *src = plane + y * d->xh;
-            long q = 0;
-            if (d->xw == 1) {
-#if defined(__x86_64__)
-                for (; q + 4 <= d->w; q += 4) _mm_storeu_ps(dst + q, _mm_loadu_ps(src + q));
-#endif
-                for (; q < d->w; q++) dst[q] = src[q];
-            } else {
-                for (; q < d->w; q++) dst[q] = src[q * d->xw];
-            }
-        }
+        for (long y = 0; y < d->h; y++, dst += J->rw) wk_copy_floats(dst, plane + y * d->xh, d->w, d->xw);
     }
 }
 
@@ -153,9 +141,9 @@ int wk_conv_direct(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, v
     J.level = wk_isa_level();
     J.k = d->channels * d->kh * d->kw;
     J.og = d->out_per_group;
-    J.opad = ceil_div(J.og, DIRECT_OUT) * DIRECT_OUT;
+    J.opad = wk_ceil_div(J.og, DIRECT_OUT) * DIRECT_OUT;
     // A vector's 8 columns from the last one started, past the padded width.
-    J.rw = ceil_div(d->wo, 8) * 8 + d->kw - 1;
+    J.rw = wk_ceil_div(d->wo, 8) * 8 + d->kw - 1;
     J.prows = d->ho + d->kh - 1;
     J.plane = J.prows * J.rw;
     workers = workers < 1 ? 1 : workers;
@@ -163,7 +151,7 @@ int wk_conv_direct(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, v
     const long per_image = J.og * d->ho * d->wo, by_size = 8192 / per_image, by_count = d->images / (2 * workers);
     J.grab = by_size < by_count ? by_size : by_count;
     if (J.grab < 1) J.grab = 1;
-    J.items = ceil_div(d->images, J.grab);
+    J.items = wk_ceil_div(d->images, J.grab);
     J.w = calloc((size_t)(J.opad * J.k), sizeof(float));
     if (J.w == NULL) return -1;
     for (long o = 0; o < J.og; o++) {

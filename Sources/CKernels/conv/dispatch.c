@@ -34,8 +34,7 @@ int wk_conv_algorithm(const wk_conv_desc *d) {
 }
 
 int wk_conv2d(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
-    const int fused = d->relu || d->pool_out != NULL;
-    if (fused && wk_conv_algorithm(d) != WK_CONV_WINOGRAD) return -2;
+    // The fused relu and pooling are Winograd's alone; the others refuse them (-2) themselves.
     switch (wk_conv_algorithm(d)) {
     case WK_CONV_WINOGRAD: return wk_conv_winograd(d, workers, after, ctx);
     case WK_CONV_DIRECT: return wk_conv_direct(d, workers, after, ctx);

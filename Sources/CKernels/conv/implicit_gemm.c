@@ -34,8 +34,6 @@ typedef struct {
     int failed;
 } conv_job;
 
-static long ceil_div(long a, long b) { return (a + b - 1) / b; }
-static long round_up(long a, long b) { return ceil_div(a, b) * b; }
 
 static void pack_weights(conv_job *J) {
     const wk_conv_desc *d = J->d;
@@ -115,8 +113,7 @@ static int new_regions(const conv_job *J, long count, float **regions) {
 /// The source for output rows [oy0, oy1] of `image` (one group's channels), copied into
 /// `scratch` (a new_region) when the windows reach the padding. Rows above and below the
 /// image are zeroed each time (another item's rows may have been there); of the others only
-/// the image's columns are written, in moves of 4 floats rather than calls to memcpy and
-/// memset (a row of the digits CNN's images is 8 floats).
+/// the image's columns are written.
 static source source_for(const conv_job *J, const float *image, long oy0, long oy1, float *scratch) {
     const wk_conv_desc *d = J->d;
     if (!padded(d)) return (source){image, 0, 0};
@@ -133,18 +130,7 @@ static source source_for(const conv_job *J, const float *image, long oy0, long o
                 for (long q = 0; q < cols; q++) dst[q] = 0;
                 continue;
             }
-            const float *src = plane + iy * d->xh + (lo + col0) * d->xw;
-            float *to = dst + lo;
-            const long n = hi - lo;
-            long q = 0;
-            if (d->xw == 1) {
-#if defined(__x86_64__)
-                for (; q + 4 <= n; q += 4) _mm_storeu_ps(to + q, _mm_loadu_ps(src + q));
-#endif
-                for (; q < n; q++) to[q] = src[q];
-            } else {
-                for (; q < n; q++) to[q] = src[q * d->xw];
-            }
+            wk_copy_floats(dst + lo, plane + iy * d->xh + (lo + col0) * d->xw, hi - lo, d->xw);
         }
     }
     return (source){scratch, row0, col0};
@@ -254,7 +240,7 @@ static void conv_item(const conv_job *J, long image, long grp, long pos0, long p
     const wk_conv_desc *d = J->d;
     const int MR = J->g.mr, NR = J->g.nr;
     const long ldc = J->positions, channels = d->groups * J->og;
-    const long ncols = pos1 - pos0, panels = ceil_div(ncols, NR), ch0 = grp * J->og;
+    const long ncols = pos1 - pos0, panels = wk_ceil_div(ncols, NR), ch0 = grp * J->og;
     float *c = d->out + (image * channels + ch0) * ldc + pos0;
     if (d->bias) {
         for (long i = 0; i < J->og; i++) {
@@ -338,7 +324,7 @@ static void conv_task_spanning(void *ctx, long index) {
     }
     for (long t, t1; take_items(J, &t, &t1);) {
         const long col0 = t * chunk, ncols = total - col0 < chunk ? total - col0 : chunk;
-        const long panels = ceil_div(ncols, NR), first_image = col0 / J->positions;
+        const long panels = wk_ceil_div(ncols, NR), first_image = col0 / J->positions;
         for (long i = 0, last = (col0 + ncols - 1) / J->positions; first_image + i <= last; i++) {
             sources[i] = source_for(J, d->x + (first_image + i) * d->xn, 0, d->ho - 1, region ? region + i * region_size : NULL);
         }
@@ -389,15 +375,15 @@ int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, voi
     if (d->images <= 0 || J.og <= 0 || J.positions <= 0) return 0;
     J.workers = workers < 1 ? 1 : workers;
     J.kcb = wk_sgemm_k_block(J.K, J.g.kc);
-    J.mpad = round_up(J.og, J.g.mr);
+    J.mpad = wk_round_up(J.og, J.g.mr);
     // Enough items for every worker twice over; no chunk wider than 10 panels, so that its
     // packed patches (kc x chunk) stay in L2.
     const long per_image = d->images * d->groups;
-    long chunks = per_image >= 2 * J.workers ? 1 : ceil_div(2 * J.workers, per_image);
-    long chunk = round_up(ceil_div(J.positions, chunks), J.g.nr);
+    long chunks = per_image >= 2 * J.workers ? 1 : wk_ceil_div(2 * J.workers, per_image);
+    long chunk = wk_round_up(wk_ceil_div(J.positions, chunks), J.g.nr);
     if (chunk > 10 * J.g.nr) chunk = 10 * J.g.nr;
     J.chunk = chunk;
-    J.chunks = ceil_div(J.positions, chunk);
+    J.chunks = wk_ceil_div(J.positions, chunk);
     J.items = per_image * J.chunks;
     if (J.K == 0) {
         // No window at all: the output is the bias.
@@ -419,7 +405,7 @@ int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, voi
     J.spanning = d->groups == 1 && J.positions % J.g.nr != 0 && J.positions < 4 * J.g.nr && total >= 2 * J.g.nr;
     if (J.spanning) {
         J.chunk = 10 * J.g.nr;
-        J.items = ceil_div(total, J.chunk);
+        J.items = wk_ceil_div(total, J.chunk);
     }
     J.region_out_rows = J.spanning ? d->ho : rows_spanned(d, J.chunk);
     // Whole small images are taken several at a time, so that `after` (an epilogue run by the

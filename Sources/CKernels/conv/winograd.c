@@ -51,8 +51,6 @@ typedef struct {
     int failed;
 } wino_job;
 
-static long ceil_div(long a, long b) { return (a + b - 1) / b; }
-static long round_up(long a, long b) { return ceil_div(a, b) * b; }
 
 static const float BT2[4 * 4] = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, 1, 0, -1};
 static const float G2[4 * 3] = {1, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, -0.5f, 0.5f, 0, 0, 1};
@@ -189,21 +187,10 @@ static inline __attribute__((always_inline)) void fill_region(const wino_job *J,
             float *dst = s->region + (i * J->cin + c) * J->plane + d->pw;
             for (long r = 0; r < J->prows; r++, dst += J->rw) {
                 const long iy = first_row + r;
-                float *restrict to = dst;
                 if (iy < 0 || iy >= d->h) {
-                    for (long q = 0; q < w; q++) to[q] = 0;
-                } else if (d->xw == 1) {
-                    // 4-float moves rather than the memcpy call the compiler makes of a plain
-                    // loop: a row is a few floats (8 in the digits CNN), and the call costs more.
-                    const float *restrict from = plane + iy * d->xh;
-                    long q = 0;
-#if defined(__x86_64__)
-                    for (; q + 4 <= w; q += 4) _mm_storeu_ps(to + q, _mm_loadu_ps(from + q));
-#endif
-                    for (; q < w; q++) to[q] = from[q];
+                    for (long q = 0; q < w; q++) dst[q] = 0;
                 } else {
-                    const float *restrict from = plane + iy * d->xh;
-                    for (long q = 0; q < w; q++) to[q] = from[q * d->xw];
+                    wk_copy_floats(dst, plane + iy * d->xh, w, d->xw);
                 }
             }
         }
@@ -553,7 +540,7 @@ static inline __attribute__((always_inline)) void run_block(const wino_job *J, c
                                                              wino_input_fn input, wino_output_fn output) {
     long image0, ty0, rows;
     block_rows(J, block, &image0, &ty0, &rows);
-    const long tiles = rows * J->twp, panels = ceil_div(tiles, J->g.nr);
+    const long tiles = rows * J->twp, panels = wk_ceil_div(tiles, J->g.nr);
     const int MR = J->g.mr, NR = J->g.nr;
     map_tiles(J, s, image0, ty0, tiles);
     fill_region(J, s, image0, ty0, J->by_images ? rows / J->th : 1);
@@ -622,7 +609,7 @@ static long least_waste(long most, long tiles_each, long nr) {
     long best = 1;
     double best_used = 0;
     for (long k = 1; k <= most; k++) {
-        const double used = (double)(k * tiles_each) / (double)round_up(k * tiles_each, nr);
+        const double used = (double)(k * tiles_each) / (double)wk_round_up(k * tiles_each, nr);
         if (used >= best_used) {
             best = k;
             best_used = used;
@@ -642,14 +629,14 @@ int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after,
     J.cin = d->channels;
     J.cout = d->out_per_group;
     J.whole_tiles = d->ho % J.m == 0 && d->wo % J.m == 0;
-    J.th = ceil_div(d->ho, J.m);
-    J.tw = ceil_div(d->wo, J.m);
-    J.twp = J.m == 2 ? round_up(J.tw, 4) : J.tw;
+    J.th = wk_ceil_div(d->ho, J.m);
+    J.tw = wk_ceil_div(d->wo, J.m);
+    J.twp = J.m == 2 ? wk_round_up(J.tw, 4) : J.tw;
     // F(4x4)'s lanes load 8 floats from a tile's corner, 2 past its 6 inputs.
     J.rw = J.m * J.twp + 2 + (J.m == 4 ? 2 : 0);
     workers = workers < 1 ? 1 : workers;
     J.kcb = wk_sgemm_k_block(J.cin, J.g.kc);
-    J.mpad = round_up(J.cout, J.g.mr);
+    J.mpad = wk_round_up(J.cout, J.g.mr);
     // A block's V in about 192 KB of L2.
     const long budget = 48 * 1024 / (J.points * J.cin);
     const long per_image = J.th * J.twp;
@@ -657,19 +644,19 @@ int wk_conv_winograd(const wk_conv_desc *d, long workers, wk_conv_tile_fn after,
         J.by_images = 1;
         long most = budget / per_image;
         // Enough blocks for every worker twice over.
-        const long spread = ceil_div(d->images, 2 * workers);
+        const long spread = wk_ceil_div(d->images, 2 * workers);
         if (most > spread) most = spread;
         J.per_block = least_waste(most < 1 ? 1 : most, per_image, J.g.nr);
-        J.blocks = ceil_div(d->images, J.per_block);
-        J.tpad = round_up(J.per_block * per_image, J.g.nr);
+        J.blocks = wk_ceil_div(d->images, J.per_block);
+        J.tpad = wk_round_up(J.per_block * per_image, J.g.nr);
     } else {
         long most = budget / J.twp;
-        const long spread = ceil_div(d->images * J.th, 2 * workers);
+        const long spread = wk_ceil_div(d->images * J.th, 2 * workers);
         if (most > spread) most = spread;
         J.per_block = least_waste(most < 1 ? 1 : most, J.twp, J.g.nr);
-        J.row_blocks = ceil_div(J.th, J.per_block);
+        J.row_blocks = wk_ceil_div(J.th, J.per_block);
         J.blocks = d->images * J.row_blocks;
-        J.tpad = round_up(J.per_block * J.twp, J.g.nr);
+        J.tpad = wk_round_up(J.per_block * J.twp, J.g.nr);
     }
     J.prows = J.m * (J.by_images ? J.th : J.per_block) + 2;
     J.plane = J.prows * J.rw;

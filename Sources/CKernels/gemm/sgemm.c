@@ -24,12 +24,10 @@ wk_sgemm_geometry wk_sgemm_geometry_for(int level) {
     return (wk_sgemm_geometry){4, 8, 128, 256, wk_sgemm_microkernel_base};
 }
 
-static long ceil_div(long a, long b) { return (a + b - 1) / b; }
-static long round_up(long a, long b) { return ceil_div(a, b) * b; }
 
 /// K is cut into blocks of equal size (a multiple of 8, at most about g.kc) so that no block
 /// is a short remainder.
-long wk_sgemm_k_block(long k, long kc) { return round_up(ceil_div(k, ceil_div(k, kc)), 8); }
+long wk_sgemm_k_block(long k, long kc) { return wk_round_up(wk_ceil_div(k, wk_ceil_div(k, kc)), 8); }
 
 long wk_sgemm_panel_width(void) { return wk_sgemm_geometry_for(wk_isa_level()).nr; }
 
@@ -242,25 +240,25 @@ static int run(job J, wk_sgemm_tile_fn before, wk_sgemm_tile_fn after, void *ctx
         return 0;
     }
     J.kcb = wk_sgemm_k_block(k, J.g.kc);
-    J.panels = ceil_div(n, J.g.nr);
+    J.panels = wk_ceil_div(n, J.g.nr);
     J.npad = J.panels * J.g.nr;
-    J.row_blocks = ceil_div(m, J.g.mc);
-    J.mc = round_up(ceil_div(m, J.row_blocks), J.g.mr);
-    J.row_blocks = ceil_div(m, J.mc);
+    J.row_blocks = wk_ceil_div(m, J.g.mc);
+    J.mc = wk_round_up(wk_ceil_div(m, J.row_blocks), J.g.mr);
+    J.row_blocks = wk_ceil_div(m, J.mc);
     // Fewer row blocks than two per worker: smaller row blocks where they stay at least 8
     // micro-panels tall (each tile then packs its rows of A once, for all of B's panels: the
     // digits CNN's [397, 512] x [512, 64] packed A twice over for 2 panels a tile), else split
     // the columns too, so every worker has work.
     J.col_groups = 1;
     if (J.workers > 1 && J.row_blocks < 2 * J.workers) {
-        const long mc = round_up(ceil_div(m, 2 * J.workers), J.g.mr);
+        const long mc = wk_round_up(wk_ceil_div(m, 2 * J.workers), J.g.mr);
         if (mc >= 8 * J.g.mr) {
             J.mc = mc;
-            J.row_blocks = ceil_div(m, mc);
+            J.row_blocks = wk_ceil_div(m, mc);
         }
     }
     if (J.workers > 1 && J.row_blocks < 2 * J.workers) {
-        J.col_groups = ceil_div(2 * J.workers, J.row_blocks);
+        J.col_groups = wk_ceil_div(2 * J.workers, J.row_blocks);
         if (J.col_groups > J.panels) J.col_groups = J.panels;
     }
     if (J.int8) {

@@ -39,6 +39,24 @@ static inline void wk_sgemm_store_partial(const float *tile, int NR, float *c, l
     }
 }
 
+static inline long wk_ceil_div(long a, long b) { return (a + b - 1) / b; }
+static inline long wk_round_up(long a, long b) { return wk_ceil_div(a, b) * b; }
+
+/// Copies n floats from `from` (stride apart) to `to`, contiguous. Explicit 4-float moves where
+/// the source is contiguous, not memcpy or a loop the compiler turns into a call: the convolutions'
+/// rows are a few floats (8 in the digits CNN), and the call costs more than the copy.
+static inline void wk_copy_floats(float *restrict to, const float *restrict from, long n, long stride) {
+    long q = 0;
+    if (stride == 1) {
+#if defined(__x86_64__)
+        for (; q + 4 <= n; q += 4) _mm_storeu_ps(to + q, _mm_loadu_ps(from + q));
+#endif
+        for (; q < n; q++) to[q] = from[q];
+    } else {
+        for (; q < n; q++) to[q] = from[q * stride];
+    }
+}
+
 /// A little-endian uint16 (a block's float16 scale), at any alignment.
 static inline unsigned short wk_load_u16(const unsigned char *p) { return (unsigned short)(p[0] | (p[1] << 8)); }
 

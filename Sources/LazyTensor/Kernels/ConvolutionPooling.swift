@@ -9,6 +9,9 @@ struct ConvolutionPooling {
     let out: UnsafeMutablePointer<Float>
     /// The pooled shape, [N, C, HO, WO].
     let shape: [Int]
+    /// Winograd pools each tile in its transform (ConvolutionLowering.fusesPooling): there is no
+    /// scratch, and nothing is left to pool afterwards.
+    let inTransform: Bool
 
     /// The description of a pooling that reads `images` of the contiguous scratch `convolved`.
     private func descriptor(_ convolved: UnsafePointer<Float>, convShape: [Int]) -> wk_pool_desc {

@@ -7,10 +7,11 @@ extension Executor {
     /// im2col + GEMM, per image and group. A 1x1 convolution with unit stride reads the image
     /// in place. The patch matrix is one buffer reused across images; each fill is counted as
     /// a copy with reason `.im2col`.
-    /// With `pooling`, `out` is a scratch buffer for the convolution and its epilogue, and the
-    /// pooling writes the kernel's output from it.
+    /// With `pool`, `out` is the pooling's (`pooledShape`): the convolution and its epilogue go
+    /// to a scratch buffer the pooling reads, unless Winograd pools each tile itself.
     mutating func runConv(_ kernel: Kernel, product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?,
-                          into out: UnsafeMutablePointer<Float>, storage: Storage, pooling: ConvolutionPooling?) {
+                          into pooledOut: UnsafeMutablePointer<Float>, storage pooledStorage: Storage, pool: Pool2DParameters?,
+                          pooledShape: [Int]) {
         guard case let .conv2d(p) = product.op else { return }
         let xs = x.node.shape, ws = w.node.shape, os = product.shape
         let (n, h, wd) = (xs[0], xs[2], xs[3])
@@ -20,6 +21,16 @@ extension Executor {
         let k = cg * kh * kw, positions = ho * wo
         let X = access(x), W = access(w)
         let lowering = ConvolutionLowering(x: xs, w: ws, out: os, p, X: X, W: W)
+        var (out, storage, pooling) = (pooledOut, pooledStorage, ConvolutionPooling?.none)
+        if let pool {
+            let inTransform = lowering.fusesPooling(pool, programs: kernel.programs, product: product,
+                                                    biasInPlace: bias.map { access($0).isStrided } ?? true)
+            pooling = ConvolutionPooling(parameters: pool, out: pooledOut, shape: pooledShape, inTransform: inTransform)
+            if !inTransform {
+                storage = Storage(allocatingByteCount: product.elementCount * MemoryLayout<Float>.stride)
+                out = storage.baseAddress.assumingMemoryBound(to: Float.self)
+            }
+        }
         if lowering.implicit {
             runImplicitConv(kernel, product: product, lowering: lowering, X: X, W: W, bias: bias, into: out, storage: storage,
                             pooling: pooling)
@@ -163,10 +174,9 @@ extension Executor {
             // The epilogue reads the product where it lies: in this kernel's output.
             results[ObjectIdentifier(product)] = Node(.buffer(storage, offset: 0, strides: outStrides), [], shape: os)
         }
-        if let pooling, lowering.fusesPooling(pooling.parameters, programs: kernel.programs, product: product,
-                                              biasInPlace: biasInPlace || bias == nil) {
+        if let pooling, pooling.inTransform {
             // Winograd applies the ReLU and pools each tile as it leaves the transform: the
-            // convolution's own output is never written (its scratch is still the plan's).
+            // convolution's own output is never written, and `out` (the pooling's) goes unused.
             d.relu = kernel.programs.isEmpty ? 0 : 1
             d.pool_out = pooling.out
             Parallel.start()
@@ -242,16 +252,6 @@ extension Executor {
                 for image in 0..<shape[0] where !pooled[image] { pooling.pool(out, convShape: os, images: image..<(image + 1)) }
             }
         }
-    }
-
-    /// Whether a pooled convolution kernel's pooling runs inside Winograd's transform
-    /// (ConvolutionLowering.fusesPooling), so that it needs no scratch for the convolution.
-    func poolsInTheTransform(_ kernel: Kernel, product: Node, x: Program.Leaf, w: Program.Leaf, bias: Program.Leaf?,
-                             pool: Pool2DParameters) -> Bool {
-        guard case let .conv2d(p) = product.op else { return false }
-        let lowering = ConvolutionLowering(x: x.node.shape, w: w.node.shape, out: product.shape, p, X: access(x), W: access(w))
-        return lowering.fusesPooling(pool, programs: kernel.programs, product: product,
-                                     biasInPlace: bias.map { access($0).isStrided } ?? true)
     }
 
     /// One finished piece of a convolution's output: its images, channels and positions.

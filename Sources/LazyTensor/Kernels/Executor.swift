@@ -58,20 +58,7 @@ struct Executor {
             runAttention(kernel, p, into: out)
         }
         if case let .conv2d(product, x, w, bias, pool) = kernel.kind {
-            if let pool, poolsInTheTransform(kernel, product: product, x: x, w: w, bias: bias, pool: pool) {
-                // Winograd pools each tile as it computes it: the convolution's own output never
-                // exists (the output pointer runConv is given goes unused).
-                runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage,
-                        pooling: ConvolutionPooling(parameters: pool, out: out, shape: node.shape))
-            } else if let pool {
-                // The convolution's own output is scratch; the kernel's output is its pooling.
-                let scratch = Storage(allocatingByteCount: product.elementCount * MemoryLayout<Float>.stride)
-                let pooling = ConvolutionPooling(parameters: pool, out: out, shape: node.shape)
-                runConv(kernel, product: product, x: x, w: w, bias: bias, into: scratch.baseAddress.assumingMemoryBound(to: Float.self),
-                        storage: scratch, pooling: pooling)
-            } else {
-                runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage, pooling: nil)
-            }
+            runConv(kernel, product: product, x: x, w: w, bias: bias, into: out, storage: storage, pool: pool, pooledShape: node.shape)
         }
         // Inputs stay alive (and mapped) for the whole kernel.
         let keepAlive = kernel.allLeaves.map { buffer(of: $0.node).0 }
