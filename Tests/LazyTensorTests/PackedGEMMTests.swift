@@ -4,13 +4,13 @@ import Testing
 @testable import LazyTensor
 
 /// wpack's own SGEMM (gemm/sgemm.c) at every kernel level this machine has: edges of every
-/// blocking (rows not a multiple of MR, columns not of NR, K across several k blocks and not a
-/// multiple of 8), both operand orientations, a padded C, accumulation, one and two workers,
+/// blocking (rows not a multiple of MR, columns not of NR, last panels that AVX-512 packs 16 or
+/// 32 wide: n = 64, 80, 49, 65, 31; K across several k blocks and not a multiple of 8), both operand orientations, a padded C, accumulation, one and two workers,
 /// against a double reference; and the tile callbacks that carry a matmul's epilogue.
 @Suite(.serialized) struct PackedGEMMTests {
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (2, 2, 1), (5, 7, 3), (9, 49, 17), (8, 48, 192), (13, 95, 385), (37, 65, 513), (200, 100, 300), (400, 31, 9),
-        (33, 1536, 40), (3, 700, 64),
+        (33, 1536, 40), (3, 700, 64), (41, 64, 70), (19, 80, 33),
     ]
 
     /// C (padded rows, so ldc > n) from the C driver directly, for every orientation.

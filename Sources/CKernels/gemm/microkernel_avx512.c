@@ -58,3 +58,46 @@ WK_AVX512 void wk_sgemm_microkernel_avx512(long kc, const float *a, const float 
     if (!full) wk_sgemm_store_partial(tile, 48, c, ldc, accumulate, mr, nr);
 }
 #endif
+
+#if defined(__x86_64__)
+// A last panel narrower than 48 columns (N = 64 is one panel of 48 and one of 16) packed 16 or
+// 32 wide and multiplied by 8 x 16 or 8 x 32: the 48-wide kernel over it did up to three times
+// the products needed (the digits CNN's fc1, [397, 512] x [512, 64], computed 96 columns for 64;
+// attention's probabilities x v at a head width of 32 computed 48).
+#define DEFINE_NARROW(name, V)                                                                                    \
+    WK_AVX512 void name(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr,      \
+                        long nr) {                                                                               \
+        __m512 acc[8][V];                                                                                         \
+        for (int i = 0; i < 8; i++) {                                                                             \
+            for (int v = 0; v < V; v++) acc[i][v] = _mm512_setzero_ps();                                          \
+        }                                                                                                         \
+        for (long p = 0; p < kc; p++) {                                                                           \
+            _mm_prefetch((const char *)(b + 4 * 16 * V), _MM_HINT_T0);                                            \
+            __m512 bv[V];                                                                                         \
+            for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                                      \
+            for (int i = 0; i < 8; i++) {                                                                         \
+                const __m512 x = _mm512_set1_ps(a[i]);                                                            \
+                for (int v = 0; v < V; v++) acc[i][v] = _mm512_fmadd_ps(x, bv[v], acc[i][v]);                     \
+            }                                                                                                     \
+            a += 8;                                                                                               \
+            b += 16 * V;                                                                                          \
+        }                                                                                                         \
+        if (mr == 8 && nr == 16 * V) {                                                                            \
+            for (int i = 0; i < 8; i++) {                                                                         \
+                for (int v = 0; v < V; v++) {                                                                     \
+                    float *o = c + i * ldc + 16 * v;                                                              \
+                    _mm512_storeu_ps(o, accumulate ? _mm512_add_ps(acc[i][v], _mm512_loadu_ps(o)) : acc[i][v]);   \
+                }                                                                                                 \
+            }                                                                                                     \
+            return;                                                                                               \
+        }                                                                                                         \
+        float tile[8 * 16 * V];                                                                                   \
+        for (int i = 0; i < 8; i++) {                                                                             \
+            for (int v = 0; v < V; v++) _mm512_storeu_ps(tile + i * 16 * V + 16 * v, acc[i][v]);                 \
+        }                                                                                                         \
+        wk_sgemm_store_partial(tile, 16 * V, c, ldc, accumulate, mr, nr);                                         \
+    }
+
+DEFINE_NARROW(wk_sgemm_microkernel_avx512_16, 1)
+DEFINE_NARROW(wk_sgemm_microkernel_avx512_32, 2)
+#endif

@@ -18,7 +18,10 @@
 wk_sgemm_geometry wk_sgemm_geometry_for(int level) {
 #if defined(__x86_64__)
     // kc: a B panel (kc x NR) in L1 beside an A panel; mc x kc of A in L2.
-    if (level >= WK_ISA_AVX512) return (wk_sgemm_geometry){8, 48, 192, 192, wk_sgemm_microkernel_avx512};
+    if (level >= WK_ISA_AVX512) {
+        return (wk_sgemm_geometry){8, 48, 192, 192, wk_sgemm_microkernel_avx512, 16,
+                                   {wk_sgemm_microkernel_avx512_16, wk_sgemm_microkernel_avx512_32}};
+    }
     if (level >= WK_ISA_AVX2) return (wk_sgemm_geometry){6, 16, 192, 256, wk_sgemm_microkernel_avx2};
 #endif
     return (wk_sgemm_geometry){4, 8, 128, 256, wk_sgemm_microkernel_base};
@@ -59,6 +62,18 @@ typedef struct {
     long next;
 } job;
 
+/// Panel q's width: NR, or for a last panel of fewer columns the narrowest tail kernel's
+/// width that holds them. Panel q starts at q·NR·kcs in every k block either way.
+static inline int panel_width(const job *J, long q) {
+    const long left = J->n - q * J->g.nr;
+    if (left >= J->g.nr || J->g.tail_step == 0) return J->g.nr;
+    return (int)wk_round_up(left, J->g.tail_step);
+}
+
+static inline wk_sgemm_microkernel panel_kernel(const job *J, int width) {
+    return width == J->g.nr ? J->g.kernel : J->g.tails[width / J->g.tail_step - 1];
+}
+
 #if defined(__x86_64__)
 /// A full panel's columns from the rows of a stored matrix (B = Wᵀ, each column of B
 /// contiguous): 8 columns by 8 k at a time through the transpose, one 8-float store per k
@@ -79,25 +94,25 @@ WK_AVX2 static long pack_b_columns_avx2(const float *b, long csb, long kcs, int 
 #endif
 
 static void pack_b_panel(const job *J, long p0, long kcs, long q) {
-    const int NR = J->g.nr;
-    const long j = q * NR, r = J->n - j < NR ? J->n - j : NR;
-    float *dst = J->packed + p0 * J->npad + q * NR * kcs;
+    const int width = panel_width(J, q);
+    const long j = q * J->g.nr, r = J->n - j < width ? J->n - j : width;
+    float *dst = J->packed + p0 * J->npad + q * J->g.nr * kcs;
     if (J->w) {
         float run[1024];
         for (long jj = 0; jj < r; jj++) {
             wk_decode(J->code, J->w + (j + jj) * J->ldw_bytes, p0, kcs, run);
-            for (long p = 0; p < kcs; p++) dst[p * NR + jj] = run[p];
+            for (long p = 0; p < kcs; p++) dst[p * width + jj] = run[p];
         }
-        for (long jj = r; jj < NR; jj++) {
-            for (long p = 0; p < kcs; p++) dst[p * NR + jj] = 0;
+        for (long jj = r; jj < width; jj++) {
+            for (long p = 0; p < kcs; p++) dst[p * width + jj] = 0;
         }
         return;
     }
     const float *b = J->b + p0 * J->rsb + j * J->csb;
     if (J->csb == 1) {
         for (long p = 0; p < kcs; p++) {
-            memcpy(dst + p * NR, b + p * J->rsb, (size_t)r * sizeof(float));
-            for (long jj = r; jj < NR; jj++) dst[p * NR + jj] = 0;
+            memcpy(dst + p * width, b + p * J->rsb, (size_t)r * sizeof(float));
+            for (long jj = r; jj < width; jj++) dst[p * width + jj] = 0;
         }
         return;
     }
@@ -105,15 +120,15 @@ static void pack_b_panel(const job *J, long p0, long kcs, long q) {
     // length, write it down the panel.
     long from = 0;
 #if defined(__x86_64__)
-    // AVX2's 16 and AVX-512's 48 columns are whole groups of 8 (both levels have AVX2).
-    if (J->rsb == 1 && r == NR && NR % 8 == 0 && NR >= 16) from = pack_b_columns_avx2(b, J->csb, kcs, NR, dst);
+    // AVX2's 16 and AVX-512's 16, 32 and 48 columns are whole groups of 8 (both levels have AVX2).
+    if (J->rsb == 1 && r == width && width % 8 == 0 && width >= 16) from = pack_b_columns_avx2(b, J->csb, kcs, width, dst);
 #endif
     for (long jj = 0; jj < r; jj++) {
         const float *src = b + jj * J->csb;
-        for (long p = from; p < kcs; p++) dst[p * NR + jj] = src[p * J->rsb];
+        for (long p = from; p < kcs; p++) dst[p * width + jj] = src[p * J->rsb];
     }
-    for (long jj = r; jj < NR; jj++) {
-        for (long p = 0; p < kcs; p++) dst[p * NR + jj] = 0;
+    for (long jj = r; jj < width; jj++) {
+        for (long p = 0; p < kcs; p++) dst[p * width + jj] = 0;
     }
 }
 
@@ -209,9 +224,10 @@ static void compute_task(void *ctx, long index) {
             for (long q = q0; q < q1; q++) {
                 const float *bpanel = bblock + q * NR * kcs;
                 const long j = q * NR, nr = J->n - j < NR ? J->n - j : NR;
+                const wk_sgemm_microkernel kernel = panel_kernel(J, panel_width(J, q));
                 for (long ir = 0; ir < rows; ir += MR) {
                     const long mr = rows - ir < MR ? rows - ir : MR;
-                    J->g.kernel(kcs, scratch + ir * kcs, bpanel, J->c + (i0 + ir) * J->ldc + j, J->ldc, onto || p0 > 0, mr, nr);
+                    kernel(kcs, scratch + ir * kcs, bpanel, J->c + (i0 + ir) * J->ldc + j, J->ldc, onto || p0 > 0, mr, nr);
                 }
             }
         }

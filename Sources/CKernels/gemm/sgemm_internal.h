@@ -19,6 +19,10 @@ typedef struct {
     int mr, nr;
     long mc, kc;
     wk_sgemm_microkernel kernel;
+    /// Where NR is wide: kernels for a last panel of tail_step·(i + 1) < NR columns, which is
+    /// packed that wide (0 and NULL: every panel is NR wide).
+    int tail_step;
+    wk_sgemm_microkernel tails[2];
 } wk_sgemm_geometry;
 
 /// The geometry of a kernel level's micro-kernel.
@@ -30,6 +34,8 @@ void wk_sgemm_microkernel_base(long kc, const float *a, const float *b, float *c
 #if defined(__x86_64__)
 void wk_sgemm_microkernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
 void wk_sgemm_microkernel_avx512(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
+void wk_sgemm_microkernel_avx512_16(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
+void wk_sgemm_microkernel_avx512_32(long kc, const float *a, const float *b, float *c, long ldc, int accumulate, long mr, long nr);
 #endif
 
 /// Copies the valid mr x nr corner of a full MR x NR tile (row stride NR) into C.
