@@ -37,44 +37,6 @@ static void softmax_finish(const float *x, float *out, long n, float m, float s,
     }
 }
 
-// exp(x) in registers for the exp-and-sum pass, instead of a call into libmvec per vector:
-// at [4096, 384] those calls were most of a softmax's time past the memory traffic (x + 1
-// over the same rows took 164 us, softmax 470). Cephes' expf: x = n·ln 2 + r with |r| <=
-// ln 2 / 2 (ln 2 split in two so n·ln 2 is exact), a degree-5 polynomial for e^r (about 1
-// ulp), then 2^n. Below -103, where e^x is 0 in float, the result is 0 (so a masked score of
-// -inf still weighs nothing); a NaN stays NaN.
-#define EXP_CONSTANTS                                                                                 \
-    const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;      \
-    const float c0 = 1.9875691500e-4f, c1 = 1.3981999507e-3f, c2 = 8.3334519073e-3f, c3 = 4.1665795894e-2f, \
-                c4 = 1.6666665459e-1f, c5 = 5.0000001201e-1f
-
-WK_AVX2 static inline __m256 exp_avx2(__m256 x) {
-    EXP_CONSTANTS;
-    const __m256 floor_ = _mm256_set1_ps(-103.0f);
-    const __m256 under = _mm256_cmp_ps(x, floor_, _CMP_LT_OQ), nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-    // Above 89, e^x is inf in float; the clamp keeps n an int32.
-    const __m256 v = _mm256_min_ps(_mm256_max_ps(x, floor_), _mm256_set1_ps(89.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(ln2_hi), v);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(ln2_lo), r);
-    __m256 p = _mm256_set1_ps(c0);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c5));
-    const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    // 2^n as two factors of about 2^(n/2), each a normal float for -149 <= n <= 128, built in
-    // the exponent bits: their product underflows gradually, as e^x does.
-    const __m256i ni = _mm256_cvtps_epi32(n);
-    const __m256i h1 = _mm256_srai_epi32(ni, 1), h2 = _mm256_sub_epi32(ni, h1);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, _mm256_set1_epi32(127)), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
-    __m256 e = _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
-    e = _mm256_andnot_ps(under, e);
-    return _mm256_blendv_ps(e, x, nan);
-}
-
 // Three passes over the row (max; exp and sum together; scale) instead of five: at attention's
 // 128-long rows the passes, not the exponentials, were the cost.
 WK_AVX2 static void softmax_row_avx2(const float *x, float *out, long n, int logarithm) {
@@ -84,8 +46,8 @@ WK_AVX2 static void softmax_row_avx2(const float *x, float *out, long n, int log
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     long i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 e0 = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        __m256 e1 = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        __m256 e0 = wk_exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e1 = wk_exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
         if (!logarithm) { _mm256_storeu_ps(out + i, e0); _mm256_storeu_ps(out + i + 8, e1); }
         acc0 = _mm256_add_ps(acc0, e0);
         acc1 = _mm256_add_ps(acc1, e1);
@@ -99,7 +61,7 @@ WK_AVX2 static void softmax_row_avx2(const float *x, float *out, long n, int log
 }
 
 WK_AVX512 static inline __m512 exp_avx512(__m512 x) {
-    EXP_CONSTANTS;
+    WK_EXP_CONSTANTS;
     const __m512 floor_ = _mm512_set1_ps(-103.0f);
     const __mmask16 keep = _mm512_cmp_ps_mask(x, floor_, _CMP_GE_OQ), nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
     const __m512 v = _mm512_max_ps(x, floor_);

@@ -19,8 +19,9 @@ extension Ref {
 
 /// scaledDotProductAttention: one kernel, against the double reference, over the layouts a
 /// model hands it (heads split out of [B, T, H] projections by views), with and without a
-/// broadcast mask, on both kernel builds. Up to 64 queries and keys with unit-stride rows run in
-/// wk_attention_head; longer sequences and transposed operands take the GEMM path.
+/// broadcast mask, on both kernel builds. Unit-stride rows run in wk_attention_head (with AVX2
+/// any number of queries over up to 1,024 keys, at baseline up to 64 queries and keys); longer
+/// sequences and transposed operands take the GEMM path.
 @Suite(.serialized) struct AttentionTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let name: String
@@ -34,7 +35,10 @@ extension Ref {
 
     static let cases: [Case] = [
         Case(name: "MiniLM-like, 16 tokens", b: 1, h: 4, t: 16, s: 16, d: 8, dv: 8),
-        Case(name: "many query rows (BLAS path), batch 2", b: 2, h: 3, t: 80, s: 80, d: 16, dv: 16),
+        Case(name: "many query rows (six-row tiles; BLAS path at baseline), batch 2", b: 2, h: 3, t: 80, s: 80, d: 16, dv: 16),
+        // Past MiniLM's 128: a last block of 4 rows, a last key panel of 2, dv in 16-wide tiles.
+        Case(name: "130 tokens, head width 64", b: 1, h: 2, t: 130, s: 130, d: 64, dv: 64),
+        Case(name: "keys past the tiles' limit (BLAS path)", b: 1, h: 1, t: 7, s: 1030, d: 8, dv: 8),
         Case(name: "head widths across every vector tail (d 43, dv 43)", b: 1, h: 2, t: 9, s: 11, d: 43, dv: 43),
         Case(name: "keys differ from queries in number, dv != d", b: 2, h: 2, t: 5, s: 9, d: 6, dv: 3),
         Case(name: "no mask, explicit scale", b: 1, h: 2, t: 7, s: 7, d: 4, dv: 4, mask: false, scale: 0.3),

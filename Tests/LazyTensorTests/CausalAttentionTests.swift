@@ -21,7 +21,8 @@ import Testing
         Case(name: "causal decode step (1 query, 9 cached keys)", b: 2, h: 2, hk: 2, t: 1, s: 10, d: 8),
         Case(name: "causal chunk of 3 over 7 keys", b: 1, h: 2, hk: 1, t: 3, s: 7, d: 5),
         Case(name: "grouped-query 8 heads over 2, not causal", b: 2, h: 8, hk: 2, t: 5, s: 6, d: 16, causal: false),
-        Case(name: "grouped-query causal, long (BLAS path)", b: 1, h: 4, hk: 2, t: 90, s: 90, d: 16),
+        Case(name: "grouped-query causal, long (six-row tiles; BLAS path at baseline)", b: 1, h: 4, hk: 2, t: 90, s: 90, d: 16),
+        Case(name: "causal prefill of 140 tokens, 9 heads over 3, d 64", b: 1, h: 9, hk: 3, t: 140, s: 140, d: 64),
         Case(name: "ALiBi-like per-head bias, causal", b: 1, h: 3, hk: 3, t: 6, s: 6, d: 4, bias: true),
         Case(name: "per-head bias, grouped, long", b: 1, h: 4, hk: 1, t: 70, s: 75, d: 8, bias: true),
         // A few queries against many keys run in the head kernel too (a decode step's shape).

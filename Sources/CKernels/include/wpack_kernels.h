@@ -87,13 +87,20 @@ void wk_norm_row(const float *x, float *out, long n, const float *w, long sw, co
 void wk_gemm_nt(long m, long n, long k, const float *a, long lda, const float *w, long ldw, float *c, long ldc,
                 int accumulate);
 
-/// softmax(q·kᵀ·scale + mask)·v for one (batch, head) pair of a short sequence: t query rows
-/// (qs apart), s key and value rows (ks, vs apart), each row's d or dv elements contiguous;
-/// mask (or NULL) added at mask[i·mrs + j·mstep]; scores: t·s floats of scratch; output rows
-/// os apart.
+/// softmax(q·kᵀ·scale + mask)·v for one (batch, head) pair: t query rows (qs apart), s key and
+/// value rows (ks, vs apart), each row's d or dv elements contiguous; mask (or NULL) added at
+/// mask[i·mrs + j·mstep]; scores: wk_attention_scratch(t, s, d, dv) floats of scratch; output rows
+/// os apart. With shift >= 0, query row i sees keys 0 ... i + shift only.
 void wk_attention_head(long t, long s, long d, long dv, const float *q, long qs, const float *k, long ks,
                        const float *v, long vs, const float *mask, long mrs, long mstep, float scale,
                        long shift, float *scores, float *out, long os);
+
+/// Up to this many query rows (a decode step's), a head's scores are one pass of dot products;
+/// more go through six-row register tiles.
+#define WK_ATTENTION_FEW_QUERIES 4
+
+/// The floats of scratch wk_attention_head needs for t queries, s keys, head widths d and dv.
+long wk_attention_scratch(long t, long s, long d, long dv);
 
 /// One row of an im2col patch matrix, [ho, wo] contiguous in dst: the input pixel at
 /// (oi·sh + oh, oj·sw + ow) of a plane with strides (xh, xw) and size h x w, or 0 outside it.

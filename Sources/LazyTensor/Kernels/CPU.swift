@@ -104,8 +104,8 @@ public enum CPU {
         KernelFamily(name: "few-rows GEMM (up to 32 rows, weight read in place)", levels: [.baseline, .avx2, .avx512]),
         // Its transforms are AVX2 at the AVX-512 level too; its products run on the GEMM's micro-kernels.
         KernelFamily(name: "convolution (implicit GEMM; Winograd F(4x4,3x3), F(2x2,3x3) for 3x3, stride 1; direct for K <= 27)", levels: [.baseline, .avx2, .avx512]),
-        // Its scores go through the few-rows GEMM, which has an AVX-512 version.
-        KernelFamily(name: "short-sequence attention (up to 64 queries and keys, or 4 queries and any keys)", levels: [.baseline, .avx2]),
+        // A few queries' scores go through the few-rows GEMM, which has an AVX-512 version.
+        KernelFamily(name: "attention (six-row tiles up to 1,024 keys; 4 queries or fewer: dot products over any keys)", levels: [.baseline, .avx2]),
         KernelFamily(name: "text scanning (ASCII runs)", levels: [.baseline, .avx2]),
     ]
 

@@ -5,7 +5,11 @@ extension Executor {
     /// Up to this many queries and keys, a head's attention runs in wk_attention_head.
     static let directAttentionLength = 64
     /// Up to this many queries, against any number of keys (a decode step's), too.
-    static let directAttentionQueries = 4
+    static let directAttentionQueries = Int(WK_ATTENTION_FEW_QUERIES)
+    /// With AVX2, any number of queries against up to this many keys: the head kernel's six-row
+    /// tiles read kᵀ packed once (keys x head width floats: 256 KB at 1,024 x 64, L2's size);
+    /// beyond it the packed GEMM's blocking pays.
+    static let tiledAttentionKeys = 1024
 
     /// softmax(q·kᵀ·scale + mask)·v for each (sequence, head) pair, with the scores of one pair
     /// in a worker's scratch (128 x 128 floats for MiniLM: L2-resident) instead of three kernels
@@ -44,13 +48,14 @@ extension Executor {
         // Short sequences with rows of unit stride (heads split from a linear layer's output)
         // run in one C pass per head (see attention.c: 24 -> 17 us a MiniLM layer at 16 tokens).
         let unitRows = !q.layout.transposed && !k.layout.transposed && !v.layout.transposed
+        let tiled = wk_uses_avx2() != 0
         let shared = Unchecked((q, k, v, mask, out, sequences))
         let work = sequences.reduce(0) { $0 + $1.t * $1.s } * heads * (d + dv)
         let (scale, causal) = (p.scale, p.causal)
         withExtendedLifetime((q.storage, k.storage, v.storage, mask?.storage)) {
             Parallel.forEach(items: sequences.count * heads, work: work) { range in
                 let (q, k, v, mask, out, sequences) = shared.value
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, longestT * longestS))
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, wk_attention_scratch(longestT, longestS, d, dv)))
                 let maskRow = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, longestS))
                 defer { scores.deallocate(); maskRow.deallocate() }
                 var factor = scale
@@ -67,7 +72,8 @@ extension Executor {
                     let maskBase = mask.map { $0.base + b * $0.strides[0] + h * $0.strides[1] }
                     let o = out + ((b * qs[2] + sequence.row) * heads + h) * dv
                     if unitRows && (t <= Executor.directAttentionQueries
-                                    || (s <= Executor.directAttentionLength && t <= Executor.directAttentionLength)) {
+                                    || (s <= Executor.directAttentionLength && t <= Executor.directAttentionLength)
+                                    || (tiled && s <= Executor.tiledAttentionKeys)) {
                         wk_attention_head(t, s, d, dv, qBase, q.layout.leadingDimension, kBase, k.layout.leadingDimension,
                                           vBase, v.layout.leadingDimension, maskBase, mask?.strides[2] ?? 0, mask?.strides[3] ?? 0,
                                           scale, shift, scores, o, heads * dv)
