@@ -328,6 +328,48 @@ WK_AVX2 static float exponentiate_row_avx2(float *row, long visible, long s, flo
     return sum;
 }
 
+/// exponentiate_row_avx2 for a whole block's rows at once when every row sees all s keys and
+/// there is no mask: the rows' maxima, then their exponentials, in loops over the rows, so six
+/// independent chains overlap where one row's max-then-exp-then-sum ran one after another
+/// (~390 cycles a 128-key row, 2.4 times its operations' throughput).
+__attribute__((always_inline)) WK_AVX2 static inline void exponentiate_block_avx2(int rows, float *scores, long ss, long s,
+                                                                                   float scale, float *inv) {
+    const long whole = s / 8 * 8;
+    __m256 acc[TILE_ROWS], bias[TILE_ROWS];
+    float m[TILE_ROWS];
+#pragma GCC unroll 6
+    for (int i = 0; i < rows; i++) acc[i] = _mm256_set1_ps(-INFINITY);
+    for (long j = 0; j < whole; j += 8) {
+#pragma GCC unroll 6
+        for (int i = 0; i < rows; i++) acc[i] = _mm256_max_ps(acc[i], _mm256_loadu_ps(scores + i * ss + j));
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < rows; i++) {
+        const float *row = scores + i * ss;
+        m[i] = hmax8_avx2(acc[i]);
+        for (long j = whole; j < s; j++) m[i] = row[j] > m[i] ? row[j] : m[i];
+        m[i] = m[i] == -INFINITY ? 0 : m[i] * scale;
+        bias[i] = _mm256_set1_ps(-m[i]);
+        acc[i] = _mm256_setzero_ps();
+    }
+    const __m256 a = _mm256_set1_ps(scale);
+    for (long j = 0; j < whole; j += 8) {
+#pragma GCC unroll 6
+        for (int i = 0; i < rows; i++) {
+            const __m256 e = exp_scores_avx2(_mm256_fmadd_ps(_mm256_loadu_ps(scores + i * ss + j), a, bias[i]));
+            _mm256_storeu_ps(scores + i * ss + j, e);
+            acc[i] = _mm256_add_ps(acc[i], e);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < rows; i++) {
+        float *row = scores + i * ss;
+        float sum = hsum8_avx2(acc[i]);
+        for (long j = whole; j < s; j++) { row[j] = expf(row[j] * scale - m[i]); sum += row[j]; }
+        inv[i] = 1.0f / sum;
+    }
+}
+
 /// One block of `rows` query rows from first row i0: scores, their softmax, their output.
 __attribute__((always_inline)) WK_AVX2 static inline void attention_rows(int rows, long i0, long s, long d, long dv,
         const float *q, long qs, const float *kt, const float *v, long vs, const float *mask, long mrs, long mstep,
@@ -335,10 +377,15 @@ __attribute__((always_inline)) WK_AVX2 static inline void attention_rows(int row
     score_tiles(rows, s, d, q + i0 * qs, qs, kt, scores, ss);
     long keys = 0;
     float inv[TILE_ROWS];
-    for (int i = 0; i < rows; i++) {
-        const long visible = visible_keys(i0 + i, s, shift);
-        inv[i] = 1.0f / exponentiate_row_avx2(scores + i * ss, visible, s, scale, mask ? mask + (i0 + i) * mrs : 0, mstep);
-        keys = visible > keys ? visible : keys;
+    if (!mask && shift < 0 && scale > 0) {
+        exponentiate_block_avx2(rows, scores, ss, s, scale, inv);
+        keys = s;
+    } else {
+        for (int i = 0; i < rows; i++) {
+            const long visible = visible_keys(i0 + i, s, shift);
+            inv[i] = 1.0f / exponentiate_row_avx2(scores + i * ss, visible, s, scale, mask ? mask + (i0 + i) * mrs : 0, mstep);
+            keys = visible > keys ? visible : keys;
+        }
     }
     value_tiles(rows, keys, dv, scores, ss, inv, v, vs, out + i0 * os, os);
 }
