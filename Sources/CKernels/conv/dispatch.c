@@ -34,7 +34,8 @@ int wk_conv_algorithm(const wk_conv_desc *d) {
 }
 
 int wk_conv2d(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
-    // The fused relu and pooling are Winograd's alone; the others refuse them (-2) themselves.
+    // A fused relu is Winograd's (with its pooling) and the direct kernel's, a pool_out
+    // Winograd's alone; each algorithm refuses what it cannot take (-2) itself.
     switch (wk_conv_algorithm(d)) {
     case WK_CONV_WINOGRAD: return wk_conv_winograd(d, workers, after, ctx);
     case WK_CONV_DIRECT: return wk_conv_direct(d, workers, after, ctx);

@@ -364,7 +364,7 @@ static void conv_task_spanning(void *ctx, long index) {
 }
 
 int wk_conv_gemm(const wk_conv_desc *d, long workers, wk_conv_tile_fn after, void *ctx) {
-    // The fused relu and pooling are Winograd's alone.
+    // A fused relu is for Winograd (with its pooling) and the direct kernel; pooling is Winograd's.
     if (d->relu || d->pool_out) return -2;
     conv_job J = {.d = d, .after = after, .ctx = ctx};
     J.g = wk_sgemm_geometry_for(wk_isa_level());

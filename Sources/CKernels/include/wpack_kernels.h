@@ -198,10 +198,11 @@ int wk_sgemm_coded(long m, long n, long k, const float *a, long rsa, long csa, c
 /// A convolution for wk_conv_gemm: x's element (image, channel, row, column) at
 /// x[n*xn + c*xc + r*xh + q*xw]; weights' (oc, k), k = (c*kh + ky)*kw + kx within a group, at
 /// weights[oc*wrs + k*wcs]; bias (may be NULL) at bias[oc*bias_stride]; out contiguous
-/// [images, groups*out_per_group, ho, wo]. Winograd alone reads the last two (zero for the
-/// others, which return -2 otherwise; see wk_conv_winograd_pools): relu applies max(·, 0)
-/// after the bias, and a pool_out takes the 2x2, stride 2 max pool of the result instead of
-/// `out` ([images, channels, ho/2, wo/2]; a NaN in a window makes it NaN).
+/// [images, groups*out_per_group, ho, wo]. relu applies max(·, 0) after the bias (a NaN stays
+/// NaN): read by Winograd with a pool_out (see wk_conv_winograd_pools) and by the direct
+/// kernel; a pool_out, Winograd's alone, takes the 2x2, stride 2 max pool of the result instead
+/// of `out` ([images, channels, ho/2, wo/2]; a NaN in a window makes it NaN). The algorithms
+/// that cannot take them return -2.
 typedef struct {
     const float *x;
     long xn, xc, xh, xw;

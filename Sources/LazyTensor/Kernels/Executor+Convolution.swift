@@ -183,6 +183,12 @@ extension Executor {
             if wk_conv2d(&d, workers, nil, nil) != 0 { fatalError("wpack: out of memory: no scratch space for a convolution of \(os)") }
             return
         }
+        if pooling == nil, lowering.fusesReLU(programs: kernel.programs, product: product, biasInPlace: biasInPlace || bias == nil) {
+            d.relu = 1
+            Parallel.start()
+            if wk_conv2d(&d, workers, nil, nil) != 0 { fatalError("wpack: out of memory: no scratch space for a convolution of \(os)") }
+            return
+        }
         let epilogue = kernel.programs.first.map { ($0, $0.leaves.map(access)) }
         // The epilogue over [N, O, positions], so a piece is a box of it.
         let pieces: (Program, [LeafAccess])? = epilogue.flatMap { job in
@@ -348,13 +354,27 @@ extension Executor {
         /// 2x2, stride 2, max.
         func fusesPooling(_ p: Pool2DParameters, programs: [Program], product: Node, biasInPlace: Bool) -> Bool {
             guard implicit, biasInPlace, p.kind == .max, p.kernel == (2, 2), p.stride == (2, 2), p.padding == (0, 0) else { return false }
-            if let program = programs.first {
-                guard programs.count == 1, program.instructions.count == 2, program.leaves.count == 1,
-                      program.leaves[0].node === product, program.leaves[0].steps.isEmpty,
-                      case .load(leaf: 0) = program.instructions[0], case .unary(.relu, 0) = program.instructions[1] else { return false }
-            }
+            if !programs.isEmpty { guard Self.isReLU(of: product, programs) else { return false } }
             var d = shapeDescriptor
             return wk_conv_algorithm(&d) == WK_CONV_WINOGRAD && wk_conv_winograd_pools(&d) != 0
+        }
+
+        /// Whether the direct kernel applies an unpooled convolution's epilogue itself: it runs
+        /// on this thread, the bias is read in place and the epilogue is exactly relu(conv)
+        /// (the digits CNN's first layer), so the output is rectified in registers, not in a
+        /// second pass over it.
+        func fusesReLU(programs: [Program], product: Node, biasInPlace: Bool) -> Bool {
+            guard implicit, biasInPlace, Self.isReLU(of: product, programs) else { return false }
+            var d = shapeDescriptor
+            return wk_conv_algorithm(&d) == WK_CONV_DIRECT
+        }
+
+        /// An epilogue of one program that is relu(product) and nothing else.
+        static func isReLU(of product: Node, _ programs: [Program]) -> Bool {
+            guard programs.count == 1, let program = programs.first, program.instructions.count == 2, program.leaves.count == 1,
+                  program.leaves[0].node === product, program.leaves[0].steps.isEmpty,
+                  case .load(leaf: 0) = program.instructions[0], case .unary(.relu, 0) = program.instructions[1] else { return false }
+            return true
         }
 
         /// Bytes it copies, by reason.

@@ -61,6 +61,9 @@ enum PlanCost {
                 if let pool, lowering.fusesPooling(pool, programs: kernel.programs, product: product,
                                                    biasInPlace: bias.map { access($0).isStrided } ?? true) {
                     cost.method! += ", its " + (kernel.programs.isEmpty ? "" : "ReLU and ") + "pooling in the transform"
+                } else if pool == nil, lowering.fusesReLU(programs: kernel.programs, product: product,
+                                                          biasInPlace: bias.map { access($0).isStrided } ?? true) {
+                    cost.method! += ", its ReLU in the kernel"
                 } else if pool != nil {
                     // A pooled convolution writes its own output into a scratch buffer first.
                     cost.allocated += product.elementCount * MemoryLayout<Float>.stride
