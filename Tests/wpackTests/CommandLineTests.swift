@@ -268,6 +268,24 @@ import Testing
         }
     }
 
+    /// A store of a newer minor version whose tensor 'b' has a dtype this reader does not know
+    /// (found by tools/fuzz-mutate.py): inspect lists it, and verify, which used to pass it,
+    /// fails as unpack does, each with one line, leaving nothing behind.
+    @Test func aNewerFormatsDTypeFailsVerifyAsItFailsUnpack() throws {
+        let store = Self.fixture("wpk/newer-minor-unknown-dtype.wpk")
+        let inspect = try Self.wpack("inspect", store)
+        #expect(inspect.status == 0 && inspect.stdout.contains("wpk 1.65535"), "\(inspect.stdout)")
+        let verify = try Self.wpack("verify", store)
+        #expect(verify.status == 1 && verify.stdout.isEmpty, "\(verify.stdout)")
+        #expect(verify.stderr.hasPrefix("wpack: error: tensor 'b': dtype code ") && verify.stderr.contains("newer than this wpack reads"),
+                "\(verify.stderr)")
+        #expect(verify.stderr.split(separator: "\n").count == 1)
+        let folder = Folder()
+        let unpack = try Self.wpack("unpack", store, "-o", folder.file("u.npz"))
+        #expect(unpack.status == 1 && unpack.stderr.split(separator: "\n").count == 1, "\(unpack.stderr)")
+        #expect(folder.contents.isEmpty)
+    }
+
     @Test func damagedTensorIsNamedAndExitsOne() throws {
         let folder = Folder()
         let out = folder.file("d.wpk")
